@@ -1,0 +1,23 @@
+# The two commands of the README. Each prepares the machine first (Debian packages, .venv, pinned
+# Python packages), then does its job.
+VENV := .venv
+BIN := $(VENV)/bin
+
+.PHONY: demo test lint bootstrap clean
+
+bootstrap:
+	@./scripts/bootstrap.sh
+
+demo: bootstrap
+	$(BIN)/recast demo --out out
+
+test: bootstrap lint
+	$(BIN)/pytest
+
+lint:
+	$(BIN)/ruff check .
+	$(BIN)/ruff format --check .
+	$(BIN)/mypy
+
+clean:
+	rm -rf out .pytest_cache .mypy_cache .ruff_cache

@@ -1,0 +1,38 @@
+"""The `python -m tasks` command line of each stage, built in one place for every backend."""
+
+from __future__ import annotations
+
+from tasks.layout import RunLayout
+
+
+def probe(asset: str, layout: RunLayout) -> list[str]:
+    return ["probe", asset, "--out", layout.probe]
+
+
+def check_faces(layout: RunLayout) -> list[str]:
+    return ["check-faces", "--spec", layout.spec]
+
+
+def detect_shots(asset: str, layout: RunLayout) -> list[str]:
+    return ["detect-shots", asset, "--out", layout.shots]
+
+
+def split(asset: str, layout: RunLayout) -> list[str]:
+    return ["split", "--asset", asset, "--run", layout.prefix]
+
+
+def unit(stage: str, layout: RunLayout, unit_id: str) -> list[str]:
+    return [stage, "--run", layout.prefix, "--unit", unit_id]
+
+
+def assemble(asset: str, layout: RunLayout) -> list[str]:
+    return ["assemble", "--asset", asset, "--run", layout.prefix]
+
+
+def swap_unit(ref: dict[str, str]) -> list[str]:
+    """For XComArg.map over the plan's unit references."""
+    return unit("swap", RunLayout(ref["run"]), ref["unit"])
+
+
+def restore_unit(ref: dict[str, str]) -> list[str]:
+    return unit("restore", RunLayout(ref["run"]), ref["unit"])

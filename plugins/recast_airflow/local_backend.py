@@ -1,0 +1,62 @@
+"""The local backend: a stage runs as a subprocess with exactly the command line a pod runs."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+import tempfile
+from collections import deque
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Any
+
+from airflow.sdk import BaseOperator
+from airflow.sdk.exceptions import AirflowException, AirflowFailException
+
+EXIT_REFUSED = 2  # tasks.cli: bad input, a retry cannot help
+
+
+class LocalStageOperator(BaseOperator):
+    """Runs `python -m tasks <arguments>` and pushes the stage's JSON result to XCom."""
+
+    template_fields: Sequence[str] = ("arguments",)
+    ui_color = "#e8f0fe"
+
+    def __init__(self, *, arguments: list[str], tier: str = "cpu", **kwargs: Any) -> None:
+        super().__init__(**kwargs)
+        self.arguments = arguments
+        self.tier = tier
+
+    def execute(self, context: Any) -> Any:
+        with tempfile.TemporaryDirectory(prefix="recast-result-") as tmp:
+            result_path = Path(tmp) / "return.json"
+            env = {**os.environ, "RECAST_RESULT_PATH": str(result_path)}
+            command = [sys.executable, "-m", "tasks", *map(str, self.arguments)]
+            self.log.info("running %s (tier %s)", " ".join(command[1:]), self.tier)
+            tail = self._run(command, env)
+            if tail.returncode == EXIT_REFUSED:
+                raise AirflowFailException(tail.reason)
+            if tail.returncode != 0:
+                raise AirflowException(tail.reason)
+            return json.loads(result_path.read_text())
+
+    def _run(self, command: list[str], env: dict[str, str]) -> _Outcome:
+        last: deque[str] = deque(maxlen=20)
+        with subprocess.Popen(
+            command, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True
+        ) as proc:
+            assert proc.stdout is not None
+            for line in proc.stdout:
+                line = line.rstrip()
+                last.append(line)
+                self.log.info("%s", line)
+        reason = next((ln for ln in reversed(last) if ln.startswith("recast:")), None)
+        return _Outcome(proc.returncode, reason or f"stage exited with {proc.returncode}")
+
+
+class _Outcome:
+    def __init__(self, returncode: int, reason: str) -> None:
+        self.returncode = returncode
+        self.reason = reason

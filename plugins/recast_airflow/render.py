@@ -1,0 +1,70 @@
+"""The Airflow-side steps of a render that need no media: validate, plan, report, publish.
+
+They run in the Airflow worker and call the `tasks` library directly: small JSON in, small
+JSON out. Everything that touches frames runs as a stage (a pod or a local process).
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from tasks import storage
+from tasks.layout import RunLayout, delivery_prefix
+from tasks.spec import RenderSpec, SpecError
+
+from recast_airflow import commands
+from recast_airflow.config import Settings
+
+
+def validate(conf: dict[str, Any], run_id: str, settings: Settings) -> dict[str, Any]:
+    """Refuse a bad spec before any pod is asked for; write the spec the stages will read."""
+    spec = RenderSpec.parse(conf)
+    if spec.restore != "none" and not settings.models_uri:
+        raise SpecError(
+            f"restore={spec.restore} needs restoration weights from a model store: set "
+            "RECAST_MODELS (this deployment has none), or render with restore=none"
+        )
+    storage.require(spec.asset, "asset")
+    for i, face in enumerate(spec.faces, start=1):
+        storage.require(face.source, f"face source {i}")
+        if face.reference:
+            storage.require(face.reference, f"face reference {i}")
+    layout = RunLayout.for_run(settings.work_uri, run_id)
+    storage.write_json(layout.spec, spec.model_dump_json())
+    return {
+        "run": layout.prefix,
+        "asset": spec.asset,
+        "max_units": spec.max_units,
+        "destination": delivery_prefix(settings.work_uri, spec.output_prefix, spec.asset, run_id),
+        "probe_args": commands.probe(spec.asset, layout),
+        "check_faces_args": commands.check_faces(layout),
+        "shots_args": commands.detect_shots(spec.asset, layout),
+        "split_args": commands.split(spec.asset, layout),
+        "assemble_args": commands.assemble(spec.asset, layout),
+    }
+
+
+def report(
+    *,
+    run_id: str,
+    spec_uri: str,
+    stage_results: dict[str, dict[str, Any]],
+    swaps: list[dict[str, Any]],
+    restores: list[dict[str, Any]],
+) -> dict[str, Any]:
+    """The render's summary: what was found and replaced, and where the time went."""
+    seconds = {name: round(r.get("seconds", 0.0), 3) for name, r in stage_results.items()}
+    seconds["swap"] = round(sum(r["seconds"] for r in swaps), 3)
+    seconds["restore"] = round(sum(r["seconds"] for r in restores), 3)
+    per_shot = [s for r in swaps for s in r.get("per_shot", [])]
+    return {
+        "run_id": run_id,
+        "spec": storage.read_json(spec_uri) if storage.exists(spec_uri) else None,
+        "frames": stage_results.get("assemble", {}).get("frames"),
+        "shots": stage_results.get("detect_shots", {}).get("shots"),
+        "units": len(swaps),
+        "faces_found": sum(r["faces_found"] for r in swaps),
+        "faces_swapped": sum(r["faces_swapped"] for r in swaps),
+        "per_shot": per_shot,
+        "seconds": seconds,
+    }

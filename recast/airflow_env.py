@@ -1,0 +1,52 @@
+"""A private Airflow home for laptop renders: SQLite metadata, this checkout's DAGs and plugins.
+
+Everything here must run before `airflow` is first imported: Airflow reads its configuration
+from the environment once, at import.
+"""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[1]
+DAGS = Path(os.environ.get("RECAST_DAGS_FOLDER", ROOT / "dags"))
+PLUGINS = Path(os.environ.get("RECAST_PLUGINS_FOLDER", ROOT / "plugins"))
+
+
+def default_home() -> Path:
+    return Path(os.environ.get("RECAST_HOME", Path.home() / ".cache" / "recast")) / "airflow"
+
+
+def airflow_env(home: Path) -> dict[str, str]:
+    return {
+        "AIRFLOW_HOME": str(home),
+        "AIRFLOW__CORE__DAGS_FOLDER": str(DAGS),
+        "AIRFLOW__CORE__PLUGINS_FOLDER": str(PLUGINS),
+        "AIRFLOW__CORE__LOAD_EXAMPLES": "False",
+        "AIRFLOW__DATABASE__SQL_ALCHEMY_CONN": f"sqlite:///{home / 'airflow.db'}",
+        "AIRFLOW__CORE__EXECUTOR": "LocalExecutor",
+        "AIRFLOW__CORE__PARALLELISM": "4",
+        "AIRFLOW__LOGGING__LOGGING_LEVEL": os.environ.get("RECAST_AIRFLOW_LOG_LEVEL", "WARNING"),
+        "RECAST_BACKEND": "local",
+    }
+
+
+def prepare(home: Path, extra: dict[str, str]) -> None:
+    """Point this process (and its children) at `home`, creating the database once."""
+    home.mkdir(parents=True, exist_ok=True)
+    os.environ.update({**airflow_env(home), **extra})
+    marker = home / ".migrated"
+    if not marker.exists():
+        proc = subprocess.run(
+            [sys.executable, "-m", "airflow", "db", "migrate"],
+            capture_output=True,
+            text=True,
+            check=False,
+        )
+        if proc.returncode != 0:
+            tail = (proc.stderr or proc.stdout).strip().splitlines()[-1:]
+            raise RuntimeError(f"airflow db migrate failed: {' '.join(tail)}")
+        marker.touch()

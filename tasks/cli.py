@@ -1,0 +1,97 @@
+"""`python -m tasks <stage> ...`: the command every pod runs, and the local backend too.
+
+Each stage prints logs on stderr and writes one small JSON result to the path named by
+`--result` or $RECAST_RESULT_PATH (a pod's /airflow/xcom/return.json). On failure it exits
+non-zero with a one-line reason as the last line of stderr.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import logging
+import os
+import sys
+from collections.abc import Callable, Sequence
+from pathlib import Path
+from typing import Any
+
+from tasks.spec import SpecError
+
+EXIT_REFUSED = 2  # bad input: retrying will not help
+EXIT_FAILED = 1
+
+
+def _parser() -> argparse.ArgumentParser:
+    p = argparse.ArgumentParser(prog="python -m tasks", description=__doc__)
+    p.add_argument("--result", help="write the stage's JSON result here")
+    sub = p.add_subparsers(dest="stage", required=True)
+
+    s = sub.add_parser("detect-shots", help="shot list of a video as JSON")
+    s.add_argument("video", help="local path or s3:// URI")
+    s.add_argument("--out", required=True, help="SHOTS.json: local path or s3:// URI")
+
+    s = sub.add_parser("probe", help="technical facts of an asset; refuses unusable files")
+    s.add_argument("asset")
+    s.add_argument("--out", required=True)
+
+    s = sub.add_parser("check-faces", help="refuse face images without exactly one face")
+    s.add_argument("--spec", required=True, help="URI of the render's spec.json")
+
+    s = sub.add_parser("plan", help="pack shots into work units")
+    s.add_argument("--run", required=True, help="the run's prefix")
+    s.add_argument("--max-units", type=int, required=True)
+
+    s = sub.add_parser("split", help="one lossless mezzanine per unit")
+    s.add_argument("--asset", required=True)
+    s.add_argument("--run", required=True)
+
+    for stage in ("swap", "restore"):
+        s = sub.add_parser(stage, help=f"{stage} the faces of one unit")
+        s.add_argument("--run", required=True)
+        s.add_argument("--unit", required=True)
+
+    s = sub.add_parser("assemble", help="units + original audio -> the delivery film")
+    s.add_argument("--asset", required=True)
+    s.add_argument("--run", required=True)
+    return p
+
+
+def _dispatch(args: argparse.Namespace) -> dict[str, Any]:
+    from tasks.stages import assemble, check_faces, plan, probe, restore, shots, split, swap
+
+    handlers: dict[str, Callable[[], dict[str, Any]]] = {
+        "detect-shots": lambda: shots.run(args.video, args.out),
+        "probe": lambda: probe.run(args.asset, args.out),
+        "check-faces": lambda: check_faces.run(args.spec),
+        "plan": lambda: plan.run(args.run, args.max_units),
+        "split": lambda: split.run(args.asset, args.run),
+        "swap": lambda: swap.run(args.run, args.unit),
+        "restore": lambda: restore.run(args.run, args.unit),
+        "assemble": lambda: assemble.run(args.asset, args.run),
+    }
+    return handlers[args.stage]()
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    logging.basicConfig(
+        level=os.environ.get("RECAST_LOG_LEVEL", "INFO"),
+        format="%(asctime)s %(levelname)s %(name)s: %(message)s",
+        stream=sys.stderr,
+    )
+    args = _parser().parse_args(argv)
+    try:
+        result = _dispatch(args)
+    except SpecError as exc:
+        print(f"recast: refused: {exc}", file=sys.stderr)
+        return EXIT_REFUSED
+    except Exception as exc:
+        logging.getLogger("tasks").exception("stage %s failed", args.stage)
+        print(f"recast: {args.stage} failed: {type(exc).__name__}: {exc}", file=sys.stderr)
+        return EXIT_FAILED
+    target = args.result or os.environ.get("RECAST_RESULT_PATH")
+    if target:
+        path = Path(target)
+        path.parent.mkdir(parents=True, exist_ok=True)
+        path.write_text(json.dumps(result))
+    return 0

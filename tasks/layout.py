@@ -1,0 +1,72 @@
+"""Where each stage reads and writes, under one prefix per run: `<work>/runs/<run_id>/...`."""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+
+from tasks.storage import join
+
+_UNSAFE = re.compile(r"[^A-Za-z0-9._-]+")
+
+
+def safe_run_id(run_id: str) -> str:
+    """Airflow run ids carry ':' and '+'; keys stay portable with [A-Za-z0-9._-] only."""
+    cleaned = _UNSAFE.sub("-", run_id).strip("-.")
+    if not cleaned:
+        raise ValueError(f"run id {run_id!r} has no usable characters")
+    return cleaned[:128]
+
+
+@dataclass(frozen=True)
+class RunLayout:
+    prefix: str
+
+    @classmethod
+    def for_run(cls, work_uri: str, run_id: str) -> RunLayout:
+        return cls(join(work_uri, "runs", safe_run_id(run_id)))
+
+    @property
+    def spec(self) -> str:
+        return join(self.prefix, "spec.json")
+
+    @property
+    def probe(self) -> str:
+        return join(self.prefix, "probe.json")
+
+    @property
+    def shots(self) -> str:
+        return join(self.prefix, "shots.json")
+
+    @property
+    def plan(self) -> str:
+        return join(self.prefix, "plan.json")
+
+    def unit(self, unit_id: str, name: str) -> str:
+        return join(self.prefix, "units", unit_id, name)
+
+    def unit_source(self, unit_id: str) -> str:
+        return self.unit(unit_id, "source.mkv")
+
+    def unit_swapped(self, unit_id: str) -> str:
+        return self.unit(unit_id, "swapped.mkv")
+
+    def unit_restored(self, unit_id: str) -> str:
+        return self.unit(unit_id, "restored.mkv")
+
+    @property
+    def film(self) -> str:
+        return join(self.prefix, "output", "film.mp4")
+
+    @property
+    def contact_sheet(self) -> str:
+        return join(self.prefix, "output", "contact_sheet.png")
+
+
+def delivery_prefix(work_uri: str, output_prefix: str, asset: str, run_id: str) -> str:
+    """Where a render is published: `s3://<work bucket>/<output_prefix>/<asset stem>/<run>`."""
+    bucket = work_uri[5:].split("/", 1)[0] if work_uri.startswith("s3://") else ""
+    if not bucket:
+        raise ValueError(f"work URI {work_uri!r} must be s3://BUCKET[/prefix]")
+    stem = asset.rstrip("/").rsplit("/", 1)[-1].rsplit(".", 1)[0] or "asset"
+    return f"s3://{bucket}/{output_prefix.strip('/')}/{safe_run_id(stem)}/{safe_run_id(run_id)}"

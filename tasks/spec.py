@@ -1,0 +1,232 @@
+"""Typed data passed between stages: one spec per render, the probe, shots, units, results.
+
+Everything that crosses a process boundary (XCom, a pod's command line, S3) is one of these
+models, serialised as JSON and validated again where it is read.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from fractions import Fraction
+from typing import Literal, get_args
+
+from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
+
+RestoreMode = Literal["none", "gfpgan"]
+DeliveryPreset = Literal["review"]
+Mezzanine = Literal["ffv1"]
+
+RESTORE_MODES: tuple[str, ...] = get_args(RestoreMode)
+DELIVERY_PRESETS: tuple[str, ...] = get_args(DeliveryPreset)
+MEZZANINES: tuple[str, ...] = get_args(Mezzanine)
+
+# Airflow's default max_map_length is 1024; stay well under it.
+DEFAULT_MAX_UNITS = 256
+
+
+class SpecError(ValueError):
+    """A render spec, a stage input or a media file that Recast refuses, with the reason."""
+
+
+class _Model(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    def to_json(self) -> str:
+        return self.model_dump_json()
+
+
+def _check_uri(value: str, what: str) -> str:
+    value = value.strip()
+    if not value:
+        raise ValueError(f"{what} is empty")
+    if any(ord(c) < 32 for c in value):
+        raise ValueError(f"{what} contains control characters")
+    if value.startswith("s3://"):
+        bucket, _, key = value[5:].partition("/")
+        if not bucket or not key:
+            raise ValueError(f"{what} {value!r} must be s3://BUCKET/KEY")
+        if ".." in key.split("/"):
+            raise ValueError(f"{what} {value!r} contains '..'")
+    elif "://" in value:
+        raise ValueError(f"{what} {value!r}: only s3:// URIs or local paths are accepted")
+    return value
+
+
+class FaceMapping(_Model):
+    """Put the face of `source` on the person who looks like `reference` (every face if None)."""
+
+    source: str = Field(description="URI of an image with exactly one face: the face to put in")
+    reference: str | None = Field(
+        default=None, description="URI of an image of the person to replace; none: every face"
+    )
+
+    @field_validator("source")
+    @classmethod
+    def _source_uri(cls, v: str) -> str:
+        return _check_uri(v, "face source")
+
+    @field_validator("reference")
+    @classmethod
+    def _reference_uri(cls, v: str | None) -> str | None:
+        return None if v is None or not v.strip() else _check_uri(v, "face reference")
+
+
+class RenderSpec(_Model):
+    """One render, as the UI form, the drop-folder job, the batch manifest and the CLI give it."""
+
+    asset: str = Field(description="URI of the film to render (s3://bucket/key)")
+    faces: list[FaceMapping] = Field(min_length=1, max_length=16)
+    restore: RestoreMode = "none"
+    restore_strength: float = Field(default=0.8, ge=0.0, le=1.0)
+    delivery: DeliveryPreset = "review"
+    mezzanine: Mezzanine = "ffv1"
+    tier: str = Field(default="standard", pattern=r"^[a-z][a-z0-9-]{0,31}$")
+    max_units: int = Field(default=DEFAULT_MAX_UNITS, ge=1, le=1000)
+    output_prefix: str = Field(default="renders", pattern=r"^[A-Za-z0-9._/-]{1,200}$")
+    match_threshold: float = Field(default=0.6, gt=0.0, le=2.0)
+
+    @field_validator("asset")
+    @classmethod
+    def _asset_uri(cls, v: str) -> str:
+        return _check_uri(v, "asset")
+
+    @field_validator("output_prefix")
+    @classmethod
+    def _prefix(cls, v: str) -> str:
+        v = v.strip("/")
+        if ".." in v.split("/"):
+            raise ValueError("output_prefix contains '..'")
+        return v
+
+    @classmethod
+    def parse(cls, data: object) -> RenderSpec:
+        """Validate untrusted input, listing every problem in one SpecError."""
+        from pydantic import ValidationError
+
+        if isinstance(data, (str, bytes)):
+            try:
+                data = json.loads(data)
+            except json.JSONDecodeError as exc:
+                raise SpecError(f"render spec is not valid JSON: {exc}") from exc
+        try:
+            return cls.model_validate(data)
+        except ValidationError as exc:
+            problems = "; ".join(
+                f"{'.'.join(str(p) for p in e['loc']) or 'spec'}: {e['msg']}" for e in exc.errors()
+            )
+            raise SpecError(f"invalid render spec: {problems}") from exc
+
+    def fingerprint(self) -> str:
+        """Stable short hash of the settings: the same spec always gives the same id."""
+        return hashlib.sha256(self.model_dump_json().encode()).hexdigest()[:12]
+
+
+class Probe(_Model):
+    """What the pipeline needs to know about a film before it plans any work."""
+
+    width: int = Field(gt=0)
+    height: int = Field(gt=0)
+    fps: str = Field(description="exact frame rate as a rational, e.g. 24000/1001")
+    frame_count: int = Field(gt=0)
+    duration: float = Field(gt=0)
+    video_codec: str
+    pix_fmt: str
+    audio_streams: int = Field(ge=0)
+    audio_codec: str | None = None
+
+    @field_validator("fps")
+    @classmethod
+    def _fps(cls, v: str) -> str:
+        return fps_string(parse_fps(v))
+
+
+def parse_fps(value: str) -> Fraction:
+    try:
+        rate = Fraction(value)
+    except (ValueError, ZeroDivisionError) as exc:
+        raise ValueError(f"frame rate {value!r} is not a rational number") from exc
+    if not 1 <= rate <= 240:
+        raise ValueError(f"frame rate {value} is outside 1..240 fps")
+    return rate
+
+
+def fps_string(rate: Fraction) -> str:
+    return str(rate.numerator) if rate.denominator == 1 else f"{rate.numerator}/{rate.denominator}"
+
+
+class Shot(_Model):
+    index: int = Field(ge=0)
+    start_frame: int = Field(ge=0)
+    end_frame: int = Field(gt=0, description="exclusive")
+
+    @model_validator(mode="after")
+    def _ordered(self) -> Shot:
+        if self.end_frame <= self.start_frame:
+            raise ValueError(f"shot {self.index}: end_frame must be after start_frame")
+        return self
+
+    @property
+    def frames(self) -> int:
+        return self.end_frame - self.start_frame
+
+
+class ShotList(_Model):
+    """The `detect-shots` contract: frames from 0 in presentation order, end exclusive."""
+
+    fps: str
+    frame_count: int = Field(gt=0)
+    shots: list[Shot] = Field(min_length=1)
+
+    @model_validator(mode="after")
+    def _covers_every_frame_once(self) -> ShotList:
+        expected = 0
+        for i, shot in enumerate(self.shots):
+            if shot.index != i:
+                raise ValueError(f"shot {i} has index {shot.index}")
+            if shot.start_frame != expected:
+                raise ValueError(f"shot {i} starts at {shot.start_frame}, expected {expected}")
+            expected = shot.end_frame
+        if expected != self.frame_count:
+            raise ValueError(f"shots end at frame {expected}, film has {self.frame_count}")
+        return self
+
+
+class Unit(_Model):
+    """A contiguous frame range (one or more whole shots, or a chunk of a long one) for one pod."""
+
+    id: str = Field(pattern=r"^u[0-9]{4}-[0-9a-f]{8}$")
+    index: int = Field(ge=0)
+    start_frame: int = Field(ge=0)
+    end_frame: int = Field(gt=0)
+    shots: list[int] = Field(min_length=1, description="indices of the shots it touches")
+
+    @property
+    def frames(self) -> int:
+        return self.end_frame - self.start_frame
+
+
+class UnitPlan(_Model):
+    fps: str
+    frame_count: int
+    units: list[Unit] = Field(min_length=1)
+
+
+class ShotFaces(_Model):
+    shot: int
+    frames: int
+    faces_found: int
+    faces_swapped: int
+
+
+class UnitResult(_Model):
+    """What a swap or restore pod reports back through XCom: small and JSON."""
+
+    unit_id: str
+    stage: str
+    frames: int
+    faces_found: int = 0
+    faces_swapped: int = 0
+    per_shot: list[ShotFaces] = []
+    seconds: float
+    output: str

@@ -1,0 +1,27 @@
+"""detect-shots: the shot list of a film, in the fixed JSON contract (see spec.ShotList)."""
+
+from __future__ import annotations
+
+import time
+from pathlib import Path
+from typing import Any
+
+from tasks import storage
+from tasks.shots.detect import detect_shots
+from tasks.stages._workdir import workdir
+
+
+def run(video: str, out: str) -> dict[str, Any]:
+    started = time.perf_counter()
+    storage.require(video, "video")
+    with workdir("shots") as tmp:
+        local = Path(video) if not storage.is_s3(video) else storage.download(video, tmp / "video")
+        shots = detect_shots(local)
+    storage.write_json(out, shots.model_dump())
+    return {
+        "stage": "detect-shots",
+        "seconds": time.perf_counter() - started,
+        "shots": len(shots.shots),
+        "frame_count": shots.frame_count,
+        "fps": shots.fps,
+    }

@@ -1,0 +1,136 @@
+"""Object storage: s3:// URIs through boto3's transfer manager, plain paths for local files.
+
+Credentials and the endpoint come from the standard AWS environment (AWS_ACCESS_KEY_ID,
+AWS_ENDPOINT_URL, ...): in a pod from a Kubernetes Secret, on a laptop from the embedded server.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import uuid
+from functools import lru_cache
+from pathlib import Path
+from typing import Any
+
+from boto3.s3.transfer import TransferConfig
+
+from tasks.spec import SpecError
+
+_TRANSFER = TransferConfig(multipart_threshold=64 * 1024 * 1024, max_concurrency=4)
+
+
+def is_s3(uri: str) -> bool:
+    return uri.startswith("s3://")
+
+
+def split_uri(uri: str) -> tuple[str, str]:
+    """s3://bucket/key -> (bucket, key)."""
+    if not is_s3(uri):
+        raise ValueError(f"not an s3:// URI: {uri!r}")
+    bucket, _, key = uri[5:].partition("/")
+    if not bucket or not key:
+        raise ValueError(f"s3 URI needs a bucket and a key: {uri!r}")
+    return bucket, key
+
+
+def join(prefix: str, *parts: str) -> str:
+    return "/".join([prefix.rstrip("/"), *(p.strip("/") for p in parts)])
+
+
+@lru_cache(maxsize=1)
+def client() -> Any:
+    import boto3
+    from botocore.config import Config
+
+    retry = Config(retries={"max_attempts": 8, "mode": "adaptive"})
+    return boto3.client("s3", endpoint_url=os.environ.get("AWS_ENDPOINT_URL") or None, config=retry)
+
+
+def exists(uri: str) -> bool:
+    if not is_s3(uri):
+        return Path(uri).is_file()
+    from botocore.exceptions import ClientError
+
+    bucket, key = split_uri(uri)
+    try:
+        client().head_object(Bucket=bucket, Key=key)
+    except ClientError as exc:
+        if exc.response.get("Error", {}).get("Code") in {"404", "NoSuchKey", "NotFound"}:
+            return False
+        raise
+    return True
+
+
+def require(uri: str, what: str) -> None:
+    """Fail early, naming the input, when it is not there."""
+    if not exists(uri):
+        raise SpecError(f"{what} not found: {uri}")
+
+
+def download(uri: str, dest: Path) -> Path:
+    dest.parent.mkdir(parents=True, exist_ok=True)
+    if is_s3(uri):
+        bucket, key = split_uri(uri)
+        tmp = dest.with_name(f".{dest.name}.{uuid.uuid4().hex[:8]}.part")
+        client().download_file(bucket, key, str(tmp), Config=_TRANSFER)
+        tmp.replace(dest)
+    else:
+        shutil.copyfile(uri, dest)
+    return dest
+
+
+def upload(path: Path, uri: str) -> str:
+    """One object appears whole or not at all: S3 PUTs and completed multiparts are atomic."""
+    if is_s3(uri):
+        bucket, key = split_uri(uri)
+        client().upload_file(str(path), bucket, key, Config=_TRANSFER)
+    else:
+        target = Path(uri)
+        target.parent.mkdir(parents=True, exist_ok=True)
+        tmp = target.with_name(f".{target.name}.part")
+        shutil.copyfile(path, tmp)
+        tmp.replace(target)
+    return uri
+
+
+def copy(src: str, dst: str) -> str:
+    if is_s3(src) and is_s3(dst):
+        sb, sk = split_uri(src)
+        db, dk = split_uri(dst)
+        client().copy({"Bucket": sb, "Key": sk}, db, dk, Config=_TRANSFER)
+        return dst
+    if is_s3(src):
+        return str(download(src, Path(dst)))
+    return upload(Path(src), dst)
+
+
+def read_bytes(uri: str) -> bytes:
+    if is_s3(uri):
+        bucket, key = split_uri(uri)
+        body: bytes = client().get_object(Bucket=bucket, Key=key)["Body"].read()
+        return body
+    return Path(uri).read_bytes()
+
+
+def write_bytes(uri: str, data: bytes, content_type: str = "application/octet-stream") -> str:
+    if is_s3(uri):
+        bucket, key = split_uri(uri)
+        client().put_object(Bucket=bucket, Key=key, Body=data, ContentType=content_type)
+    else:
+        target = Path(uri)
+        target.parent.mkdir(parents=True, exist_ok=True)
+        tmp = target.with_name(f".{target.name}.part")
+        tmp.write_bytes(data)
+        tmp.replace(target)
+    return uri
+
+
+def read_json(uri: str) -> Any:
+    return json.loads(read_bytes(uri))
+
+
+def write_json(uri: str, obj: Any) -> str:
+    data = obj.encode() if isinstance(obj, str) else json.dumps(obj, indent=2).encode()
+    return write_bytes(uri, data, "application/json")
