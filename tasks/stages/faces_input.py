@@ -5,7 +5,7 @@ from __future__ import annotations
 from pathlib import Path
 
 from tasks import storage
-from tasks.faces.engine import FaceEngine, Mapping, load_image
+from tasks.faces import FaceEngine, Mapping, load_image
 from tasks.spec import RenderSpec
 
 
