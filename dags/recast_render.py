@@ -7,12 +7,14 @@ configuration (RECAST_BACKEND), not this file.
 
 from __future__ import annotations
 
+from datetime import timedelta
 from typing import Any
 
 from airflow.sdk import DAG, Asset, Param, get_current_context, task
 from recast_airflow import commands, render
 from recast_airflow.backends import mapped_stage, stage
 from recast_airflow.config import Settings
+
 from tasks.spec import DEFAULT_MAX_UNITS, RESTORE_MODES
 from tasks.stages import plan as plan_stage
 from tasks.stages import publish as publish_stage
@@ -27,7 +29,11 @@ with DAG(
     catchup=False,
     max_active_runs=4,
     tags=["recast"],
-    default_args={"retries": 2},
+    default_args={
+        "retries": SETTINGS.retries,
+        "retry_delay": timedelta(seconds=30),
+        "retry_exponential_backoff": True,
+    },
     params={
         "asset": Param(
             "s3://recast/inputs/demo.mp4",
@@ -46,6 +52,13 @@ with DAG(
         "max_units": Param(
             DEFAULT_MAX_UNITS, type="integer", minimum=1, maximum=1000, title="Max work units"
         ),
+        "unit_frames": Param(
+            480,
+            type="integer",
+            minimum=1,
+            title="Unit length (frames)",
+            description="Longest work unit before a shot is cut into chunks",
+        ),
         "output_prefix": Param("renders", type="string", title="Output prefix"),
     },
 ) as dag:
@@ -61,21 +74,19 @@ with DAG(
     detect_shots = stage("detect_shots", "cpu", v["shots_args"])
 
     @task
-    def plan(run: str, max_units: int) -> list[dict[str, str]]:
-        result = plan_stage.run(run, max_units)
+    def plan(run: str) -> list[dict[str, str]]:
+        result = plan_stage.run(run)
         get_current_context()["ti"].xcom_push(key="result", value=result)
         return [{"run": run, "unit": unit_id} for unit_id in result["units"]]
 
-    units = plan(v["run"], v["max_units"])
+    units = plan(v["run"])
     split = stage("split", "cpu", v["split_args"])
     swap = mapped_stage("swap", "standard").expand(arguments=units.map(commands.swap_unit))
-    restore = mapped_stage("restore", "standard").expand(
-        arguments=units.map(commands.restore_unit)
-    )
+    restore = mapped_stage("restore", "standard").expand(arguments=units.map(commands.restore_unit))
     assemble = stage("assemble", "cpu", v["assemble_args"])
 
     @task(outlets=[PUBLISHED])
-    def publish(run: str, destination: str, **results: Any) -> dict[str, Any]:
+    def publish(run: str, destination: str, results: dict[str, Any]) -> dict[str, Any]:
         ctx = get_current_context()
         summary = render.report(
             run_id=ctx["run_id"],
@@ -91,14 +102,16 @@ with DAG(
     published = publish(
         v["run"],
         v["destination"],
-        probe=probe.output,
-        check_faces=check_faces.output,
-        detect_shots=detect_shots.output,
-        plan=units["result"],
-        split=split.output,
-        swaps=swap.output,
-        restores=restore.output,
-        assemble=assemble.output,
+        {
+            "probe": probe.output,
+            "check_faces": check_faces.output,
+            "detect_shots": detect_shots.output,
+            "plan": units["result"],
+            "split": split.output,
+            "swaps": swap.output,
+            "restores": restore.output,
+            "assemble": assemble.output,
+        },
     )
 
     [probe, check_faces] >> detect_shots >> units >> split >> swap >> restore >> assemble

@@ -8,4 +8,4 @@ from recast_airflow import failures
 
 class RecastPlugin(AirflowPlugin):
     name = "recast"
-    listeners = [failures]
+    listeners = [failures]  # noqa: RUF012  (Airflow's own attribute shape)

@@ -31,6 +31,8 @@ def airflow_env(home: Path) -> dict[str, str]:
         "AIRFLOW__CORE__PARALLELISM": "4",
         "AIRFLOW__LOGGING__LOGGING_LEVEL": os.environ.get("RECAST_AIRFLOW_LOG_LEVEL", "WARNING"),
         "RECAST_BACKEND": "local",
+        # A laptop render fails fast with its reason; clusters keep the default retries.
+        "RECAST_TASK_RETRIES": os.environ.get("RECAST_TASK_RETRIES", "0"),
     }
 
 

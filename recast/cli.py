@@ -69,7 +69,10 @@ def _render(args: argparse.Namespace) -> dict[str, Path]:
     faces = [FaceArg.parse(text) for text in args.face]
     extra = {"max_units": args.max_units} if args.max_units else None
     started = time.perf_counter()
-    report, files = render(args.input, faces, args.out, restore=args.restore, extra_conf=extra)
+    log_file = None if args.verbose else args.out.with_name(f"{args.out.stem}_airflow.log")
+    report, files = render(
+        args.input, faces, args.out, restore=args.restore, extra_conf=extra, log_file=log_file
+    )
     print("\n".join(summary_lines(report, files, time.perf_counter() - started)))
     return files
 
@@ -77,7 +80,7 @@ def _render(args: argparse.Namespace) -> dict[str, Path]:
 def _demo(args: argparse.Namespace) -> dict[str, Path]:
     from recast.demo import run_demo
 
-    return run_demo(args.out)
+    return run_demo(args.out, verbose=args.verbose)
 
 
 def main(argv: Sequence[str] | None = None) -> int:

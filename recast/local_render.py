@@ -6,6 +6,9 @@ import importlib.util
 import json
 import logging
 import os
+import sys
+from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -88,6 +91,30 @@ def _fetch_outputs(client: Any, result: dict[str, Any], out: Path) -> dict[str, 
     return files
 
 
+@contextmanager
+def _output_to(log_file: Path | None) -> Iterator[None]:
+    """Send this process's stdout/stderr (Airflow's and the stages' logs) to `log_file`."""
+    if log_file is None:
+        yield
+        return
+    log_file.parent.mkdir(parents=True, exist_ok=True)
+    sys.stdout.flush()
+    sys.stderr.flush()
+    saved = os.dup(1), os.dup(2)
+    with log_file.open("ab") as fh:
+        os.dup2(fh.fileno(), 1)
+        os.dup2(fh.fileno(), 2)
+        try:
+            yield
+        finally:
+            sys.stdout.flush()
+            sys.stderr.flush()
+            os.dup2(saved[0], 1)
+            os.dup2(saved[1], 2)
+            os.close(saved[0])
+            os.close(saved[1])
+
+
 def render(
     film: Path,
     faces: list[FaceArg],
@@ -96,8 +123,12 @@ def render(
     restore: str = "none",
     home: Path | None = None,
     extra_conf: dict[str, Any] | None = None,
+    log_file: Path | None = None,
 ) -> tuple[dict[str, Any], dict[str, Path]]:
-    """Render `film` through the DAG; returns the published report and the local files."""
+    """Render `film` through the DAG; returns the published report and the local files.
+
+    With `log_file`, Airflow's and the stages' logs go there instead of the terminal.
+    """
     _check_local(film, "input film")
     for i, face in enumerate(faces, start=1):
         _check_local(face.source, f"face source {i}")
@@ -112,10 +143,12 @@ def render(
 
         client = boto3.client("s3", endpoint_url=os.environ["AWS_ENDPOINT_URL"])
         conf = {**_upload_inputs(client, film, faces), "restore": restore, **(extra_conf or {})}
-        dag = _load_dag()
-        dag_run = dag.test(run_conf=conf)
+        with _output_to(log_file):
+            dag = _load_dag()
+            dag_run = dag.test(run_conf=conf)
         if dag_run.state != "success":
-            raise RenderFailed(_failure_reason(dag_run))
+            where = f" (log: {log_file})" if log_file else ""
+            raise RenderFailed(_failure_reason(dag_run) + where)
         destination = delivery_prefix(
             f"s3://{BUCKET}", conf.get("output_prefix", "renders"), conf["asset"], dag_run.run_id
         )

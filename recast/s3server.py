@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import os
 import socket
 import subprocess
@@ -25,14 +26,16 @@ class S3Server:
 
     def env(self) -> dict[str, str]:
         """What boto3 (in this process, a stage subprocess or Airflow) needs to reach it."""
-        conn = (
-            '{"conn_type": "aws", "login": "%s", "password": "%s", "extra": '
-            '{"endpoint_url": "%s", "region_name": "%s"}}'
-        ) % (
-            CREDENTIALS["AWS_ACCESS_KEY_ID"],
-            CREDENTIALS["AWS_SECRET_ACCESS_KEY"],
-            self.endpoint,
-            CREDENTIALS["AWS_DEFAULT_REGION"],
+        conn = json.dumps(
+            {
+                "conn_type": "aws",
+                "login": CREDENTIALS["AWS_ACCESS_KEY_ID"],
+                "password": CREDENTIALS["AWS_SECRET_ACCESS_KEY"],
+                "extra": {
+                    "endpoint_url": self.endpoint,
+                    "region_name": CREDENTIALS["AWS_DEFAULT_REGION"],
+                },
+            }
         )
         return {**CREDENTIALS, "AWS_ENDPOINT_URL": self.endpoint, "AIRFLOW_CONN_AWS_DEFAULT": conn}
 

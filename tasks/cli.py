@@ -39,8 +39,7 @@ def _parser() -> argparse.ArgumentParser:
     s.add_argument("--spec", required=True, help="URI of the render's spec.json")
 
     s = sub.add_parser("plan", help="pack shots into work units")
-    s.add_argument("--run", required=True, help="the run's prefix")
-    s.add_argument("--max-units", type=int, required=True)
+    s.add_argument("--run", required=True, help="the run's prefix (spec.json, shots.json)")
 
     s = sub.add_parser("split", help="one lossless mezzanine per unit")
     s.add_argument("--asset", required=True)
@@ -64,7 +63,7 @@ def _dispatch(args: argparse.Namespace) -> dict[str, Any]:
         "detect-shots": lambda: shots.run(args.video, args.out),
         "probe": lambda: probe.run(args.asset, args.out),
         "check-faces": lambda: check_faces.run(args.spec),
-        "plan": lambda: plan.run(args.run, args.max_units),
+        "plan": lambda: plan.run(args.run),
         "split": lambda: split.run(args.asset, args.run),
         "swap": lambda: swap.run(args.run, args.unit),
         "restore": lambda: restore.run(args.run, args.unit),

@@ -83,6 +83,9 @@ class RenderSpec(_Model):
     mezzanine: Mezzanine = "ffv1"
     tier: str = Field(default="standard", pattern=r"^[a-z][a-z0-9-]{0,31}$")
     max_units: int = Field(default=DEFAULT_MAX_UNITS, ge=1, le=1000)
+    unit_frames: int = Field(
+        default=480, ge=1, le=100_000, description="longest unit, in frames, before it is split"
+    )
     output_prefix: str = Field(default="renders", pattern=r"^[A-Za-z0-9._/-]{1,200}$")
     match_threshold: float = Field(default=0.6, gt=0.0, le=2.0)
 

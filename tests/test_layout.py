@@ -6,7 +6,9 @@ from tasks.layout import RunLayout, delivery_prefix, safe_run_id
 
 
 def test_run_ids_become_portable_keys() -> None:
-    assert safe_run_id("manual__2026-11-25T21:47:56.1+00:00") == "manual__2026-11-25T21-47-56.1-00-00"
+    assert (
+        safe_run_id("manual__2026-11-25T21:47:56.1+00:00") == "manual__2026-11-25T21-47-56.1-00-00"
+    )
     with pytest.raises(ValueError):
         safe_run_id("::")
 
@@ -14,7 +16,10 @@ def test_run_ids_become_portable_keys() -> None:
 def test_every_artefact_lives_under_the_run_prefix() -> None:
     layout = RunLayout.for_run("s3://work/base/", "run:1")
     assert layout.prefix == "s3://work/base/runs/run-1"
-    assert layout.unit_source("u0001-0a0b0c0d") == "s3://work/base/runs/run-1/units/u0001-0a0b0c0d/source.mkv"
+    assert (
+        layout.unit_source("u0001-0a0b0c0d")
+        == "s3://work/base/runs/run-1/units/u0001-0a0b0c0d/source.mkv"
+    )
     assert layout.film.startswith(layout.prefix + "/output/")
 
 

@@ -54,7 +54,10 @@ def test_shot_list_must_cover_every_frame_once() -> None:
     ok = ShotList(
         fps="24000/1001",
         frame_count=10,
-        shots=[Shot(index=0, start_frame=0, end_frame=4), Shot(index=1, start_frame=4, end_frame=10)],
+        shots=[
+            Shot(index=0, start_frame=0, end_frame=4),
+            Shot(index=1, start_frame=4, end_frame=10),
+        ],
     )
     assert [s.frames for s in ok.shots] == [4, 6]
     with pytest.raises(ValueError, match="starts at 5"):

@@ -21,7 +21,9 @@ def stage(task_id: str, tier: str, arguments: Any, **kwargs: Any) -> Any:
     if settings.backend == "kubernetes":
         from recast_airflow.kubernetes_backend import stage_operator
 
-        return stage_operator(task_id, _tier(settings, tier), settings, arguments=arguments, **kwargs)
+        return stage_operator(
+            task_id, _tier(settings, tier), settings, arguments=arguments, **kwargs
+        )
     from recast_airflow.local_backend import LocalStageOperator
 
     return LocalStageOperator(task_id=task_id, tier=tier, arguments=arguments, **kwargs)

@@ -18,6 +18,7 @@ class Settings:
     namespace: str
     tiers_file: Path
     models_uri: str | None  # the model store (RECAST_MODELS); None: offline default models
+    retries: int = 2  # per task; a spot node reclaimed mid-unit is the usual reason
 
     @classmethod
     def from_env(cls) -> Settings:
@@ -32,4 +33,5 @@ class Settings:
             namespace=os.environ.get("RECAST_NAMESPACE", "recast"),
             tiers_file=Path(os.environ.get("RECAST_TIERS_FILE", default_tiers)),
             models_uri=os.environ.get("RECAST_MODELS") or None,
+            retries=int(os.environ.get("RECAST_TASK_RETRIES", "2")),
         )

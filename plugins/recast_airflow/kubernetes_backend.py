@@ -53,7 +53,7 @@ def pod_kwargs(tier: Tier, settings: Settings) -> dict[str, Any]:
         "labels": {"app.kubernetes.io/name": "recast-worker", "recast/tier": tier.name},
         "do_xcom_push": True,
         "get_logs": True,
-        "reattach_on_restart": True,
+        "durable": True,  # reattach to a running pod after a scheduler restart
         "on_finish_action": "delete_succeeded_pod",
         "deferrable": True,
         "startup_timeout_seconds": 900,  # a GPU node may have to be scaled up first

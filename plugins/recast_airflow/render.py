@@ -8,12 +8,11 @@ from __future__ import annotations
 
 from typing import Any
 
+from recast_airflow import commands
+from recast_airflow.config import Settings
 from tasks import storage
 from tasks.layout import RunLayout, delivery_prefix
 from tasks.spec import RenderSpec, SpecError
-
-from recast_airflow import commands
-from recast_airflow.config import Settings
 
 
 def validate(conf: dict[str, Any], run_id: str, settings: Settings) -> dict[str, Any]:
@@ -34,7 +33,6 @@ def validate(conf: dict[str, Any], run_id: str, settings: Settings) -> dict[str,
     return {
         "run": layout.prefix,
         "asset": spec.asset,
-        "max_units": spec.max_units,
         "destination": delivery_prefix(settings.work_uri, spec.output_prefix, spec.asset, run_id),
         "probe_args": commands.probe(spec.asset, layout),
         "check_faces_args": commands.check_faces(layout),

@@ -7,13 +7,15 @@ from typing import Any
 
 from tasks import storage
 from tasks.media.probe import probe
-from tasks.stages._workdir import workdir
+from tasks.stages._workdir import local_copy, named_as, workdir
 
 
 def run(asset: str, out: str) -> dict[str, Any]:
     started = time.perf_counter()
     storage.require(asset, "asset")
     with workdir("probe") as tmp:
-        facts = probe(storage.download(asset, tmp / "asset"))
+        local = local_copy(asset, tmp, "asset")
+        with named_as(local, asset):
+            facts = probe(local)
     storage.write_json(out, facts.model_dump())
     return {"stage": "probe", "seconds": time.perf_counter() - started, **facts.model_dump()}

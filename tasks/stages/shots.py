@@ -3,20 +3,20 @@
 from __future__ import annotations
 
 import time
-from pathlib import Path
 from typing import Any
 
 from tasks import storage
 from tasks.shots.detect import detect_shots
-from tasks.stages._workdir import workdir
+from tasks.stages._workdir import local_copy, named_as, workdir
 
 
 def run(video: str, out: str) -> dict[str, Any]:
     started = time.perf_counter()
     storage.require(video, "video")
     with workdir("shots") as tmp:
-        local = Path(video) if not storage.is_s3(video) else storage.download(video, tmp / "video")
-        shots = detect_shots(local)
+        local = local_copy(video, tmp, "video")
+        with named_as(local, video):
+            shots = detect_shots(local)
     storage.write_json(out, shots.model_dump())
     return {
         "stage": "detect-shots",

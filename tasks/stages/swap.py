@@ -50,10 +50,10 @@ def run(run_prefix: str, unit_id: str) -> dict[str, Any]:
                 if writer is None:
                     writer = FrameWriter(out, frame.shape[1], frame.shape[0], plan.fps)
                     writer.__enter__()
-                result = engine.process(frame)
-                writer.write(result.frame)
-                found[owner[i]] += result.faces_found
-                swapped[owner[i]] += result.faces_swapped
+                done = engine.process(frame)
+                writer.write(done.frame)
+                found[owner[i]] += done.faces_found
+                swapped[owner[i]] += done.faces_swapped
                 count += 1
                 if count % 24 == 0:
                     log.info("unit %s: %d/%d frames", unit.id, count, unit.frames)

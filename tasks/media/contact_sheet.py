@@ -1,0 +1,82 @@
+"""A PNG for review: each shot's middle frame before and after the render, side by side."""
+
+from __future__ import annotations
+
+import logging
+from contextlib import closing
+from pathlib import Path
+
+import cv2
+import numpy as np
+
+from tasks.media.frames import read_frames
+from tasks.spec import ShotList, SpecError
+
+log = logging.getLogger(__name__)
+
+LABEL_HEIGHT = 22
+GAP = 4
+_FONT = cv2.FONT_HERSHEY_SIMPLEX
+
+
+def contact_sheet(
+    before: Path, after: Path, shots: ShotList, out_png: Path, thumb_width: int = 320
+) -> Path:
+    """Write one row per shot (label, before, after) to `out_png`."""
+    if thumb_width < 16:
+        raise SpecError(f"thumb_width {thumb_width} is too small")
+    wanted = {s.index: (s.start_frame + s.end_frame - 1) // 2 for s in shots.shots}
+    before_frames = _pick_frames(before, set(wanted.values()))
+    after_frames = _pick_frames(after, set(wanted.values()))
+    rows = []
+    for shot in shots.shots:
+        frame = wanted[shot.index]
+        span = f"frames {shot.start_frame}-{shot.end_frame - 1}"
+        label = f"shot {shot.index}  {span}  mid {frame}  before / after"
+        pair = [_thumb(before_frames[frame], thumb_width), _thumb(after_frames[frame], thumb_width)]
+        rows.append(_row(label, pair))
+    sheet = _stack(rows)
+    out_png.parent.mkdir(parents=True, exist_ok=True)
+    if not cv2.imwrite(str(out_png), cv2.cvtColor(sheet, cv2.COLOR_RGB2BGR)):
+        raise SpecError(f"could not write {out_png}")
+    log.info("contact sheet of %d shots: %s", len(rows), out_png)
+    return out_png
+
+
+def _pick_frames(path: Path, indices: set[int]) -> dict[int, np.ndarray]:
+    """The frames at `indices`, in one pass that stops after the last one."""
+    found: dict[int, np.ndarray] = {}
+    last = max(indices)
+    with closing(read_frames(path)) as frames:
+        for index, frame in enumerate(frames):
+            if index in indices:
+                found[index] = frame
+            if index >= last:
+                break
+    missing = sorted(indices - found.keys())
+    if missing:
+        raise SpecError(f"{path} has no frame {missing[0]}")
+    return found
+
+
+def _thumb(frame: np.ndarray, width: int) -> np.ndarray:
+    height = max(1, round(frame.shape[0] * width / frame.shape[1]))
+    return np.asarray(cv2.resize(frame, (width, height), interpolation=cv2.INTER_AREA))
+
+
+def _row(label: str, thumbs: list[np.ndarray]) -> np.ndarray:
+    height = max(t.shape[0] for t in thumbs)
+    width = sum(t.shape[1] for t in thumbs) + GAP * (len(thumbs) - 1)
+    row = np.full((LABEL_HEIGHT + height, width, 3), 24, dtype=np.uint8)
+    cv2.putText(row, label, (4, LABEL_HEIGHT - 7), _FONT, 0.45, (235, 235, 235), 1, cv2.LINE_AA)
+    x = 0
+    for thumb in thumbs:
+        row[LABEL_HEIGHT : LABEL_HEIGHT + thumb.shape[0], x : x + thumb.shape[1]] = thumb
+        x += thumb.shape[1] + GAP
+    return row
+
+
+def _stack(rows: list[np.ndarray]) -> np.ndarray:
+    width = max(r.shape[1] for r in rows)
+    padded = [np.pad(r, ((0, GAP), (0, width - r.shape[1]), (0, 0))) for r in rows]
+    return np.concatenate(padded, axis=0)

@@ -1,0 +1,63 @@
+"""Cut a film into per-unit lossless mezzanines in one decode pass.
+
+Frames are numbered from 0 in decode (presentation) order, the numbering detect_shots uses, and
+unit i gets frames [start_frame, end_frame) in `out_dir/<unit.id>.mkv`.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Sequence
+from contextlib import ExitStack, closing
+from pathlib import Path
+
+from tasks.media.frames import FrameWriter, read_frames
+from tasks.media.probe import probe
+from tasks.spec import SpecError, Unit
+
+log = logging.getLogger(__name__)
+
+
+def split_units(source: Path, units: Sequence[Unit], out_dir: Path) -> dict[str, Path]:
+    """Write each unit's frames of `source` to `out_dir/<unit.id>.mkv`; return id -> path."""
+    if not units:
+        raise SpecError("no units to split")
+    info = probe(source)
+    _check_units(units, info.frame_count)
+    out_dir.mkdir(parents=True, exist_ok=True)
+    outputs = {u.id: out_dir / f"{u.id}.mkv" for u in units}
+    ordered = sorted(units, key=lambda u: u.start_frame)
+    with ExitStack() as stack:
+        frames = stack.enter_context(closing(read_frames(source)))
+        writing: dict[str, tuple[Unit, FrameWriter]] = {}
+        next_unit = 0
+        for index, frame in enumerate(frames):
+            # Units may overlap or leave gaps: open each one as its first frame arrives.
+            while next_unit < len(ordered) and ordered[next_unit].start_frame == index:
+                unit = ordered[next_unit]
+                writer = FrameWriter(outputs[unit.id], frame.shape[1], frame.shape[0], info.fps)
+                writing[unit.id] = (unit, stack.enter_context(writer))
+                next_unit += 1
+            for unit, writer in list(writing.values()):
+                writer.write(frame)
+                if unit.end_frame == index + 1:
+                    writer.close()
+                    del writing[unit.id]
+            if next_unit == len(ordered) and not writing:
+                break  # nothing left to cut: skip decoding the tail
+        if writing or next_unit < len(ordered):
+            raise SpecError(f"{source}: ended before frame {max(u.end_frame for u in units)}")
+    log.info("split %s into %d units in %s", source, len(units), out_dir)
+    return outputs
+
+
+def _check_units(units: Sequence[Unit], frame_count: int) -> None:
+    ids = [u.id for u in units]
+    if len(set(ids)) != len(ids):
+        raise SpecError("unit ids are not unique")
+    for unit in units:
+        if unit.end_frame <= unit.start_frame or unit.end_frame > frame_count:
+            raise SpecError(
+                f"unit {unit.id} [{unit.start_frame}, {unit.end_frame}) is empty or beyond "
+                f"the film's {frame_count} frames"
+            )

@@ -1,0 +1,176 @@
+"""`recast render` end to end: real Airflow DAG run, local backend, embedded S3, real video."""
+
+from __future__ import annotations
+
+import json
+import os
+import sqlite3
+import subprocess
+import sys
+from pathlib import Path
+
+import numpy as np
+import pytest
+from PIL import Image
+from skimage import data
+
+from recast.samples import make_film, varied_shots
+from tasks.faces import detect_faces
+from tasks.media.frames import read_frames
+from tasks.media.probe import probe
+
+pytestmark = pytest.mark.e2e
+
+SHOTS = [24, 14, 22]  # astronaut, coffee (no face), cameraman
+TONES = [440.0, 554.37, 659.25]  # varied_shots' tones for those shots
+FPS = 24
+
+
+def _recast(*args: str, home: Path) -> subprocess.CompletedProcess[str]:
+    env = {**os.environ, "RECAST_HOME": str(home)}
+    return subprocess.run(
+        [sys.executable, "-m", "recast.cli", *args],
+        capture_output=True,
+        text=True,
+        env=env,
+        timeout=600,
+    )
+
+
+def _save(image: np.ndarray, path: Path) -> Path:
+    Image.fromarray(np.stack([image] * 3, -1) if image.ndim == 2 else image).save(path)
+    return path
+
+
+def _dominant_hz(samples: np.ndarray, rate: int) -> float:
+    spectrum = np.abs(np.fft.rfft(samples * np.hanning(len(samples))))
+    return float(np.fft.rfftfreq(len(samples), 1 / rate)[int(np.argmax(spectrum))])
+
+
+def _audio(path: Path, rate: int = 48_000) -> np.ndarray:
+    pcm = subprocess.run(
+        [
+            "ffmpeg",
+            "-v",
+            "error",
+            "-i",
+            str(path),
+            "-f",
+            "s16le",
+            "-ac",
+            "1",
+            "-ar",
+            str(rate),
+            "-",
+        ],
+        capture_output=True,
+        check=True,
+    ).stdout
+    return np.frombuffer(pcm, dtype=np.int16).astype(np.float32)
+
+
+@pytest.fixture(scope="module")
+def rendered(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Path]:
+    tmp = tmp_path_factory.mktemp("e2e")
+    film = make_film(tmp / "film.mp4", varied_shots(SHOTS), fps=str(FPS), size=(480, 270))
+    source = _save(data.astronaut(), tmp / "astronaut.png")
+    reference = _save(data.camera(), tmp / "camera.png")
+    out = tmp / "render" / "out.mp4"
+    proc = _recast(
+        "render", str(film), "--face", f"{source}:{reference}", "--out", str(out),
+        home=tmp / "home",
+    )  # fmt: skip
+    assert proc.returncode == 0, proc.stdout[-3000:] + proc.stderr[-3000:]
+    return {"film": film, "out": out, "stdout": Path(tmp / "stdout.txt")} | {
+        "report": out.with_name("out_report.json"),
+        "sheet": out.with_name("out_contact_sheet.png"),
+    }
+
+
+def test_output_keeps_frames_duration_and_audio(rendered: dict[str, Path]) -> None:
+    before, after = probe(rendered["film"]), probe(rendered["out"])
+    assert after.frame_count == before.frame_count == sum(SHOTS)
+    assert after.fps == before.fps
+    assert abs(after.duration - before.duration) <= 1 / FPS
+    assert after.audio_streams == 1
+
+
+def test_each_shot_keeps_its_tone(rendered: dict[str, Path]) -> None:
+    rate = 48_000
+    audio = _audio(rendered["out"], rate)
+    start = 0
+    for frames, tone in zip(SHOTS, TONES, strict=True):
+        # The middle of each shot, away from the cuts.
+        lo = int((start + frames * 0.25) / FPS * rate)
+        hi = int((start + frames * 0.75) / FPS * rate)
+        assert abs(_dominant_hz(audio[lo:hi], rate) - tone) < 15
+        start += frames
+
+
+def test_only_the_referenced_person_changed(rendered: dict[str, Path]) -> None:
+    before = list(read_frames(rendered["film"]))
+    after = list(read_frames(rendered["out"]))
+
+    def face_change(frame_index: int) -> tuple[float, float]:
+        b, a = before[frame_index].astype(np.int16), after[frame_index].astype(np.int16)
+        faces = detect_faces(before[frame_index])
+        assert len(faces) == 1
+        x1, y1, x2, y2 = (int(v) for v in faces[0].bbox)
+        inside = np.abs(b[y1:y2, x1:x2] - a[y1:y2, x1:x2]).mean()
+        mask = np.ones(b.shape[:2], bool)
+        mask[max(0, y1 - 20) : y2 + 20, max(0, x1 - 20) : x2 + 20] = False
+        outside = np.abs(b - a)[mask].mean()
+        return float(inside), float(outside)
+
+    cameraman = SHOTS[0] + SHOTS[1] + SHOTS[2] // 2
+    inside, outside = face_change(cameraman)
+    assert inside > 12, f"the cameraman's face barely changed ({inside:.1f})"
+    assert outside < 3, f"pixels away from the face changed ({outside:.1f})"
+    inside, _ = face_change(SHOTS[0] // 2)  # the astronaut is not the reference
+    assert inside < 3, f"the astronaut's face changed ({inside:.1f})"
+
+
+def test_report_and_contact_sheet_are_published(rendered: dict[str, Path]) -> None:
+    report = json.loads(rendered["report"].read_text())
+    assert report["frames"] == sum(SHOTS)
+    assert report["shots"] == len(SHOTS)
+    per_shot = {s["shot"]: s for s in report["per_shot"]}
+    assert per_shot[0]["faces_swapped"] == 0 and per_shot[0]["faces_found"] == SHOTS[0]
+    assert per_shot[1]["faces_found"] == 0
+    assert per_shot[2]["faces_swapped"] == SHOTS[2]
+    assert report["faces_swapped"] == SHOTS[2]
+    for stage in ("probe", "detect_shots", "split", "swap", "restore", "assemble"):
+        assert report["seconds"][stage] >= 0
+    sheet = Image.open(rendered["sheet"])
+    assert sheet.height > sheet.width / 2  # one row per shot, three rows
+
+
+def test_a_source_image_without_a_face_is_refused_before_any_unit(tmp_path: Path) -> None:
+    film = make_film(tmp_path / "film.mp4", varied_shots([12, 12]), size=(320, 180))
+    no_face = _save(data.coffee(), tmp_path / "coffee.png")
+    out = tmp_path / "out.mp4"
+    proc = _recast("render", str(film), "--face", str(no_face), "--out", str(out), home=tmp_path)
+    assert proc.returncode == 1
+    reason = proc.stderr.strip().splitlines()[-1]
+    assert reason.startswith("recast: check_faces: ") and "face source 1: no face found" in reason
+    assert not out.exists()
+    states = _task_states(tmp_path / "airflow" / "airflow.db")
+    assert states["check_faces"] == "failed"
+    assert states["swap"] == states["publish"] == "upstream_failed"
+
+
+def _task_states(db: Path) -> dict[str, str]:
+    with sqlite3.connect(db) as conn:
+        rows = conn.execute("SELECT task_id, state FROM task_instance").fetchall()
+    return dict(rows)
+
+
+def test_a_missing_input_is_named(tmp_path: Path) -> None:
+    proc = _recast(
+        "render", str(tmp_path / "nope.mp4"), "--face", "x.png", "--out", str(tmp_path / "o.mp4"),
+        home=tmp_path,
+    )  # fmt: skip
+    assert proc.returncode == 1
+    assert proc.stderr.strip().splitlines() == [
+        f"recast: input film not found: {tmp_path}/nope.mp4"
+    ]
