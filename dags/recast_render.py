@@ -11,10 +11,10 @@ from datetime import timedelta
 from typing import Any
 
 from airflow.sdk import DAG, Asset, Param, get_current_context, task
+
 from recast_airflow import commands, render
 from recast_airflow.backends import mapped_stage, stage
 from recast_airflow.config import Settings
-
 from tasks.spec import DEFAULT_MAX_UNITS, RESTORE_MODES
 from tasks.stages import plan as plan_stage
 from tasks.stages import publish as publish_stage

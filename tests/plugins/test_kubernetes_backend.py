@@ -6,6 +6,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+
 from recast_airflow.config import Settings
 from recast_airflow.tiers import load_tiers
 
@@ -25,6 +26,7 @@ def _settings() -> Settings:
 
 def _pod(tier_name: str) -> dict[str, Any]:
     from kubernetes.client import ApiClient
+
     from recast_airflow.kubernetes_backend import stage_operator
 
     tier = load_tiers(TIERS)[tier_name]
