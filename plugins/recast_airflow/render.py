@@ -10,6 +10,7 @@ from typing import Any
 
 from recast_airflow import commands
 from recast_airflow.config import Settings
+from recast_airflow.tiers import load_tiers
 from tasks import storage
 from tasks.layout import RunLayout, delivery_prefix
 from tasks.spec import RenderSpec, SpecError
@@ -23,6 +24,10 @@ def validate(conf: dict[str, Any], run_id: str, settings: Settings) -> dict[str,
             f"restore={spec.restore} needs restoration weights from a model store: set "
             "RECAST_MODELS (this deployment has none), or render with restore=none"
         )
+    tiers = load_tiers(settings.tiers_file)
+    if spec.tier not in tiers or tiers[spec.tier].gpu_resource is None:
+        gpu_tiers = sorted(name for name, t in tiers.items() if t.gpu_resource)
+        raise SpecError(f"tier {spec.tier!r} is not a GPU tier; choose one of {gpu_tiers}")
     storage.require(spec.asset, "asset")
     for i, face in enumerate(spec.faces, start=1):
         storage.require(face.source, f"face source {i}")

@@ -48,6 +48,7 @@ BAD: list[tuple[Change, str]] = [
     ),
     (lambda b, f: {"restore": "gfpgan"}, "needs restoration weights from a model store"),
     (lambda b, f: {"max_units": 5000}, "max_units"),
+    (lambda b, f: {"tier": "cpu"}, "'cpu' is not a GPU tier; choose one of \\['mig', 'spot'"),
 ]
 
 
