@@ -53,11 +53,25 @@ def _parser() -> argparse.ArgumentParser:
     s = sub.add_parser("assemble", help="units + original audio -> the delivery film")
     s.add_argument("--asset", required=True)
     s.add_argument("--run", required=True)
+
+    s = sub.add_parser("finalize", help="QC report, provenance, signed delivery film")
+    s.add_argument("--asset", required=True)
+    s.add_argument("--run", required=True)
     return p
 
 
 def _dispatch(args: argparse.Namespace) -> dict[str, Any]:
-    from tasks.stages import assemble, check_faces, plan, probe, restore, shots, split, swap
+    from tasks.stages import (
+        assemble,
+        check_faces,
+        finalize,
+        plan,
+        probe,
+        restore,
+        shots,
+        split,
+        swap,
+    )
 
     handlers: dict[str, Callable[[], dict[str, Any]]] = {
         "detect-shots": lambda: shots.run(args.video, args.out),
@@ -68,6 +82,7 @@ def _dispatch(args: argparse.Namespace) -> dict[str, Any]:
         "swap": lambda: swap.run(args.run, args.unit),
         "restore": lambda: restore.run(args.run, args.unit),
         "assemble": lambda: assemble.run(args.asset, args.run),
+        "finalize": lambda: finalize.run(args.asset, args.run),
     }
     return handlers[args.stage]()
 

@@ -62,6 +62,28 @@ class RunLayout:
     def contact_sheet(self) -> str:
         return join(self.prefix, "output", "contact_sheet.png")
 
+    @property
+    def results(self) -> str:
+        """Every stage's result, handed from XCom to the finalize stage."""
+        return join(self.prefix, "results.json")
+
+    @property
+    def delivery(self) -> str:
+        """The assembled film with its C2PA manifest: what gets published."""
+        return join(self.prefix, "output", "delivery.mp4")
+
+    @property
+    def provenance(self) -> str:
+        return join(self.prefix, "output", "provenance.json")
+
+    @property
+    def qc_json(self) -> str:
+        return join(self.prefix, "output", "qc.json")
+
+    @property
+    def qc_html(self) -> str:
+        return join(self.prefix, "output", "qc.html")
+
 
 def delivery_prefix(work_uri: str, output_prefix: str, asset: str, run_id: str) -> str:
     """Where a render is published: `s3://<work bucket>/<output_prefix>/<asset stem>/<run>`."""

@@ -26,8 +26,8 @@ def contact_sheet(
     if thumb_width < 16:
         raise SpecError(f"thumb_width {thumb_width} is too small")
     wanted = {s.index: (s.start_frame + s.end_frame - 1) // 2 for s in shots.shots}
-    before_frames = _pick_frames(before, set(wanted.values()))
-    after_frames = _pick_frames(after, set(wanted.values()))
+    before_frames = frames_at(before, set(wanted.values()))
+    after_frames = frames_at(after, set(wanted.values()))
     rows = []
     for shot in shots.shots:
         frame = wanted[shot.index]
@@ -43,7 +43,7 @@ def contact_sheet(
     return out_png
 
 
-def _pick_frames(path: Path, indices: set[int]) -> dict[int, np.ndarray]:
+def frames_at(path: Path, indices: set[int]) -> dict[int, np.ndarray]:
     """The frames at `indices`, in one pass that stops after the last one."""
     found: dict[int, np.ndarray] = {}
     last = max(indices)

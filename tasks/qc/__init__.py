@@ -1,0 +1,1 @@
+"""Quality control: the render report a supervisor signs off (HTML and JSON)."""
