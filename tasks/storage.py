@@ -44,7 +44,9 @@ def client() -> Any:
     import boto3
     from botocore.config import Config
 
-    retry = Config(retries={"max_attempts": 8, "mode": "adaptive"})
+    # Adaptive mode backs off on 5xx, throttling and dropped connections, and rate-limits itself.
+    attempts = int(os.environ.get("RECAST_S3_MAX_ATTEMPTS", "8"))
+    retry = Config(retries={"max_attempts": attempts, "mode": "adaptive"})
     return boto3.client("s3", endpoint_url=os.environ.get("AWS_ENDPOINT_URL") or None, config=retry)
 
 
