@@ -87,6 +87,13 @@ def _dispatch(args: argparse.Namespace) -> dict[str, Any]:
     return handlers[args.stage]()
 
 
+def one_line(exc: BaseException) -> str:
+    """An operator reads the last line of a pod's log: keep the whole reason on it."""
+    lines = [ln.strip() for ln in str(exc).splitlines() if ln.strip()]
+    lines = [ln for ln in lines if not ln.startswith("For further information visit")]
+    return " ".join(lines) or type(exc).__name__
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     logging.basicConfig(
         level=os.environ.get("RECAST_LOG_LEVEL", "INFO"),
@@ -97,11 +104,13 @@ def main(argv: Sequence[str] | None = None) -> int:
     try:
         result = _dispatch(args)
     except SpecError as exc:
-        print(f"recast: refused: {exc}", file=sys.stderr)
+        print(f"recast: refused: {one_line(exc)}", file=sys.stderr)
         return EXIT_REFUSED
     except Exception as exc:
         logging.getLogger("tasks").exception("stage %s failed", args.stage)
-        print(f"recast: {args.stage} failed: {type(exc).__name__}: {exc}", file=sys.stderr)
+        print(
+            f"recast: {args.stage} failed: {type(exc).__name__}: {one_line(exc)}", file=sys.stderr
+        )
         return EXIT_FAILED
     target = args.result or os.environ.get("RECAST_RESULT_PATH")
     if target:
