@@ -3,13 +3,16 @@
 VENV := .venv
 BIN := $(VENV)/bin
 
-.PHONY: demo test lint bootstrap clean
+.PHONY: demo test lint bootstrap clean up
 
 bootstrap:
 	@./scripts/bootstrap.sh
 
 demo: bootstrap
 	$(BIN)/recast demo --out out
+
+up: bootstrap
+	$(BIN)/recast up
 
 test: bootstrap lint
 	$(BIN)/pytest

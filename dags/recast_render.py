@@ -10,16 +10,17 @@ from __future__ import annotations
 from datetime import timedelta
 from typing import Any
 
-from airflow.sdk import DAG, Asset, Param, get_current_context, task
+from airflow.sdk import DAG, Asset, get_current_context, task
 
-from recast_airflow import commands, render
+from recast_airflow import backends, form, render
 from recast_airflow.backends import mapped_stage, stage
 from recast_airflow.config import Settings
-from tasks.spec import DEFAULT_MAX_UNITS, RESTORE_MODES
+from tasks.spec import RenderSpec
 from tasks.stages import plan as plan_stage
 from tasks.stages import publish as publish_stage
 
 SETTINGS = Settings.from_env()
+DEFAULT_TIER = RenderSpec.model_fields["tier"].default
 PUBLISHED = Asset(name="recast_render_published", uri=f"{SETTINGS.work_uri.rstrip('/')}/renders")
 
 with DAG(
@@ -34,33 +35,7 @@ with DAG(
         "retry_delay": timedelta(seconds=30),
         "retry_exponential_backoff": True,
     },
-    params={
-        "asset": Param(
-            "s3://recast/inputs/demo.mp4",
-            type="string",
-            title="Asset",
-            description="s3:// URI of the film to render",
-        ),
-        "faces": Param(
-            [{"source": "s3://recast/faces/source.png"}],
-            type="array",
-            title="Face mappings",
-            description="[{source: face to put in, reference: person to replace (optional)}]",
-        ),
-        "restore": Param("none", enum=list(RESTORE_MODES), title="Face restoration"),
-        "tier": Param("standard", type="string", title="Priority tier"),
-        "max_units": Param(
-            DEFAULT_MAX_UNITS, type="integer", minimum=1, maximum=1000, title="Max work units"
-        ),
-        "unit_frames": Param(
-            480,
-            type="integer",
-            minimum=1,
-            title="Unit length (frames)",
-            description="Longest work unit before a shot is cut into chunks",
-        ),
-        "output_prefix": Param("renders", type="string", title="Output prefix"),
-    },
+    params=form.render_params(SETTINGS),
 ) as dag:
 
     @task(multiple_outputs=True, retries=0)
@@ -74,15 +49,16 @@ with DAG(
     detect_shots = stage("detect_shots", "cpu", v["shots_args"])
 
     @task
-    def plan(run: str) -> list[dict[str, str]]:
+    def plan(run: str, tier: str) -> list[dict[str, str]]:
         result = plan_stage.run(run)
         get_current_context()["ti"].xcom_push(key="result", value=result)
-        return [{"run": run, "unit": unit_id} for unit_id in result["units"]]
+        return [{"run": run, "unit": unit_id, "tier": tier} for unit_id in result["units"]]
 
-    units = plan(v["run"])
+    units = plan(v["run"], v["tier"])
     split = stage("split", "cpu", v["split_args"])
-    swap = mapped_stage("swap", "standard").expand(arguments=units.map(commands.swap_unit))
-    restore = mapped_stage("restore", "standard").expand(arguments=units.map(commands.restore_unit))
+    # One task per unit, each on the tier the run chose (pod fields and pool, at run time).
+    swap = mapped_stage("swap", DEFAULT_TIER).expand_kwargs(units.map(backends.swap_unit))
+    restore = mapped_stage("restore", DEFAULT_TIER).expand_kwargs(units.map(backends.restore_unit))
     assemble = stage("assemble", "cpu", v["assemble_args"])
 
     @task(outlets=[PUBLISHED])

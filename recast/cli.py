@@ -33,6 +33,13 @@ def _parser() -> argparse.ArgumentParser:
 
     d = sub.add_parser("demo", help="build the demo film from public-domain faces and render it")
     d.add_argument("--out", type=Path, default=Path("out"), help="folder for the results")
+
+    k = sub.add_parser("pods", help="write the pod each tier submits (Kubernetes API JSON)")
+    k.add_argument("--tier", default="all", help="a tier of the tier file, or 'all'")
+    k.add_argument("--out", type=Path, required=True, help="folder for <tier>.json")
+
+    u = sub.add_parser("up", help="the Airflow UI on 127.0.0.1, with S3 and the demo inputs")
+    u.add_argument("--port", type=int, default=8080)
     return p
 
 
@@ -83,12 +90,45 @@ def _demo(args: argparse.Namespace) -> dict[str, Path]:
     return run_demo(args.out, verbose=args.verbose)
 
 
+def _pods(args: argparse.Namespace) -> None:
+    import contextlib
+    import dataclasses
+    import json
+
+    from recast_airflow.config import Settings
+    from recast_airflow.pods import sample_pods
+    from recast_airflow.tiers import load_tiers
+
+    settings = dataclasses.replace(Settings.from_env(), backend="kubernetes")
+    known = load_tiers(settings.tiers_file)
+    if args.tier != "all" and args.tier not in known:
+        raise ValueError(f"unknown tier {args.tier!r}; {settings.tiers_file} has {sorted(known)}")
+    args.out.mkdir(parents=True, exist_ok=True)
+    with contextlib.redirect_stdout(sys.stderr):  # the operator logs as it builds; keep stdout
+        pods = sample_pods(settings, args.tier)
+    for name, pod in pods.items():
+        path = args.out / f"{name}.json"
+        path.write_text(json.dumps(pod, indent=2, sort_keys=True) + "\n")
+        print(path)
+
+
+def _up(args: argparse.Namespace) -> int:
+    from recast import airflow_env
+    from recast.up import up
+
+    return up(airflow_env.default_home().with_name("up"), args.port)
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     args = _parser().parse_args(argv)
     _quiet_airflow(args.verbose)
     try:
         if args.command == "render":
             _render(args)
+        elif args.command == "pods":
+            _pods(args)
+        elif args.command == "up":
+            return _up(args)
         else:
             _demo(args)
     except KeyboardInterrupt:

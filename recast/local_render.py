@@ -58,6 +58,23 @@ def _upload_inputs(client: Any, film: Path, faces: list[FaceArg]) -> dict[str, A
     return {"asset": f"s3://{BUCKET}/{asset_key}", "faces": mappings}
 
 
+def _signing_env(home: Path) -> dict[str, str]:
+    """The studio's C2PA identity when configured; else a local development one (untrusted)."""
+    if os.environ.get("RECAST_C2PA_CERT") and os.environ.get("RECAST_C2PA_KEY"):
+        return {}
+    from tasks.provenance import identity
+
+    folder = home / "c2pa-development"
+    if (folder / "chain.pem").exists():
+        env = {
+            "RECAST_C2PA_CERT": str(folder / "chain.pem"),
+            "RECAST_C2PA_KEY": str(folder / "key.pem"),
+            "RECAST_C2PA_ANCHOR": str(folder / "anchor.pem"),
+        }
+        return env
+    return identity.save(identity.development_identity(days=365), folder)
+
+
 def _load_dag() -> Any:
     path = airflow_env.DAGS / "recast_render.py"
     spec = importlib.util.spec_from_file_location("recast_render_dag", path)
@@ -135,9 +152,10 @@ def render(
         if face.reference:
             _check_local(face.reference, f"face reference {i}")
     with embedded_s3() as s3:
+        home = home or airflow_env.default_home()
         airflow_env.prepare(
-            home or airflow_env.default_home(),
-            {**s3.env(), "RECAST_WORK_URI": f"s3://{BUCKET}"},
+            home,
+            {**s3.env(), "RECAST_WORK_URI": f"s3://{BUCKET}", **_signing_env(home)},
         )
         import boto3
 

@@ -28,4 +28,6 @@ fi
 "$VENV/bin/python" -m pip install -q --upgrade "pip>=24"
 echo "bootstrap: installing pinned Python packages into $VENV (first time: a few minutes)"
 "$VENV/bin/python" -m pip install -q -c constraints.txt -e ".[airflow,faces,dev]"
+# GFPGAN's architecture only: its declared dependencies would pull torchvision (see pyproject).
+"$VENV/bin/python" -m pip install -q --no-deps -c constraints.txt gfpgan
 echo "$want" > "$stamp"

@@ -63,6 +63,21 @@ class RunLayout:
         return join(self.prefix, "output", "contact_sheet.png")
 
     @property
+    def master(self) -> str:
+        """The `master` delivery (ProRes 422 HQ + PCM in MOV), beside the review film."""
+        return join(self.prefix, "output", "master.mov")
+
+    @property
+    def timeline(self) -> str:
+        """The shot list as an OpenTimelineIO timeline over the film."""
+        return join(self.prefix, "output", "timeline.otio")
+
+    @property
+    def edl(self) -> str:
+        """The shot list as a CMX3600 EDL."""
+        return join(self.prefix, "output", "timeline.edl")
+
+    @property
     def results(self) -> str:
         """Every stage's result, handed from XCom to the finalize stage."""
         return join(self.prefix, "results.json")

@@ -14,12 +14,22 @@ from typing import Literal, get_args
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
 RestoreMode = Literal["none", "gfpgan"]
-DeliveryPreset = Literal["review"]
-Mezzanine = Literal["ffv1"]
+# review: H.264 + AAC in MP4 (web-friendly); master: ProRes 422 HQ + PCM in MOV, plus the review.
+DeliveryPreset = Literal["review", "master"]
+# The unit mezzanine the split stage writes: lossless FFV1, ProRes 422 HQ or high-quality H.264.
+Mezzanine = Literal["ffv1", "prores", "h264"]
+Transition = Literal["cut", "dissolve", "fade"]
 
 RESTORE_MODES: tuple[str, ...] = get_args(RestoreMode)
+# Which faces a mapping replaces: those matching its reference, every face, or the largest.
+FaceSelect = Literal["reference", "all", "largest"]
+FACE_SELECTS: tuple[str, ...] = get_args(FaceSelect)
+# auto: INSwapper when the model store has it, else the classical (offline) swapper.
+SwapperChoice = Literal["auto", "classical", "inswapper"]
+SWAPPERS: tuple[str, ...] = get_args(SwapperChoice)
 DELIVERY_PRESETS: tuple[str, ...] = get_args(DeliveryPreset)
 MEZZANINES: tuple[str, ...] = get_args(Mezzanine)
+TRANSITIONS: tuple[str, ...] = get_args(Transition)
 
 # Airflow's default max_map_length is 1024; stay well under it.
 DEFAULT_MAX_UNITS = 256
@@ -60,6 +70,19 @@ class FaceMapping(_Model):
     reference: str | None = Field(
         default=None, description="URI of an image of the person to replace; none: every face"
     )
+    select: FaceSelect | None = Field(
+        default=None,
+        description="which faces to replace: reference (default with a reference), all "
+        "(default without), or the largest",
+    )
+
+    @model_validator(mode="after")
+    def _select_fits_reference(self) -> FaceMapping:
+        if self.select == "reference" and self.reference is None:
+            raise ValueError("select=reference needs a reference image")
+        if self.select in ("all", "largest") and self.reference is not None:
+            raise ValueError(f"select={self.select} takes no reference image")
+        return self
 
     @field_validator("source")
     @classmethod
@@ -88,6 +111,14 @@ class RenderSpec(_Model):
     )
     output_prefix: str = Field(default="renders", pattern=r"^[A-Za-z0-9._/-]{1,200}$")
     match_threshold: float = Field(default=0.6, gt=0.0, le=2.0)
+    swapper: SwapperChoice = "auto"
+    consent_reference: str | None = Field(
+        default=None,
+        max_length=200,
+        pattern=r"^[A-Za-z0-9][A-Za-z0-9 ._:/#-]*$",
+        description="ID of the signed consent or release covering the replaced faces; kept in the "
+        "render's report",
+    )
 
     @field_validator("asset")
     @classmethod
@@ -125,6 +156,21 @@ class RenderSpec(_Model):
         return hashlib.sha256(self.model_dump_json().encode()).hexdigest()[:12]
 
 
+class AudioStream(_Model):
+    index: int = Field(ge=0, description="stream index in the container")
+    codec: str
+    channels: int = Field(default=0, ge=0)
+    layout: str | None = None
+    sample_rate: int = Field(default=0, ge=0)
+    language: str | None = None
+
+
+class SubtitleStream(_Model):
+    index: int = Field(ge=0)
+    codec: str
+    language: str | None = None
+
+
 class Probe(_Model):
     """What the pipeline needs to know about a film before it plans any work."""
 
@@ -137,6 +183,25 @@ class Probe(_Model):
     pix_fmt: str
     audio_streams: int = Field(ge=0)
     audio_codec: str | None = None
+    container: str = Field(default="unknown", description="ffprobe's format name")
+    vfr: bool = Field(
+        default=False, description="variable frame rate: frames are retimed to `fps` (constant)"
+    )
+    rotation: int = Field(
+        default=0,
+        description="display rotation of the source (degrees, counter-clockwise); "
+        "width and height are the upright frame's, as every stage decodes it",
+    )
+    sar: str = Field(default="1:1", description="sample (pixel) aspect ratio")
+    bit_depth: int = Field(default=8, ge=1, le=16)
+    color_primaries: str | None = None
+    color_transfer: str | None = None
+    color_space: str | None = None
+    color_range: str | None = None
+    timecode: str | None = Field(default=None, description="start timecode, HH:MM:SS:FF")
+    audio: list[AudioStream] = []
+    subtitles: list[SubtitleStream] = []
+    warnings: list[str] = []
 
     @field_validator("fps")
     @classmethod
@@ -162,6 +227,12 @@ class Shot(_Model):
     index: int = Field(ge=0)
     start_frame: int = Field(ge=0)
     end_frame: int = Field(gt=0, description="exclusive")
+    transition: Transition = Field(
+        default="cut", description="how this shot begins: a cut, or the middle of a dissolve/fade"
+    )
+    transition_frames: int = Field(
+        default=0, ge=0, description="length of that dissolve or fade, in frames (0 for a cut)"
+    )
 
     @model_validator(mode="after")
     def _ordered(self) -> Shot:
@@ -180,6 +251,8 @@ class ShotList(_Model):
     fps: str
     frame_count: int = Field(gt=0)
     shots: list[Shot] = Field(min_length=1)
+    detector: str = Field(default="", description="what found the shots, e.g. 'pyscenedetect'")
+    params: dict[str, float | int | str] = Field(default_factory=dict)
 
     @model_validator(mode="after")
     def _covers_every_frame_once(self) -> ShotList:
@@ -220,6 +293,11 @@ class ShotFaces(_Model):
     frames: int
     faces_found: int
     faces_swapped: int
+    flicker: float | None = Field(
+        default=None,
+        description="frame-to-frame change inside swapped faces over the source's change there "
+        "(1: as steady as the source); None without two consecutive swapped frames",
+    )
 
 
 class UnitResult(_Model):
@@ -233,3 +311,11 @@ class UnitResult(_Model):
     per_shot: list[ShotFaces] = []
     seconds: float
     output: str
+    faces_restored: int = 0
+    backend: str = Field(default="", description="offline or neural: which models did the work")
+    timings: dict[str, float] = Field(
+        default_factory=dict, description="seconds per step: decode, detect, swap, encode, ..."
+    )
+    efficiency: float | None = Field(
+        default=None, description="model-inference seconds / unit wall seconds"
+    )

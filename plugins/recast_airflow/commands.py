@@ -29,10 +29,6 @@ def assemble(asset: str, layout: RunLayout) -> list[str]:
     return ["assemble", "--asset", asset, "--run", layout.prefix]
 
 
-def swap_unit(ref: dict[str, str]) -> list[str]:
-    """For XComArg.map over the plan's unit references."""
-    return unit("swap", RunLayout(ref["run"]), ref["unit"])
-
-
-def restore_unit(ref: dict[str, str]) -> list[str]:
-    return unit("restore", RunLayout(ref["run"]), ref["unit"])
+def unit_ref(stage: str, ref: dict[str, str]) -> list[str]:
+    """The command of one unit, from the plan's reference {run, unit, tier}."""
+    return unit(stage, RunLayout(ref["run"]), ref["unit"])

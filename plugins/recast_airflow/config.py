@@ -18,7 +18,13 @@ class Settings:
     namespace: str
     tiers_file: Path
     models_uri: str | None  # the model store (RECAST_MODELS); None: offline default models
+    models_pvc: str | None = None  # a PVC holding the model store, mounted read-only at /models
     retries: int = 2  # per task; a spot node reclaimed mid-unit is the usual reason
+    drop_uri: str = ""  # the S3 drop folder: incoming/, processed/, failed/, claims/
+    drop_schedule: str | None = "* * * * *"  # how often the drop folder is looked at
+    batch_manifest: str = ""  # the manifest recast_batch renders
+    batch_schedule: str | None = "0 2 * * *"  # nightly
+    batch_max_renders: int = 2  # renders of one batch running at once
 
     @classmethod
     def from_env(cls) -> Settings:
@@ -26,12 +32,26 @@ class Settings:
         if backend not in ("local", "kubernetes"):
             raise ValueError(f"RECAST_BACKEND={backend!r}: expected 'local' or 'kubernetes'")
         default_tiers = Path(__file__).with_name("tiers.yaml")
+        work_uri = os.environ.get("RECAST_WORK_URI", "s3://recast").rstrip("/")
         return cls(
             backend=backend,  # type: ignore[arg-type]
-            work_uri=os.environ.get("RECAST_WORK_URI", "s3://recast"),
+            work_uri=work_uri,
             image=os.environ.get("RECAST_IMAGE", "recast-worker:0.1.0"),
             namespace=os.environ.get("RECAST_NAMESPACE", "recast"),
             tiers_file=Path(os.environ.get("RECAST_TIERS_FILE", default_tiers)),
             models_uri=os.environ.get("RECAST_MODELS") or None,
+            models_pvc=os.environ.get("RECAST_MODELS_PVC") or None,
             retries=int(os.environ.get("RECAST_TASK_RETRIES", "2")),
+            drop_uri=os.environ.get("RECAST_DROP_URI", f"{work_uri}/dropfolder").rstrip("/"),
+            drop_schedule=_schedule(os.environ.get("RECAST_DROP_SCHEDULE", "* * * * *")),
+            batch_manifest=os.environ.get(
+                "RECAST_BATCH_MANIFEST", f"{work_uri}/batch/manifest.yaml"
+            ),
+            batch_schedule=_schedule(os.environ.get("RECAST_BATCH_SCHEDULE", "0 2 * * *")),
+            batch_max_renders=int(os.environ.get("RECAST_BATCH_MAX_RENDERS", "2")),
         )
+
+
+def _schedule(value: str) -> str | None:
+    """A cron expression or preset; "none" (or empty): only when triggered by hand."""
+    return None if value.strip().lower() in ("", "none") else value.strip()

@@ -1,4 +1,9 @@
-"""The Kubernetes backend: one KubernetesPodOperator per stage or unit, shaped by its tier."""
+"""The Kubernetes backend: one KubernetesPodOperator per stage or unit, shaped by its tier.
+
+What is the same for every pod (image, security, credentials, clean-up) is fixed when the DAG is
+parsed; what depends on the tier (priority, tolerations, node selection, GPU, resources) is given
+per unit at run time through `expand_kwargs`, so the tier chosen in the form reaches the pods.
+"""
 
 from __future__ import annotations
 
@@ -11,16 +16,55 @@ from recast_airflow.config import Settings
 from recast_airflow.tiers import Tier
 
 S3_SECRET = "recast-s3"  # keys AWS_ACCESS_KEY_ID, AWS_SECRET_ACCESS_KEY, AWS_ENDPOINT_URL
+WORKER_ACCOUNT = "recast-worker"  # deploy/k8s/rbac.yaml: no permissions, no token
+RUN_AS = 10001  # the worker image's non-root user (images/worker/Dockerfile)
+MODELS_PATH = "/models"
 
 
-def pod_kwargs(tier: Tier, settings: Settings) -> dict[str, Any]:
-    """Everything but task_id and arguments: the same for every unit of a tier."""
+def tier_kwargs(tier: Tier) -> dict[str, Any]:
+    """The operator arguments that differ from one tier to another."""
+    return {
+        "container_resources": k8s.V1ResourceRequirements(
+            requests=tier.resource_requests(), limits=tier.resource_limits()
+        ),
+        "priority_class_name": tier.priority_class,
+        "node_selector": dict(tier.node_selector),
+        "tolerations": [k8s.V1Toleration(**t) for t in tier.tolerations],
+        "labels": {"app.kubernetes.io/name": "recast-worker", "recast/tier": tier.name},
+    }
+
+
+def locked_down() -> k8s.V1SecurityContext:
+    """Every container, the XCom sidecar included (the "restricted" Pod Security Standard)."""
+    return k8s.V1SecurityContext(
+        allow_privilege_escalation=False,
+        read_only_root_filesystem=True,
+        privileged=False,
+        run_as_non_root=True,
+        capabilities=k8s.V1Capabilities(drop=["ALL"]),
+        seccomp_profile=k8s.V1SeccompProfile(type="RuntimeDefault"),
+    )
+
+
+def common_kwargs(settings: Settings) -> dict[str, Any]:
+    """The operator arguments shared by every pod Recast starts."""
     env = [
         k8s.V1EnvVar(name="RECAST_RESULT_PATH", value="/airflow/xcom/return.json"),
         k8s.V1EnvVar(name="RECAST_SCRATCH", value="/scratch"),
+        k8s.V1EnvVar(name="HOME", value="/scratch"),  # the root filesystem is read-only
     ]
-    if settings.models_uri:
-        env.append(k8s.V1EnvVar(name="RECAST_MODELS", value=settings.models_uri))
+    volumes = [k8s.V1Volume(name="scratch", empty_dir=k8s.V1EmptyDirVolumeSource())]
+    mounts = [k8s.V1VolumeMount(name="scratch", mount_path="/scratch")]
+    models = settings.models_uri
+    if settings.models_pvc:  # the store as a volume: read-only, shared by every pod
+        claim = k8s.V1PersistentVolumeClaimVolumeSource(
+            claim_name=settings.models_pvc, read_only=True
+        )
+        volumes.append(k8s.V1Volume(name="models", persistent_volume_claim=claim))
+        mounts.append(k8s.V1VolumeMount(name="models", mount_path=MODELS_PATH, read_only=True))
+        models = MODELS_PATH
+    if models:
+        env.append(k8s.V1EnvVar(name="RECAST_MODELS", value=models))
     return {
         "namespace": settings.namespace,
         "image": settings.image,
@@ -28,37 +72,31 @@ def pod_kwargs(tier: Tier, settings: Settings) -> dict[str, Any]:
         "env_vars": env,
         # Credentials come from a Secret: never on the command line, in XCom or in logs.
         "env_from": [k8s.V1EnvFromSource(secret_ref=k8s.V1SecretEnvSource(name=S3_SECRET))],
-        "container_resources": k8s.V1ResourceRequirements(
-            requests=tier.resource_requests(), limits=tier.resource_limits()
-        ),
-        "priority_class_name": tier.priority_class,
-        "node_selector": tier.node_selector,
-        "tolerations": [k8s.V1Toleration(**t) for t in tier.tolerations],
-        "volumes": [k8s.V1Volume(name="scratch", empty_dir=k8s.V1EmptyDirVolumeSource())],
-        "volume_mounts": [k8s.V1VolumeMount(name="scratch", mount_path="/scratch")],
+        "volumes": volumes,
+        "volume_mounts": mounts,
+        "service_account_name": WORKER_ACCOUNT,
         "security_context": k8s.V1PodSecurityContext(
             run_as_non_root=True,
-            run_as_user=10001,
-            run_as_group=10001,
-            fs_group=10001,
+            run_as_user=RUN_AS,
+            run_as_group=RUN_AS,
+            fs_group=RUN_AS,
             seccomp_profile=k8s.V1SeccompProfile(type="RuntimeDefault"),
         ),
-        "container_security_context": k8s.V1SecurityContext(
-            allow_privilege_escalation=False,
-            read_only_root_filesystem=True,
-            privileged=False,
-            capabilities=k8s.V1Capabilities(drop=["ALL"]),
-        ),
+        "container_security_context": locked_down(),
+        "xcom_sidecar_container_security_context": locked_down(),
         "automount_service_account_token": False,
-        "labels": {"app.kubernetes.io/name": "recast-worker", "recast/tier": tier.name},
         "do_xcom_push": True,
         "get_logs": True,
-        "durable": True,  # reattach to a running pod after a scheduler restart
-        "on_finish_action": "delete_succeeded_pod",
-        "deferrable": True,
+        "durable": True,  # reattach to the running pod after a scheduler or worker restart
+        "on_finish_action": "delete_succeeded_pod",  # failed pods stay for a post-mortem
+        "deferrable": True,  # the triggerer waits for the pod, not a worker slot
         "startup_timeout_seconds": 900,  # a GPU node may have to be scaled up first
-        "pool": tier.pool,
     }
+
+
+def pod_kwargs(tier: Tier, settings: Settings) -> dict[str, Any]:
+    """Everything but task_id and arguments, for a pod of `tier`."""
+    return {**common_kwargs(settings), **tier_kwargs(tier), "pool": tier.pool}
 
 
 def stage_operator(task_id: str, tier: Tier, settings: Settings, **kwargs: Any) -> Any:
@@ -66,4 +104,15 @@ def stage_operator(task_id: str, tier: Tier, settings: Settings, **kwargs: Any) 
 
 
 def mapped_stage_operator(task_id: str, tier: Tier, settings: Settings, **kwargs: Any) -> Any:
-    return KubernetesPodOperator.partial(task_id=task_id, **pod_kwargs(tier, settings), **kwargs)
+    """A partial operator; `unit_kwargs` gives each unit its arguments and its tier's fields.
+
+    `tier` only names the default pool: the pool policy (recast_airflow.policies) moves each
+    unit to the pool of the tier its run chose.
+    """
+    return KubernetesPodOperator.partial(
+        task_id=task_id, **common_kwargs(settings), pool=tier.pool, **kwargs
+    )
+
+
+def unit_kwargs(tier: Tier, arguments: list[str]) -> dict[str, Any]:
+    return {"arguments": arguments, **tier_kwargs(tier)}

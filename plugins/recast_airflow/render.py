@@ -38,6 +38,7 @@ def validate(conf: dict[str, Any], run_id: str, settings: Settings) -> dict[str,
     return {
         "run": layout.prefix,
         "asset": spec.asset,
+        "tier": spec.tier,
         "destination": delivery_prefix(settings.work_uri, spec.output_prefix, spec.asset, run_id),
         "probe_args": commands.probe(spec.asset, layout),
         "check_faces_args": commands.check_faces(layout),

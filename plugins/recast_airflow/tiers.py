@@ -20,6 +20,8 @@ class Tier:
     pool: str
     gpu_resource: str | None
     gpu_count: int
+    pool_slots: int = 4  # how many tasks of this tier run at once (the Airflow pool's size)
+    description: str = ""
     node_selector: dict[str, str] = field(default_factory=dict)
     tolerations: list[dict[str, str]] = field(default_factory=list)
     requests: dict[str, str] = field(default_factory=dict)
@@ -48,6 +50,8 @@ def _tier(name: str, raw: dict[str, Any]) -> Tier:
         pool=raw["pool"],
         gpu_resource=gpu.get("resource"),
         gpu_count=int(gpu.get("count", 0)),
+        pool_slots=int(raw.get("pool_slots", 4)),
+        description=str(raw.get("description", "")),
         node_selector={str(k): str(v) for k, v in (raw.get("node_selector") or {}).items()},
         tolerations=[{k: str(v) for k, v in t.items()} for t in raw.get("tolerations", [])],
         requests={str(k): str(v) for k, v in (raw.get("requests") or {}).items()},
@@ -61,3 +65,8 @@ def load_tiers(path: Path) -> dict[str, Tier]:
     if not isinstance(raw, dict) or "cpu" not in raw:
         raise ValueError(f"{path}: expected a mapping of tiers including 'cpu'")
     return {name: _tier(name, spec) for name, spec in raw.items()}
+
+
+def gpu_tiers(tiers: dict[str, Tier]) -> dict[str, Tier]:
+    """The tiers a render may choose for its units (every tier with a GPU)."""
+    return {name: tier for name, tier in tiers.items() if tier.gpu_resource}

@@ -1,4 +1,9 @@
-"""Face detection, identity matching and the classical face swapper behind the swap stage."""
+"""The face engine: detection, identity, tracking, swap, restoration and paste-back.
+
+Models come from the model store (`tasks.models`, RECAST_MODELS) when one is configured, from
+packages otherwise (`tasks.faces.backend` decides); `tasks.faces.pipeline` overlaps decoding,
+inference and encoding for the swap and restore stages.
+"""
 
 from tasks.faces.detect import Face, detect_faces
 from tasks.faces.engine import FaceEngine, FrameResult, Mapping

@@ -7,6 +7,8 @@ keeps that 2x3 matrix `M` (frame -> crop) so a crop can be warped back onto the 
 from __future__ import annotations
 
 import warnings
+from collections.abc import Iterator
+from contextlib import contextmanager
 from typing import TypeVar
 
 import cv2
@@ -22,15 +24,21 @@ _Pixel = TypeVar("_Pixel", np.uint8, np.float32)
 DEFAULT_CROP = 256  # a multiple of 128: InsightFace's template then leaves room for the chin
 
 
+@contextmanager
+def quiet_estimate() -> Iterator[None]:
+    """scikit-image deprecates SimilarityTransform.estimate, which insightface still calls."""
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", FutureWarning)
+        warnings.simplefilter("ignore", DeprecationWarning)
+        yield
+
+
 def estimate_transform(kps: npt.NDArray[np.float32], size: int = DEFAULT_CROP) -> Matrix:
     """Similarity transform (2x3, frame -> crop) taking `kps` onto the ArcFace template."""
     from insightface.utils import face_align
 
     points = np.asarray(kps, dtype=np.float32).reshape(5, 2)
-    with warnings.catch_warnings():
-        # scikit-image deprecates SimilarityTransform.estimate, which insightface still calls.
-        warnings.simplefilter("ignore", FutureWarning)
-        warnings.simplefilter("ignore", DeprecationWarning)
+    with quiet_estimate():
         matrix = face_align.estimate_norm(points, image_size=size)
     return np.asarray(matrix, dtype=np.float64)
 

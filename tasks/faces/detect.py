@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import functools
 import logging
+from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -16,6 +17,8 @@ from typing import Any
 import cv2
 import numpy as np
 import numpy.typing as npt
+
+from tasks.faces import runtime
 
 log = logging.getLogger(__name__)
 
@@ -78,12 +81,13 @@ def _session() -> Any:
         "540": ["B", 10, "h", "w"],
     }
     model = update_inputs_outputs_dims(model, dims, out_dims)
-    options = ort.SessionOptions()
-    options.log_severity_level = 3  # the graph lists initializers as inputs: noisy warnings
+    # The graph lists initializers as inputs: session_options() silences those warnings.
     session = ort.InferenceSession(
-        model.SerializeToString(), sess_options=options, providers=["CPUExecutionProvider"]
+        model.SerializeToString(),
+        sess_options=runtime.session_options(),
+        providers=runtime.providers(),
     )
-    log.info("CenterFace loaded from %s", model_path())
+    log.info("CenterFace loaded from %s on %s", model_path(), session.get_providers()[0])
     return session
 
 
@@ -93,17 +97,49 @@ def detect_faces(
     max_side: int = DEFAULT_MAX_SIDE,
 ) -> list[Face]:
     """Faces in an RGB uint8 HxWx3 image, highest score first."""
-    _check_rgb(image)
-    h, w = image.shape[:2]
-    scale = min(1.0, max_side / max(h, w))
-    blob = _blob(image, scale)
-    session = _session()
-    heatmap, sizes, offsets, marks = session.run(_OUTPUTS, {_INPUT: blob})
-    boxes, kps, scores = _decode(heatmap[0, 0], sizes[0], offsets[0], marks[0], threshold)
+    return detect_faces_batch([image], threshold, max_side)[0]
+
+
+def detect_faces_batch(
+    images: Sequence[npt.NDArray[np.uint8]],
+    threshold: float = DEFAULT_THRESHOLD,
+    max_side: int = DEFAULT_MAX_SIDE,
+) -> list[list[Face]]:
+    """Faces of each image; images of one size go through the network as one batch."""
+    for image in images:
+        _check_rgb(image)
+    results: list[list[Face]] = [[] for _ in images]
+    groups: dict[tuple[int, ...], list[int]] = {}
+    for i, image in enumerate(images):
+        groups.setdefault(image.shape, []).append(i)
+    for shape, members in groups.items():
+        h, w = shape[:2]
+        scale = min(1.0, max_side / max(h, w))
+        blob = np.concatenate([_blob(images[i], scale) for i in members])
+        heatmap, sizes, offsets, marks = _session().run(_OUTPUTS, {_INPUT: blob})
+        for row, i in enumerate(members):
+            maps = (heatmap[row, 0], sizes[row], offsets[row], marks[row])
+            results[i] = _faces(*maps, threshold=threshold, scale=scale, width=w, height=h)
+    return results
+
+
+def _faces(
+    heatmap: FloatArray,
+    sizes: FloatArray,
+    offsets: FloatArray,
+    marks: FloatArray,
+    *,
+    threshold: float,
+    scale: float,
+    width: int,
+    height: int,
+) -> list[Face]:
+    boxes, kps, scores = _decode(heatmap, sizes, offsets, marks, threshold)
     keep = _nms(boxes, scores, _NMS_IOU)
     faces = []
+    limits = [width, height, width, height]
     for i in keep:
-        x1, y1, x2, y2 = (float(v) for v in np.clip(boxes[i] / scale, 0, [w, h, w, h]))
+        x1, y1, x2, y2 = (float(v) for v in np.clip(boxes[i] / scale, 0, limits))
         pts = (kps[i] / scale).astype(np.float32)
         faces.append(Face(bbox=(x1, y1, x2, y2), kps=pts, score=float(scores[i])))
     faces.sort(key=lambda f: -f.score)

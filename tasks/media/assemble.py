@@ -1,9 +1,13 @@
-"""Join unit mezzanines into the delivery MP4 with the source's audio, frame for frame.
+"""Join unit mezzanines into the delivery film with the source's audio, frame for frame.
 
-One ffmpeg run: the concat demuxer reads the FFV1 units in order, frames are renumbered on an
-exact 1/fps time base (so no container rounding can drop or repeat one), encoded to H.264
-yuv420p at a constant rate, and the source's audio streams are mapped back untouched where MP4
-allows it. The result is probed: anything but the source's frame count is an error.
+One ffmpeg run per delivery preset (delivery.py): the concat demuxer reads the units in order,
+frames are renumbered on an exact 1/fps time base (so no container rounding can drop or repeat
+one), converted to YUV with the source's matrix and tagged with its colour, sample aspect ratio
+and timecode; the source's audio streams are mapped back untouched where the container allows
+(languages kept), moved by the source's video lead-in so they stay in sync. The result is
+probed: anything but the source's frame count is an error. A rotated source comes back upright
+(every stage decodes it upright), so it carries no rotation flag; a variable-rate source comes
+back at its constant rate (see probe.py).
 """
 
 from __future__ import annotations
@@ -12,20 +16,15 @@ import logging
 import subprocess
 import tempfile
 from collections.abc import Sequence
-from fractions import Fraction
 from pathlib import Path
 
-from tasks.media.probe import audio_codecs, color_tags, probe, video_lead_in
-from tasks.spec import SpecError, fps_string, parse_fps
+from tasks.media.delivery import Delivery, audio_args, preset
+from tasks.media.probe import probe, video_lead_in
+from tasks.spec import DeliveryPreset, Probe, SpecError, parse_fps
 
 log = logging.getLogger(__name__)
 
 FFMPEG = "ffmpeg"
-CRF = "18"
-PRESET = "medium"
-AUDIO_BITRATE = "192k"
-# Audio codecs the MP4 muxer takes as they are; anything else is re-encoded to AAC.
-MP4_AUDIO = frozenset({"aac", "mp3", "alac", "ac3", "eac3", "opus", "flac"})
 # ffprobe's colour matrix names -> swscale's, for the ones swscale can apply.
 _MATRICES = {
     "bt709": "bt709",
@@ -35,29 +34,34 @@ _MATRICES = {
     "bt2020nc": "bt2020",
     "fcc": "fcc",
 }
-_TAG_FLAGS = {
-    "color_space": "-colorspace",
-    "color_primaries": "-color_primaries",
-    "color_transfer": "-color_trc",
-}
 
 
-def assemble(unit_videos: Sequence[Path], source: Path, out: Path, fps: str) -> Path:
-    """Concatenate `unit_videos` in order into `out` (H.264 MP4) with `source`'s audio."""
+def assemble(
+    unit_videos: Sequence[Path],
+    source: Path,
+    out: Path,
+    fps: str,
+    *,
+    delivery: DeliveryPreset = "review",
+) -> Path:
+    """Concatenate `unit_videos` in order into `out` with `source`'s audio, as `delivery`."""
     if not unit_videos:
         raise SpecError("no unit videos to assemble")
     missing = [str(p) for p in unit_videos if not p.is_file()]
     if missing:
         raise SpecError(f"unit videos missing: {', '.join(missing)}")
     info = probe(source)
-    rate = _rate(fps)
-    if fps_string(rate) != info.fps:
+    try:
+        same_rate = parse_fps(fps) == parse_fps(info.fps)
+    except ValueError as exc:
+        raise SpecError(str(exc)) from exc
+    if not same_rate:
         raise SpecError(f"assembling at {fps} fps would drift from the source's {info.fps} fps")
     out.parent.mkdir(parents=True, exist_ok=True)
+    spec = preset(delivery)
     with tempfile.TemporaryDirectory(prefix="recast-assemble-", dir=out.parent) as tmp:
         listing = _write_concat_list(Path(tmp) / "units.ffconcat", unit_videos)
-        source_args = _source_input(source, video_lead_in(source))
-        cmd = _command(listing, source_args, out, fps, color_tags(source), audio_codecs(source))
+        cmd = _command(listing, source, out, info, spec)
         log.debug("running %s", " ".join(cmd))
         result = subprocess.run(cmd, capture_output=True, text=True, check=False)
     if result.returncode != 0:
@@ -68,15 +72,9 @@ def assemble(unit_videos: Sequence[Path], source: Path, out: Path, fps: str) -> 
             f"{out} has {made.frame_count} frames, the source has {info.frame_count}: "
             "the units do not cover the film"
         )
-    log.info("assembled %d units into %s (%d frames)", len(unit_videos), out, made.frame_count)
+    log.info("assembled %d units into %s (%s, %d frames)", len(unit_videos), out, delivery,
+             made.frame_count)  # fmt: skip
     return out
-
-
-def _rate(fps: str) -> Fraction:
-    try:
-        return parse_fps(fps)
-    except ValueError as exc:
-        raise SpecError(str(exc)) from exc
 
 
 def _write_concat_list(path: Path, videos: Sequence[Path]) -> Path:
@@ -88,48 +86,56 @@ def _write_concat_list(path: Path, videos: Sequence[Path]) -> Path:
     return path
 
 
-def _video_filter(fps: str, tags: dict[str, str]) -> str:
-    rate = parse_fps(fps)
-    # Frame N at exactly N/fps; yuv420p needs even sizes, so pad (never crop) by one pixel.
+def _video_filter(info: Probe, spec: Delivery) -> str:
+    rate = parse_fps(info.fps)
+    height = "ceil(ih/2)*2" if spec.even_height else "ih"
+    # Frame N at exactly N/fps; chroma subsampling needs even sizes: pad (never crop) one pixel.
     steps = [
         f"settb=expr={rate.denominator}/{rate.numerator}",
         "setpts=N",
-        "pad=ceil(iw/2)*2:ceil(ih/2)*2",
+        f"pad=ceil(iw/2)*2:{height}",
+        f"setsar={info.sar.replace(':', '/')}",
     ]
     # Use the matrix the units were decoded with (the source's, else swscale's BT.601), so
     # every player shows the output as it shows the source.
-    matrix = _MATRICES.get(tags.get("color_space", ""), "bt601")
+    matrix = _MATRICES.get(info.color_space or "", "bt601")
+    # Units in a YUV mezzanine are BT.709 limited (frames.py): through RGB first, as FFmpeg
+    # 5.1's swscale does not change matrix from YUV to YUV. RGB units pass through unchanged.
+    steps.append("scale=in_color_matrix=bt709:in_range=tv")
+    steps.append("format=rgb24")
     steps.append(f"scale=out_color_matrix={matrix}:out_range=tv")
-    steps.append("format=yuv420p")
+    steps.append(f"format={spec.pix_fmt}")
+    # Tag the frames themselves: FFmpeg 5.1 encoders take the frames' tags over -colorspace.
+    steps.append(":".join(["setparams=range=tv", *_colour_params(info)]))
     return ",".join(steps)
 
 
-def _source_input(source: Path, lead_in: float) -> list[str]:
+def _colour_params(info: Probe) -> list[str]:
+    tags = {
+        "colorspace": info.color_space,
+        "color_primaries": info.color_primaries,
+        "color_trc": info.color_transfer,
+    }
+    # Untagged stays untagged, whatever tags the units carry (a YUV mezzanine says BT.709).
+    return [f"{name}={value or 'unknown'}" for name, value in tags.items()]
+
+
+def _source_input(source: Path) -> list[str]:
     # ffmpeg rebases the source on its earliest stream; the frames start at 0 in the output, so
     # the audio moves back by the source's video lead-in (AAC priming, a TS start offset).
+    lead_in = video_lead_in(source)
     offset = ["-itsoffset", f"{-lead_in:.6f}"] if lead_in > 0 else []
     return [*offset, "-i", str(source)]
 
 
-def _command(
-    listing: Path,
-    source_args: list[str],
-    out: Path,
-    fps: str,
-    tags: dict[str, str],
-    audio: list[str],
-) -> list[str]:
+def _command(listing: Path, source: Path, out: Path, info: Probe, spec: Delivery) -> list[str]:
     cmd = [FFMPEG, "-y", "-v", "error", "-f", "concat", "-safe", "0", "-i", str(listing)]
-    cmd += [*source_args, "-map", "0:v:0", "-map", "1:a?"]
-    cmd += ["-vf", _video_filter(fps, tags), "-r", fps, "-fps_mode", "cfr"]
-    cmd += ["-c:v", "libx264", "-preset", PRESET, "-crf", CRF, "-pix_fmt", "yuv420p"]
-    cmd += ["-color_range", "tv"]
-    for key, flag in _TAG_FLAGS.items():
-        if key in tags:
-            cmd += [flag, tags[key]]
-    for index, codec in enumerate(audio):
-        if codec in MP4_AUDIO:
-            cmd += [f"-c:a:{index}", "copy"]
-        else:
-            cmd += [f"-c:a:{index}", "aac", f"-b:a:{index}", AUDIO_BITRATE]
-    return [*cmd, "-map_metadata", "1", "-movflags", "+faststart", str(out)]
+    cmd += [*_source_input(source), "-map", "0:v:0", "-map", "1:a?"]
+    cmd += ["-vf", _video_filter(info, spec), "-r", info.fps, "-fps_mode", "cfr"]
+    cmd += [*spec.video, "-pix_fmt", spec.pix_fmt]
+    cmd += audio_args(spec, [a.codec for a in info.audio])
+    if info.timecode:
+        cmd += ["-timecode", info.timecode]
+    # Container tags from the source; the rotation flag is not carried (frames come upright).
+    cmd += ["-map_metadata", "1", "-metadata:s:v:0", "rotate=0"]
+    return [*cmd, *spec.muxer, str(out)]

@@ -1,48 +1,71 @@
-"""Probe a film with ffprobe: exact frame rate, frame count, duration, codecs, audio streams.
+"""Probe a film: exact frame rate, presented frames, colour, timecode, audio and subtitle streams.
 
-Anything the pipeline cannot work on (missing, empty, not media, no video, no frames) is refused
-here with a SpecError, before a single unit is planned.
+ffprobe reads the headers; one demux pass (no decode, see packets.py) counts the frames a player
+presents and checks their timing. Anything the pipeline cannot work on is refused here with a
+SpecError, before a single unit is planned: missing, empty or unreadable files, unsupported
+containers, no video, no frames, truncated files, frames above the size cap, and variable-rate
+films when the operator asks for that (limits.py). Bitstream damage inside a readable file shows
+on decoding: detect-shots, the next stage, decodes every frame and refuses corrupt ones.
 """
 
 from __future__ import annotations
 
-import json
 import logging
-import subprocess
 from fractions import Fraction
 from pathlib import Path
-from typing import Any
 
-from tasks.spec import Probe, SpecError, fps_string, parse_fps
+import av
+
+from tasks.media import limits
+from tasks.media.ffprobe import JsonDict, ffprobe, number, tag
+from tasks.media.packets import PacketScan, scan_packets
+from tasks.media.rate import constant_rate_frames, header_rate, is_variable, typical_rate
+from tasks.spec import AudioStream, Probe, SpecError, SubtitleStream, fps_string
 
 log = logging.getLogger(__name__)
 
-FFPROBE = "ffprobe"
-# r_frame_rate and avg_frame_rate within this ratio describe the same constant rate.
-_RATE_TOLERANCE = Fraction(1, 200)
-
-JsonDict = dict[str, Any]
+_COLOUR_KEYS = ("color_primaries", "color_transfer", "color_space", "color_range")
 
 
 def probe(path: Path) -> Probe:
     """Describe the film at `path`, or raise SpecError saying why it cannot be used."""
     _check_file(path)
-    info = _ffprobe(path, ["-show_streams", "-show_format"])
+    info = ffprobe(path, ["-show_streams", "-show_format"])
     video = _video_stream(info, path)
-    fps = _frame_rate(video, path)
-    frame_count = _frame_count(video, path, fps)
-    audio = [s for s in info.get("streams", []) if s.get("codec_type") == "audio"]
+    container = str(info.get("format", {}).get("format_name", "unknown"))
+    limits.check_container(path, container)
+    scan = scan_packets(path, int(video.get("index", 0)))
+    _check_complete(path, video, scan)
+    rate, frame_count, vfr = _timing(path, video, scan)
+    rotation = _rotation(video)
+    width, height = int(video.get("width") or 0), int(video.get("height") or 0)
+    if rotation % 180:
+        width, height = height, width
+    limits.check_size(path, width, height)
+    streams = info.get("streams", [])
+    audio = [_audio(s) for s in streams if s.get("codec_type") == "audio"]
+    subtitles = [_subtitle(s) for s in streams if s.get("codec_type") == "subtitle"]
     try:
         return Probe(
-            width=int(video.get("width") or 0),
-            height=int(video.get("height") or 0),
-            fps=fps_string(fps),
+            width=width,
+            height=height,
+            fps=fps_string(rate),
             frame_count=frame_count,
-            duration=_duration(info, video, frame_count, fps),
+            duration=_duration(info, frame_count, rate),
             video_codec=str(video.get("codec_name", "unknown")),
             pix_fmt=str(video.get("pix_fmt", "unknown")),
             audio_streams=len(audio),
-            audio_codec=str(audio[0].get("codec_name")) if audio else None,
+            audio_codec=audio[0].codec if audio else None,
+            container=container,
+            vfr=vfr,
+            rotation=rotation,
+            sar=_sar(video),
+            bit_depth=_bit_depth(video),
+            **_colour(video),
+            timecode=_timecode(info, video),
+            audio=audio,
+            subtitles=subtitles,
+            warnings=_warnings(rate, vfr, subtitles),
         )
     except ValueError as exc:
         raise SpecError(f"{path}: unusable video stream: {exc}") from exc
@@ -50,21 +73,21 @@ def probe(path: Path) -> Probe:
 
 def audio_codecs(path: Path) -> list[str]:
     """Codec name of every audio stream, in stream order (used to decide copy vs re-encode)."""
-    info = _ffprobe(path, ["-select_streams", "a", "-show_streams"])
+    info = ffprobe(path, ["-select_streams", "a", "-show_streams"])
     return [str(s.get("codec_name", "unknown")) for s in info.get("streams", [])]
 
 
 def color_tags(path: Path) -> dict[str, str]:
     """The first video stream's colour tags that are set (color_space, _primaries, ...)."""
     keys = ("color_space", "color_primaries", "color_transfer", "color_range")
-    info = _ffprobe(path, ["-select_streams", "v:0", "-show_entries", f"stream={','.join(keys)}"])
+    info = ffprobe(path, ["-select_streams", "v:0", "-show_entries", f"stream={','.join(keys)}"])
     stream = (info.get("streams") or [{}])[0]
     return {k: str(stream[k]) for k in keys if stream.get(k) not in (None, "", "unknown")}
 
 
 def video_lead_in(path: Path) -> float:
     """Seconds from the file's start (its earliest stream) to its first video frame."""
-    info = _ffprobe(path, ["-show_entries", "format=start_time:stream=codec_type,start_time"])
+    info = ffprobe(path, ["-show_entries", "format=start_time:stream=codec_type,start_time"])
     video = [s for s in info.get("streams", []) if s.get("codec_type") == "video"]
     try:
         lead_in = float(video[0]["start_time"]) - float(info["format"]["start_time"])
@@ -80,19 +103,6 @@ def _check_file(path: Path) -> None:
         raise SpecError(f"{path}: file is empty (0 bytes)")
 
 
-def _ffprobe(path: Path, args: list[str]) -> JsonDict:
-    cmd = [FFPROBE, "-v", "error", "-of", "json", *args, str(path)]
-    result = subprocess.run(cmd, capture_output=True, text=True, check=False)
-    if result.returncode != 0:
-        reason = result.stderr.strip().splitlines()[-1:] or ["ffprobe failed"]
-        raise SpecError(f"{path}: not a readable media file: {reason[0]}")
-    try:
-        data: JsonDict = json.loads(result.stdout or "{}")
-    except json.JSONDecodeError as exc:
-        raise SpecError(f"{path}: ffprobe returned unreadable output") from exc
-    return data
-
-
 def _video_stream(info: JsonDict, path: Path) -> JsonDict:
     for stream in info.get("streams", []):
         # Cover art is a "video" stream of one picture; it is not the film.
@@ -105,65 +115,132 @@ def _video_stream(info: JsonDict, path: Path) -> JsonDict:
     raise SpecError(f"{path}: no video stream")
 
 
-def _rate(value: object) -> Fraction | None:
+def _check_complete(path: Path, video: JsonDict, scan: PacketScan) -> None:
+    if scan.packets == 0:
+        raise SpecError(f"{path}: video stream has no frames")
+    declared = int(number(video.get("nb_frames")) or 0)
+    if declared > scan.packets:
+        raise SpecError(
+            f"{path}: truncated or corrupt: the header lists {declared} video frames, "
+            f"the file holds {scan.packets}"
+        )
+    # Containers without a frame count (Matroska) still state the stream's length.
+    seconds = number(video.get("duration")) or _clock(tag(video, "DURATION"))
+    if seconds and scan.times:
+        held = scan.times[-1] - scan.times[0]
+        if held < seconds - 1.0 and held < 0.9 * seconds:
+            raise SpecError(
+                f"{path}: truncated or corrupt: the header says {seconds:.2f} s of video, "
+                f"the file holds {held:.2f} s"
+            )
+
+
+def _clock(value: str | None) -> float | None:
+    """'00:01:02.500000000' -> 62.5"""
+    if not value:
+        return None
     try:
-        return parse_fps(str(value))
+        hours, minutes, seconds = value.split(":")
+        return int(hours) * 3600 + int(minutes) * 60 + float(seconds)
     except ValueError:
         return None
 
 
-def _frame_rate(video: JsonDict, path: Path) -> Fraction:
-    real, avg = _rate(video.get("r_frame_rate")), _rate(video.get("avg_frame_rate"))
-    # r_frame_rate is exact for constant-rate films; for variable-rate ones it is a timebase
-    # guess (e.g. 120 or 90000), so trust it only when the average agrees.
-    if real is not None and (avg is None or abs(real - avg) <= real * _RATE_TOLERANCE):
-        return real
-    if avg is not None:
-        # Averages from durations come out as 2997/125 and the like: snap to the exact rate.
-        return avg.limit_denominator(1001)
-    raise SpecError(
-        f"{path}: frame rate {video.get('r_frame_rate')!r} / {video.get('avg_frame_rate')!r} "
-        "is missing or outside 1..240 fps"
+def _timing(path: Path, video: JsonDict, scan: PacketScan) -> tuple[Fraction, int, bool]:
+    """(rate, frames, variable): a variable-rate film gets its typical rate and the frame
+    count that rate gives over the film's span."""
+    rate = header_rate(video.get("r_frame_rate"), video.get("avg_frame_rate"))
+    rate = rate or typical_rate(scan.times)
+    if rate is None:
+        raise SpecError(
+            f"{path}: frame rate {video.get('r_frame_rate')!r} / "
+            f"{video.get('avg_frame_rate')!r} is missing or outside 1..240 fps"
+        )
+    if not scan.times:  # raw streams without timestamps: every packet is a frame
+        return rate, scan.packets, False
+    if not is_variable(scan.times, rate):
+        return rate, scan.frames, False
+    if limits.vfr_policy() == "refuse":
+        raise SpecError(f"{path}: variable frame rate (RECAST_VFR=refuse)")
+    typical = typical_rate(scan.times) or rate
+    frames = constant_rate_frames(scan.times, typical)
+    log.warning("%s: variable frame rate, retimed to %s fps (%d frames)", path, typical, frames)
+    return typical, frames, True
+
+
+def _rotation(video: JsonDict) -> int:
+    """Counter-clockwise display rotation in 0/90/180/270 (what the decoder turns frames by)."""
+    for side in video.get("side_data_list") or []:
+        if "rotation" in side:
+            return round(float(side["rotation"]) / 90) * 90 % 360
+    rotate = tag(video, "rotate")  # older muxers: a clockwise tag
+    return (-round(float(rotate) / 90) * 90) % 360 if rotate else 0
+
+
+def _sar(video: JsonDict) -> str:
+    sar = str(video.get("sample_aspect_ratio") or "1:1")
+    num, _, den = sar.partition(":")
+    return sar if num.isdigit() and den.isdigit() and int(num) and int(den) else "1:1"
+
+
+def _bit_depth(video: JsonDict) -> int:
+    raw = int(number(video.get("bits_per_raw_sample")) or 0)
+    if raw:
+        return raw
+    try:
+        return int(av.VideoFormat(str(video.get("pix_fmt"))).components[0].bits)
+    except (ValueError, av.FFmpegError):
+        return 8
+
+
+def _colour(video: JsonDict) -> dict[str, str | None]:
+    return {
+        k: (str(video[k]) if video.get(k) not in (None, "", "unknown") else None)
+        for k in _COLOUR_KEYS
+    }
+
+
+def _timecode(info: JsonDict, video: JsonDict) -> str | None:
+    # MOV keeps it on a tmcd data stream, MXF and Matroska on the format or the video stream.
+    data = [s for s in info.get("streams", []) if s.get("codec_type") == "data"]
+    for holder in (video, info.get("format", {}), *data):
+        found = tag(holder, "timecode")
+        if found:
+            return found
+    return None
+
+
+def _audio(stream: JsonDict) -> AudioStream:
+    return AudioStream(
+        index=int(stream.get("index", 0)),
+        codec=str(stream.get("codec_name", "unknown")),
+        channels=int(number(stream.get("channels")) or 0),
+        layout=stream.get("channel_layout") or None,
+        sample_rate=int(number(stream.get("sample_rate")) or 0),
+        language=tag(stream, "language"),
     )
 
 
-def _frame_count(video: JsonDict, path: Path, fps: Fraction) -> int:
-    index = str(video.get("index", 0))
-    frames = int(video.get("nb_frames") or 0)
-    if frames <= 0:
-        # Matroska and raw streams carry no frame count: count packets (no decode needed).
-        frames = _stream_count(path, index, "-count_packets", "nb_read_packets")
-    if _disagrees_with_duration(video, frames, fps):
-        # Edit lists (a copy-trimmed MP4) hide decoded frames and variable-rate films stretch
-        # the duration: only decoding tells how many frames are presented.
-        log.info("%s: %d packets do not fill the stream duration; counting frames", path, frames)
-        frames = _stream_count(path, index, "-count_frames", "nb_read_frames")
-    if frames <= 0:
-        raise SpecError(f"{path}: video stream has no frames")
-    return frames
+def _subtitle(stream: JsonDict) -> SubtitleStream:
+    return SubtitleStream(
+        index=int(stream.get("index", 0)),
+        codec=str(stream.get("codec_name", "unknown")),
+        language=tag(stream, "language"),
+    )
 
 
-def _stream_count(path: Path, index: str, flag: str, field: str) -> int:
-    info = _ffprobe(path, ["-select_streams", index, flag, "-show_entries", f"stream={field}"])
-    streams = info.get("streams", [])
-    return int(streams[0].get(field) or 0) if streams else 0
+def _warnings(rate: Fraction, vfr: bool, subtitles: list[SubtitleStream]) -> list[str]:
+    found = []
+    if vfr:
+        found.append(f"variable frame rate: retimed to a constant {fps_string(rate)} fps")
+    if subtitles:
+        found.append(f"{len(subtitles)} subtitle stream(s) are not carried into the render")
+    return found
 
 
-def _disagrees_with_duration(video: JsonDict, frames: int, fps: Fraction) -> bool:
-    try:
-        seconds = float(video["duration"])
-    except (KeyError, TypeError, ValueError):
-        return False
-    return abs(frames - seconds * float(fps)) > 1.0
-
-
-def _duration(info: JsonDict, video: JsonDict, frame_count: int, fps: Fraction) -> float:
-    for value in (info.get("format", {}).get("duration"), video.get("duration")):
-        try:
-            seconds = float(str(value))
-        except ValueError:  # absent ("None") or "N/A"
-            continue
-        if seconds > 0:
-            return seconds
-    log.debug("no container duration; deriving it from %d frames at %s fps", frame_count, fps)
-    return float(frame_count / fps)
+def _duration(info: JsonDict, frame_count: int, rate: Fraction) -> float:
+    seconds = number(info.get("format", {}).get("duration"))
+    if seconds and seconds > 0:
+        return seconds
+    log.debug("no container duration; deriving it from %d frames at %s fps", frame_count, rate)
+    return float(frame_count / rate)

@@ -1,7 +1,8 @@
-"""Cut a film into per-unit lossless mezzanines in one decode pass.
+"""Cut a film into per-unit mezzanines in one decode pass.
 
-Frames are numbered from 0 in decode (presentation) order, the numbering detect_shots uses, and
-unit i gets frames [start_frame, end_frame) in `out_dir/<unit.id>.mkv`.
+Frames are numbered from 0 in presentation order (upright, a variable-rate film retimed to its
+constant rate), the numbering detect_shots uses, and unit i gets frames [start_frame, end_frame)
+in `out_dir/<unit.id>.mkv`, in the chosen mezzanine (see frames.py).
 """
 
 from __future__ import annotations
@@ -13,12 +14,14 @@ from pathlib import Path
 
 from tasks.media.frames import FrameWriter, read_frames
 from tasks.media.probe import probe
-from tasks.spec import SpecError, Unit
+from tasks.spec import Mezzanine, SpecError, Unit
 
 log = logging.getLogger(__name__)
 
 
-def split_units(source: Path, units: Sequence[Unit], out_dir: Path) -> dict[str, Path]:
+def split_units(
+    source: Path, units: Sequence[Unit], out_dir: Path, *, mezzanine: Mezzanine = "ffv1"
+) -> dict[str, Path]:
     """Write each unit's frames of `source` to `out_dir/<unit.id>.mkv`; return id -> path."""
     if not units:
         raise SpecError("no units to split")
@@ -28,14 +31,15 @@ def split_units(source: Path, units: Sequence[Unit], out_dir: Path) -> dict[str,
     outputs = {u.id: out_dir / f"{u.id}.mkv" for u in units}
     ordered = sorted(units, key=lambda u: u.start_frame)
     with ExitStack() as stack:
-        frames = stack.enter_context(closing(read_frames(source)))
+        frames = stack.enter_context(closing(read_frames(source, info)))
         writing: dict[str, tuple[Unit, FrameWriter]] = {}
         next_unit = 0
         for index, frame in enumerate(frames):
             # Units may overlap or leave gaps: open each one as its first frame arrives.
             while next_unit < len(ordered) and ordered[next_unit].start_frame == index:
                 unit = ordered[next_unit]
-                writer = FrameWriter(outputs[unit.id], frame.shape[1], frame.shape[0], info.fps)
+                size = (frame.shape[1], frame.shape[0])
+                writer = FrameWriter(outputs[unit.id], *size, info.fps, codec=mezzanine)
                 writing[unit.id] = (unit, stack.enter_context(writer))
                 next_unit += 1
             for unit, writer in list(writing.values()):
@@ -47,7 +51,7 @@ def split_units(source: Path, units: Sequence[Unit], out_dir: Path) -> dict[str,
                 break  # nothing left to cut: skip decoding the tail
         if writing or next_unit < len(ordered):
             raise SpecError(f"{source}: ended before frame {max(u.end_frame for u in units)}")
-    log.info("split %s into %d units in %s", source, len(units), out_dir)
+    log.info("split %s into %d %s units in %s", source, len(units), mezzanine, out_dir)
     return outputs
 
 

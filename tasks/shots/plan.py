@@ -1,14 +1,19 @@
-"""Pack shots into units of work: contiguous whole shots, long shots cut into chunks.
+"""Pack shots into units of work: contiguous frame ranges balanced by expected GPU time.
 
-Shots are chunked so no piece is longer than the unit cap, then the pieces are split into the
-fewest contiguous groups the cap allows, with the largest group as small as possible (so the
-slowest pod finishes soonest). When that would need more than `max_units`, the cap grows.
+A frame's expected cost is the number of faces in its shot when the caller knows it (a pod's
+time goes into each face it swaps), at least 1 (every frame is decoded and searched), else 1.
+Shots longer than the frame cap are cut into near-equal chunks; the pieces are packed in order
+into the fewest units the frame cap allows, then the heaviest unit is made as light as it can be
+with that many units (so the slowest pod finishes soonest). When the fewest units would still
+be more than `max_units`, the frame cap grows. Unit ids hash the seed and the frame range, so a
+rerun with the same input and settings finds its earlier outputs.
 """
 
 from __future__ import annotations
 
 import hashlib
 import logging
+from collections.abc import Mapping
 from dataclasses import dataclass
 from itertools import pairwise
 
@@ -16,12 +21,16 @@ from tasks.spec import ShotList, SpecError, Unit, UnitPlan
 
 log = logging.getLogger(__name__)
 
+# Airflow's default max_map_length: a plan may never map more tasks than this.
+MAX_MAP_LENGTH = 1024
+
 
 @dataclass(frozen=True)
 class _Piece:
     shot: int
     start: int
     end: int
+    cost: int  # frames x faces (at least 1 face)
 
     @property
     def frames(self) -> int:
@@ -29,20 +38,32 @@ class _Piece:
 
 
 def plan_units(
-    shots: ShotList, *, max_units: int = 256, max_unit_frames: int = 480, seed: str = ""
+    shots: ShotList,
+    *,
+    max_units: int = 256,
+    max_unit_frames: int = 480,
+    seed: str = "",
+    faces: Mapping[int, int] | None = None,
 ) -> UnitPlan:
-    """Cover every frame exactly once with at most `max_units` contiguous units."""
-    if max_units < 1 or max_unit_frames < 1:
-        raise SpecError(f"max_units ({max_units}) and max_unit_frames must be at least 1")
-    cap = max(max_unit_frames, -(-shots.frame_count // max_units))
-    pieces = _chunk(shots, cap)
-    while _count_groups(pieces, cap) > max_units:
+    """Cover every frame exactly once with at most `max_units` contiguous units.
+
+    `faces` maps a shot index to its face count, when known, to balance units by frames x faces.
+    """
+    if not 1 <= max_units < MAX_MAP_LENGTH or max_unit_frames < 1:
+        raise SpecError(
+            f"max_units ({max_units}) must be in 1..{MAX_MAP_LENGTH - 1} and "
+            f"max_unit_frames ({max_unit_frames}) at least 1"
+        )
+    weight = {s.index: max(1, (faces or {}).get(s.index, 1)) for s in shots.shots}
+    frame_cap = max(max_unit_frames, -(-shots.frame_count // max_units))
+    pieces = _chunk(shots, frame_cap, weight)
+    while _count(pieces, frame_cap) > max_units:
         # Whole shots leave gaps under the cap, so the even share may not be enough yet.
-        cap += max(1, cap // 8)
-        pieces = _chunk(shots, cap)
-    if cap > max_unit_frames:
-        log.info("units grown to %d frames to stay within %d units", cap, max_units)
-    groups = _partition(pieces, _balanced_cap(pieces, cap))
+        frame_cap += max(1, frame_cap // 8)
+        pieces = _chunk(shots, frame_cap, weight)
+    if frame_cap > max_unit_frames:
+        log.info("units grown to %d frames to stay within %d units", frame_cap, max_units)
+    groups = _partition(pieces, frame_cap, _balanced_cost(pieces, frame_cap))
     units = [_unit(i, group, seed) for i, group in enumerate(groups)]
     return UnitPlan(fps=shots.fps, frame_count=shots.frame_count, units=units)
 
@@ -53,48 +74,49 @@ def unit_id(index: int, start: int, end: int, seed: str = "") -> str:
     return f"u{index:04d}-{digest}"
 
 
-def _chunk(shots: ShotList, cap: int) -> list[_Piece]:
+def _chunk(shots: ShotList, cap: int, weight: Mapping[int, int]) -> list[_Piece]:
     """Each shot as one piece, or as near-equal chunks of at most `cap` frames."""
     pieces: list[_Piece] = []
     for shot in shots.shots:
         parts = -(-shot.frames // cap)
         bounds = [shot.start_frame + shot.frames * k // parts for k in range(parts + 1)]
-        pieces += [_Piece(shot.index, a, b) for a, b in pairwise(bounds)]
+        w = weight[shot.index]
+        pieces += [_Piece(shot.index, a, b, (b - a) * w) for a, b in pairwise(bounds)]
     return pieces
 
 
-def _count_groups(pieces: list[_Piece], cap: int) -> int:
-    count, load = 0, cap
+def _partition(
+    pieces: list[_Piece], frame_cap: int, cost_cap: int | None = None
+) -> list[list[_Piece]]:
+    """Greedy, in order: a new group whenever a piece would pass either cap."""
+    groups: list[list[_Piece]] = []
+    frames = cost = 0
     for piece in pieces:
-        if load + piece.frames > cap:
-            count, load = count + 1, 0
-        load += piece.frames
-    return count
+        over_cost = cost_cap is not None and cost + piece.cost > cost_cap
+        if not groups or frames + piece.frames > frame_cap or over_cost:
+            groups.append([])
+            frames = cost = 0
+        groups[-1].append(piece)
+        frames += piece.frames
+        cost += piece.cost
+    return groups
 
 
-def _balanced_cap(pieces: list[_Piece], cap: int) -> int:
-    """Smallest cap that still packs the pieces into as few groups as `cap` does."""
-    target = _count_groups(pieces, cap)
-    low, high = max(p.frames for p in pieces), cap
+def _count(pieces: list[_Piece], frame_cap: int, cost_cap: int | None = None) -> int:
+    return len(_partition(pieces, frame_cap, cost_cap))
+
+
+def _balanced_cost(pieces: list[_Piece], frame_cap: int) -> int:
+    """Smallest cost cap that still packs the pieces into as few groups as the frame cap does."""
+    target = _count(pieces, frame_cap)
+    low, high = max(p.cost for p in pieces), sum(p.cost for p in pieces)
     while low < high:
         middle = (low + high) // 2
-        if _count_groups(pieces, middle) <= target:
+        if _count(pieces, frame_cap, middle) <= target:
             high = middle
         else:
             low = middle + 1
     return low
-
-
-def _partition(pieces: list[_Piece], cap: int) -> list[list[_Piece]]:
-    groups: list[list[_Piece]] = []
-    load = cap
-    for piece in pieces:
-        if load + piece.frames > cap:
-            groups.append([])
-            load = 0
-        groups[-1].append(piece)
-        load += piece.frames
-    return groups
 
 
 def _unit(index: int, group: list[_Piece], seed: str) -> Unit:

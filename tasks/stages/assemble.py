@@ -1,24 +1,33 @@
-"""assemble: the units in order, with the asset's own audio, into the delivery film."""
+"""assemble: the units in order, with the asset's own audio, into the delivery film(s), plus
+the contact sheet and the editorial files (OTIO timeline, CMX3600 EDL).
+
+The review film (H.264 + AAC in MP4) is always made: QC, signing and publishing read it. The
+spec's `delivery: master` adds the ProRes 422 HQ + PCM master in MOV from the same units.
+"""
 
 from __future__ import annotations
 
 import time
+from pathlib import Path
 from typing import Any
 
 from tasks import storage
+from tasks.editorial.export import export_editorial
 from tasks.layout import RunLayout
 from tasks.media.assemble import assemble
 from tasks.media.contact_sheet import contact_sheet
 from tasks.media.probe import probe
-from tasks.spec import ShotList, UnitPlan
+from tasks.spec import RenderSpec, ShotList, UnitPlan
 from tasks.stages._workdir import workdir
 
 
 def run(asset: str, run_prefix: str) -> dict[str, Any]:
     started = time.perf_counter()
     layout = RunLayout(run_prefix)
+    spec = RenderSpec.parse(storage.read_bytes(layout.spec))
     plan = UnitPlan.model_validate(storage.read_json(layout.plan))
     shots = ShotList.model_validate(storage.read_json(layout.shots))
+    outputs: dict[str, str] = {}
     with workdir("assemble") as tmp:
         source = storage.download(asset, tmp / "asset")
         parts = [
@@ -31,7 +40,12 @@ def run(asset: str, run_prefix: str) -> dict[str, Any]:
             raise RuntimeError(
                 f"assembled film has {facts.frame_count} frames, the asset {plan.frame_count}"
             )
+        if spec.delivery == "master":
+            master = assemble(parts, source, tmp / "master.mov", plan.fps, delivery="master")
+            outputs["master"] = storage.upload(master, layout.master)
         sheet = contact_sheet(source, film, shots, tmp / "contact_sheet.png")
+        media = outputs.get("master", layout.film)
+        outputs.update(_editorial(shots, asset, layout, media, probe(source).timecode, tmp))
         storage.upload(film, layout.film)
         storage.upload(sheet, layout.contact_sheet)
     return {
@@ -40,6 +54,22 @@ def run(asset: str, run_prefix: str) -> dict[str, Any]:
         "frames": facts.frame_count,
         "duration": facts.duration,
         "audio_streams": facts.audio_streams,
+        "delivery": spec.delivery,
         "film": layout.film,
         "contact_sheet": layout.contact_sheet,
+        **outputs,
+    }
+
+
+def _editorial(
+    shots: ShotList, asset: str, layout: RunLayout, media: str, timecode: str | None, tmp: Path
+) -> dict[str, str]:
+    """Upload the OTIO timeline and the EDL of the shots over `media`; their URIs."""
+    name = Path(asset).stem or "film"
+    otio_path, edl_path = export_editorial(
+        shots, media, tmp / "editorial", name=name, start_timecode=timecode
+    )
+    return {
+        "timeline": storage.upload(otio_path, layout.timeline),
+        "edl": storage.upload(edl_path, layout.edl),
     }

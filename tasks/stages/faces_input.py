@@ -6,6 +6,7 @@ from pathlib import Path
 
 from tasks import storage
 from tasks.faces import FaceEngine, Mapping, load_image
+from tasks.faces.backend import load_backend
 from tasks.spec import RenderSpec
 
 
@@ -18,9 +19,14 @@ def fetch_mappings(spec: RenderSpec, tmp: Path) -> list[Mapping]:
         if face.reference:
             storage.require(face.reference, f"face reference {i}")
             reference = load_image(storage.download(face.reference, tmp / f"reference-{i}"))
-        mappings.append(Mapping(source=source, reference=reference))
+        mappings.append(Mapping(source=source, reference=reference, select=face.select))
     return mappings
 
 
 def build_engine(spec: RenderSpec, tmp: Path) -> FaceEngine:
-    return FaceEngine(fetch_mappings(spec, tmp), match_threshold=spec.match_threshold)
+    """The engine for this render, on the models the store (or the offline default) provides."""
+    return FaceEngine(
+        fetch_mappings(spec, tmp),
+        match_threshold=spec.match_threshold,
+        backend=load_backend(spec.swapper),
+    )

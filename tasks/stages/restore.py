@@ -1,31 +1,122 @@
 """restore: face restoration of one unit's swapped frames.
 
-`none` passes the swapped mezzanine through unchanged (a server-side copy). GFPGAN needs
-weights from the model store, which this build does not have yet: asking for it is refused
-when the spec is validated, and again here.
+`none` passes the swapped mezzanine through unchanged (a server-side copy), and so does a unit
+in which the swap wrote no face. `gfpgan` needs GFPGAN weights in the model store
+(RECAST_MODELS): the faces listed in the unit's `faces.json` (exactly those the swap wrote) are
+restored in batches and blended with `restore_strength`; every other frame and pixel is
+written back unchanged (the mezzanine is lossless).
 """
 
 from __future__ import annotations
 
+import logging
 import time
+from pathlib import Path
 from typing import Any
 
 from tasks import storage
+from tasks.faces import faces_log, pipeline
+from tasks.faces.align import Image
+from tasks.faces.backend import load_restorer
+from tasks.faces.detect import Face
+from tasks.faces.settings import Settings
+from tasks.faces.timing import Timings
 from tasks.layout import RunLayout
-from tasks.spec import RenderSpec, SpecError, UnitResult
+from tasks.media.frames import FrameWriter, read_frames
+from tasks.spec import RenderSpec, UnitPlan, UnitResult
+from tasks.stages._workdir import workdir
+from tasks.stages.swap import FACES_LOG
+
+log = logging.getLogger(__name__)
+
+
+class UnitRestore:
+    def __init__(self, restorer: Any, faces: dict[int, list[Face]], strength: float) -> None:
+        self.restorer = restorer
+        self.faces = faces
+        self.strength = strength
+        self.timings = Timings()
+        self.restored = 0
+
+    def infer(self, batch: pipeline.Batch) -> list[Image]:
+        jobs = [
+            (offset, face)
+            for offset in range(len(batch.frames))
+            for face in self.faces.get(batch.start + offset, [])
+        ]
+        touched = {offset for offset, _ in jobs}
+        canvases = [f.copy() if i in touched else f for i, f in enumerate(batch.frames)]
+        with self.timings.step("restore"):
+            self.restored += self.restorer.apply(canvases, jobs, self.strength)
+        return canvases
+
+
+def _passthrough(layout: RunLayout, unit_id: str, started: float, frames: int) -> dict[str, Any]:
+    storage.copy(layout.unit_swapped(unit_id), layout.unit_restored(unit_id))
+    return UnitResult(
+        unit_id=unit_id,
+        stage="restore",
+        frames=frames,
+        seconds=time.perf_counter() - started,
+        output=layout.unit_restored(unit_id),
+    ).model_dump()
+
+
+def _restore_file(
+    work: UnitRestore, source: Path, out: Path, fps: str, settings: Settings
+) -> tuple[int, pipeline.PipelineStats]:
+    writer: FrameWriter | None = None
+
+    def write(batch: pipeline.Batch, frames: list[Image]) -> None:
+        nonlocal writer
+        for frame in frames:
+            if writer is None:
+                writer = FrameWriter(out, frame.shape[1], frame.shape[0], fps)
+            writer.write(frame)
+
+    try:
+        batches = pipeline.batches(read_frames(source), _one_key, settings.batch)
+        stats = pipeline.run(batches, work.infer, write, settings.queue)
+    finally:
+        if writer is not None:
+            writer.close()
+    return (writer.frames_written if writer is not None else 0), stats
+
+
+def _one_key(index: int) -> int:
+    """Every frame under one key: restoration keeps no per-shot state."""
+    return 0
 
 
 def run(run_prefix: str, unit_id: str) -> dict[str, Any]:
     started = time.perf_counter()
     layout = RunLayout(run_prefix)
     spec = RenderSpec.parse(storage.read_bytes(layout.spec))
-    if spec.restore != "none":
-        raise SpecError(f"restore={spec.restore} needs restoration weights from a model store")
-    storage.copy(layout.unit_swapped(unit_id), layout.unit_restored(unit_id))
+    if spec.restore == "none":
+        return _passthrough(layout, unit_id, started, 0)
+    restorer = load_restorer()  # refuses before any download when the store has no GFPGAN
+    faces = faces_log.parse(storage.read_json(layout.unit(unit_id, FACES_LOG)))
+    if not faces:
+        return _passthrough(layout, unit_id, started, 0)
+    plan = UnitPlan.model_validate(storage.read_json(layout.plan))
+    settings = Settings.from_env()
+    work = UnitRestore(restorer, faces, spec.restore_strength)
+    with workdir("restore") as tmp:
+        source = storage.download(layout.unit_swapped(unit_id), tmp / "swapped.mkv")
+        out = tmp / "restored.mkv"
+        count, stats = _restore_file(work, source, out, plan.fps, settings)
+        storage.upload(out, layout.unit_restored(unit_id))
+    timings = {**work.timings.rounded(), **{k: round(v, 4) for k, v in stats.busy.items()}}
+    timings["pipeline"] = round(stats.wall, 4)
+    log.info("unit %s: %d faces restored in %d frames, %s", unit_id, work.restored, count, timings)
     return UnitResult(
         unit_id=unit_id,
         stage="restore",
-        frames=0,
+        frames=count,
+        faces_restored=work.restored,
         seconds=time.perf_counter() - started,
         output=layout.unit_restored(unit_id),
+        backend="neural",
+        timings=timings,
+        efficiency=round(work.timings.inference() / stats.wall, 4) if stats.wall else None,
     ).model_dump()

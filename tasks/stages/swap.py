@@ -1,20 +1,34 @@
-"""swap: replace the chosen faces in every frame of one unit."""
+"""swap: replace the chosen faces in every frame of one unit.
+
+Decoding, the models and encoding overlap (`tasks.faces.pipeline`); frames go through the
+engine in batches that never cross a shot boundary, and the tracks are reset at every cut.
+Besides the swapped mezzanine, the unit gets `faces.json`: the faces written in each frame
+(keypoints as smoothed), so the restore stage touches exactly those and nothing else.
+"""
 
 from __future__ import annotations
 
+import json
 import logging
 import time
 from collections import Counter
+from pathlib import Path
 from typing import Any
 
 from tasks import storage
+from tasks.faces import faces_log, pipeline
+from tasks.faces.engine import FaceEngine, FrameResult
+from tasks.faces.flicker import FlickerMeter
+from tasks.faces.settings import Settings
 from tasks.layout import RunLayout
 from tasks.media.frames import FrameWriter, read_frames
-from tasks.spec import RenderSpec, ShotFaces, ShotList, UnitPlan, UnitResult
+from tasks.spec import RenderSpec, ShotFaces, ShotList, Unit, UnitPlan, UnitResult
 from tasks.stages._workdir import workdir
 from tasks.stages.faces_input import build_engine
 
 log = logging.getLogger(__name__)
+
+FACES_LOG = "faces.json"
 
 
 def _shot_of_frame(shots: ShotList, start: int, end: int) -> list[int]:
@@ -26,54 +40,108 @@ def _shot_of_frame(shots: ShotList, start: int, end: int) -> list[int]:
     return owner
 
 
+class UnitSwap:
+    """The inference and encoding ends of one unit's pipeline, and what they count."""
+
+    def __init__(self, engine: FaceEngine, owner: list[int], out: Path, fps: str) -> None:
+        self.engine = engine
+        self.owner = owner
+        self.out = out
+        self.fps = fps
+        self.writer: FrameWriter | None = None
+        self.found: Counter[int] = Counter()
+        self.swapped: Counter[int] = Counter()
+        self.meters: dict[int, FlickerMeter] = {}
+        self.faces: dict[str, list[dict[str, Any]]] = {}
+        self._shot: int | None = None
+
+    def infer(self, batch: pipeline.Batch) -> list[FrameResult]:
+        if batch.key != self._shot:
+            self.engine.new_shot()
+            self._shot = batch.key
+        return self.engine.process_batch(batch.frames)
+
+    def write(self, batch: pipeline.Batch, results: list[FrameResult]) -> None:
+        meter = self.meters.setdefault(batch.key, FlickerMeter())
+        for offset, (frame, done) in enumerate(zip(batch.frames, results, strict=True)):
+            if self.writer is None:
+                self.writer = FrameWriter(self.out, frame.shape[1], frame.shape[0], self.fps)
+            self.writer.write(done.frame)
+            self.found[batch.key] += done.faces_found
+            self.swapped[batch.key] += done.faces_swapped
+            meter.add(frame, done.frame, dict(zip(done.tracks, done.swapped, strict=True)))
+            if done.swapped:
+                self.faces[str(batch.start + offset)] = [
+                    faces_log.entry(t, f) for t, f in zip(done.tracks, done.swapped, strict=True)
+                ]
+
+    def close(self) -> int:
+        if self.writer is None:
+            return 0
+        self.writer.close()
+        return self.writer.frames_written
+
+    def per_shot(self) -> list[ShotFaces]:
+        frames = Counter(self.owner)
+        return [
+            ShotFaces(
+                shot=s,
+                frames=n,
+                faces_found=self.found[s],
+                faces_swapped=self.swapped[s],
+                flicker=self.meters[s].figure() if s in self.meters else None,
+            )
+            for s, n in sorted(frames.items())
+        ]
+
+
+def _unit(plan: UnitPlan, unit_id: str, where: str) -> Unit:
+    unit = next((u for u in plan.units if u.id == unit_id), None)
+    if unit is None:
+        raise ValueError(f"unit {unit_id} is not in the plan {where}")
+    return unit
+
+
 def run(run_prefix: str, unit_id: str) -> dict[str, Any]:
     started = time.perf_counter()
     layout = RunLayout(run_prefix)
     spec = RenderSpec.parse(storage.read_bytes(layout.spec))
     plan = UnitPlan.model_validate(storage.read_json(layout.plan))
     shots = ShotList.model_validate(storage.read_json(layout.shots))
-    unit = next((u for u in plan.units if u.id == unit_id), None)
-    if unit is None:
-        raise ValueError(f"unit {unit_id} is not in the plan {layout.plan}")
+    unit = _unit(plan, unit_id, layout.plan)
     owner = _shot_of_frame(shots, unit.start_frame, unit.end_frame)
-    found: Counter[int] = Counter()
-    swapped: Counter[int] = Counter()
-    frames_per_shot: Counter[int] = Counter(owner)
+    settings = Settings.from_env()
     with workdir("swap") as tmp:
         engine = build_engine(spec, tmp)
         source = storage.download(layout.unit_source(unit.id), tmp / "source.mkv")
-        out = tmp / "swapped.mkv"
-        writer: FrameWriter | None = None
-        count = 0
+        work = UnitSwap(engine, owner, tmp / "swapped.mkv", plan.fps)
         try:
-            for i, frame in enumerate(read_frames(source)):
-                if writer is None:
-                    writer = FrameWriter(out, frame.shape[1], frame.shape[0], plan.fps)
-                    writer.__enter__()
-                done = engine.process(frame)
-                writer.write(done.frame)
-                found[owner[i]] += done.faces_found
-                swapped[owner[i]] += done.faces_swapped
-                count += 1
-                if count % 24 == 0:
-                    log.info("unit %s: %d/%d frames", unit.id, count, unit.frames)
+            frames = pipeline.batches(read_frames(source), owner.__getitem__, settings.batch)
+            stats = pipeline.run(frames, work.infer, work.write, settings.queue)
         finally:
-            if writer is not None:
-                writer.__exit__(None, None, None)
+            count = work.close()
         if count != unit.frames:
             raise RuntimeError(f"unit {unit.id}: decoded {count} frames, expected {unit.frames}")
-        storage.upload(out, layout.unit_swapped(unit.id))
+        written = tmp / FACES_LOG
+        written.write_text(json.dumps({"frames": work.faces}))
+        storage.upload(written, layout.unit(unit.id, FACES_LOG))
+        storage.upload(work.out, layout.unit_swapped(unit.id))
+    timings = {**engine.timings.rounded(), **{k: round(v, 4) for k, v in stats.busy.items()}}
+    timings["pipeline"] = round(stats.wall, 4)
     result = UnitResult(
         unit_id=unit.id,
         stage="swap",
         frames=count,
-        faces_found=sum(found.values()),
-        faces_swapped=sum(swapped.values()),
-        per_shot=[
-            ShotFaces(shot=s, frames=n, faces_found=found[s], faces_swapped=swapped[s])
-            for s, n in sorted(frames_per_shot.items())
-        ],
+        faces_found=sum(work.found.values()),
+        faces_swapped=sum(work.swapped.values()),
+        per_shot=work.per_shot(),
         seconds=time.perf_counter() - started,
         output=layout.unit_swapped(unit.id),
+        backend=engine.backend.name,
+        timings=timings,
+        efficiency=round(engine.timings.inference() / stats.wall, 4) if stats.wall else None,
+    )
+    log.info(
+        "unit %s: %d frames, %d faces swapped, %s", unit.id, count, result.faces_swapped, timings
     )
     return result.model_dump()

@@ -58,3 +58,60 @@ def test_every_dag_is_tagged_and_not_catching_up(dagbag) -> None:  # type: ignor
     for dag in dagbag.dags.values():
         assert "recast" in dag.tags
         assert dag.catchup is False
+
+
+def test_render_units_get_their_tier_at_run_time(dagbag) -> None:  # type: ignore[no-untyped-def]
+    """swap/restore are expanded with per-unit kwargs (arguments + tier), not fixed ones."""
+    dag = dagbag.dags["recast_render"]
+    for task_id in ("swap", "restore"):
+        mapped = dag.get_task(task_id)
+        assert type(mapped.expand_input).__name__ == "ListOfDictsExpandInput"
+        assert mapped.pool == "recast_gpu_standard"  # the pool policy moves it per run
+    plan = dag.get_task("plan")
+    assert {"swap", "restore"} <= {t.task_id for t in plan.iter_mapped_dependants()}
+
+
+def test_render_publishes_an_asset(dagbag) -> None:  # type: ignore[no-untyped-def]
+    publish = dagbag.dags["recast_render"].get_task("publish")
+    assert [o.name for o in publish.outlets] == ["recast_render_published"]
+
+
+def test_dropfolder_claims_renders_and_finishes(dagbag) -> None:  # type: ignore[no-untyped-def]
+    dag = dagbag.dags["recast_dropfolder"]
+    assert set(dag.task_ids) == {"claim", "render", "finish"}
+    render, finish = dag.get_task("render"), dag.get_task("finish")
+    assert render.partial_kwargs["trigger_dag_id"] == "recast_render"
+    assert render.partial_kwargs["wait_for_completion"] is True
+    assert render.partial_kwargs["deferrable"] is True
+    assert finish.trigger_rule == "all_done"  # a failed render still moves its job
+    assert "finish" in render.downstream_task_ids
+    assert dag.schedule == "* * * * *"
+
+
+def test_batch_caps_concurrent_renders(dagbag) -> None:  # type: ignore[no-untyped-def]
+    dag = dagbag.dags["recast_batch"]
+    assert set(dag.task_ids) == {"read_manifest", "render", "report"}
+    render = dag.get_task("render")
+    assert render.partial_kwargs["trigger_dag_id"] == "recast_render"
+    assert render.max_active_tis_per_dagrun == 2
+    assert dag.schedule == "0 2 * * *"
+    assert dag.max_active_runs == 1
+
+
+def test_dags_parse_with_the_kubernetes_backend(monkeypatch: pytest.MonkeyPatch) -> None:
+    from airflow.dag_processing.dagbag import DagBag
+    from airflow.providers.cncf.kubernetes.operators.pod import KubernetesPodOperator
+
+    monkeypatch.setenv("RECAST_BACKEND", "kubernetes")
+    bag = DagBag(dag_folder=str(ROOT / "dags"))
+    assert bag.import_errors == {}
+    render = bag.dags["recast_render"]
+    assert isinstance(render.get_task("split"), KubernetesPodOperator)
+    assert render.get_task("swap").operator_class is KubernetesPodOperator
+
+
+def test_dags_parse_quickly(dagbag) -> None:  # type: ignore[no-untyped-def]
+    stats = {s.file.rsplit("/", 1)[-1]: s.duration for s in dagbag.dagbag_stats}
+    assert set(stats) == {"recast_render.py", "recast_dropfolder.py", "recast_batch.py"}
+    # Generous: the scheduler re-parses every 30 s; seconds here would mean heavy imports.
+    assert all(d.total_seconds() < 5 for d in stats.values()), stats

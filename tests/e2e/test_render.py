@@ -145,6 +145,16 @@ def test_report_and_contact_sheet_are_published(rendered: dict[str, Path]) -> No
     assert sheet.height > sheet.width / 2  # one row per shot, three rows
 
 
+def test_no_secret_reaches_the_logs_or_the_report(rendered: dict[str, Path]) -> None:
+    from recast.s3server import CREDENTIALS
+
+    secret = CREDENTIALS["AWS_SECRET_ACCESS_KEY"]
+    log = rendered["out"].with_name("out_airflow.log").read_text()
+    assert "swap" in log  # the log is the real one
+    assert secret not in log
+    assert secret not in rendered["report"].read_text()
+
+
 def test_a_source_image_without_a_face_is_refused_before_any_unit(tmp_path: Path) -> None:
     film = make_film(tmp_path / "film.mp4", varied_shots([12, 12]), size=(320, 180))
     no_face = _save(data.coffee(), tmp_path / "coffee.png")

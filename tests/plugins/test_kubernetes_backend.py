@@ -1,16 +1,23 @@
-"""The pods the Kubernetes backend would submit, built by KubernetesPodOperator itself."""
+"""The pods the Kubernetes backend would submit, built by KubernetesPodOperator itself, checked
+against the Kubernetes schemas and for what the schemas do not enforce."""
 
 from __future__ import annotations
 
 from pathlib import Path
 from typing import Any
 
+import kubernetes_validate
 import pytest
 
 from recast_airflow.config import Settings
-from recast_airflow.tiers import load_tiers
+from recast_airflow.kubernetes_backend import S3_SECRET
+from recast_airflow.pods import sample_pod
+from recast_airflow.tiers import TAINT_EFFECTS, TOLERATION_OPERATORS, load_tiers
 
 TIERS = Path(__file__).resolve().parents[2] / "plugins" / "recast_airflow" / "tiers.yaml"
+K8S_VERSION = "1.37.0"  # the newest schemas kubernetes-validate ships
+ALL_TIERS = sorted(load_tiers(TIERS))
+GPU_TIERS = [name for name in ALL_TIERS if load_tiers(TIERS)[name].gpu_resource]
 
 
 def _settings() -> Settings:
@@ -24,65 +31,143 @@ def _settings() -> Settings:
     )
 
 
-def _pod(tier_name: str) -> dict[str, Any]:
-    from kubernetes.client import ApiClient
-
-    from recast_airflow.kubernetes_backend import stage_operator
-
-    tier = load_tiers(TIERS)[tier_name]
-    args = ["swap", "--run", "s3://studio-renders/runs/r1", "--unit", "u0000-0123abcd"]
-    op = stage_operator("swap", tier, _settings(), arguments=args)
-    pod = op.build_pod_request_obj(context=None, dry_run=True)
-    return ApiClient().sanitize_for_serialization(pod)  # type: ignore[no-any-return]
+@pytest.fixture(scope="module")
+def pods() -> dict[str, dict[str, Any]]:
+    return {name: sample_pod(_settings(), name) for name in ALL_TIERS}
 
 
-@pytest.mark.parametrize("tier", sorted(load_tiers(TIERS)))
-def test_pod_is_locked_down_and_runs_the_stage_cli(tier: str) -> None:
-    pod = _pod(tier)
-    spec = pod["spec"]
-    container = spec["containers"][0]
-    assert container["command"] == ["python", "-m", "tasks"]
-    assert container["args"][0] == "swap"
-    assert spec["priorityClassName"] == load_tiers(TIERS)[tier].priority_class
+@pytest.mark.parametrize("tier", ALL_TIERS)
+def test_pod_passes_the_kubernetes_schema_strictly(pods: dict[str, Any], tier: str) -> None:
+    kubernetes_validate.validate(pods[tier], K8S_VERSION, strict=True)
+
+
+@pytest.mark.parametrize("tier", ALL_TIERS)
+def test_pod_is_locked_down_and_runs_the_stage_cli(pods: dict[str, Any], tier: str) -> None:
+    spec = pods[tier]["spec"]
+    worker = spec["containers"][0]
+    assert worker["command"] == ["python", "-m", "tasks"]
+    assert worker["args"][0] == ("swap" if tier in GPU_TIERS else "split")
     assert spec["automountServiceAccountToken"] is False
     assert spec["securityContext"]["runAsNonRoot"] is True
+    assert spec["securityContext"]["runAsUser"] > 0
     assert spec["securityContext"]["seccompProfile"] == {"type": "RuntimeDefault"}
-    sc = container["securityContext"]
-    assert sc["readOnlyRootFilesystem"] is True
-    assert sc["allowPrivilegeEscalation"] is False
-    assert sc["capabilities"]["drop"] == ["ALL"]
-    # Credentials only through the Secret, never in the arguments or plain env values.
-    assert container["envFrom"] == [{"secretRef": {"name": "recast-s3"}}]
-    values = " ".join(str(e.get("value", "")) for e in container.get("env", []))
-    assert "SECRET" not in values.upper() and "secret" not in " ".join(container["args"])
+    assert spec["restartPolicy"] == "Never"  # retries are Airflow's, with backoff
+    # Every container, the XCom sidecar included (the "restricted" Pod Security Standard).
+    assert [c["name"] for c in spec["containers"]] == ["base", "airflow-xcom-sidecar"]
+    for container in spec["containers"]:
+        sc = container["securityContext"]
+        assert sc["readOnlyRootFilesystem"] is True
+        assert sc["allowPrivilegeEscalation"] is False
+        assert sc["privileged"] is False
+        assert sc["runAsNonRoot"] is True
+        assert sc["capabilities"] == {"drop": ["ALL"]}
+    # A writable scratch volume, since the root filesystem is read-only.
+    assert {"mountPath": "/scratch", "name": "scratch"} in worker["volumeMounts"]
 
 
-@pytest.mark.parametrize("tier", ["standard", "spot", "mig"])
-def test_gpu_tiers_request_a_gpu_and_tolerate_its_taint(tier: str) -> None:
-    pod = _pod(tier)
-    resources = pod["spec"]["containers"][0]["resources"]
+@pytest.mark.parametrize("tier", ALL_TIERS)
+def test_credentials_only_come_from_the_secret(pods: dict[str, Any], tier: str) -> None:
+    worker = pods[tier]["spec"]["containers"][0]
+    assert worker["envFrom"] == [{"secretRef": {"name": S3_SECRET}}]
+    env = {e["name"]: e.get("value", "") for e in worker.get("env", [])}
+    assert not any("AWS" in name or "SECRET" in name for name in env)
+    assert not any("secret" in arg.lower() for arg in worker["args"])
+
+
+@pytest.mark.parametrize("tier", ALL_TIERS)
+def test_priority_class_and_tier_label_are_the_tiers(pods: dict[str, Any], tier: str) -> None:
+    pod = pods[tier]
+    assert pod["spec"]["priorityClassName"] == load_tiers(TIERS)[tier].priority_class
+    assert pod["metadata"]["labels"]["recast/tier"] == tier
+    assert pod["metadata"]["namespace"] == "recast"
+
+
+@pytest.mark.parametrize("tier", ALL_TIERS)
+def test_toleration_values_are_ones_kubernetes_knows(pods: dict[str, Any], tier: str) -> None:
+    # The schema types these as free strings; a typo would silently never match a taint.
+    for toleration in pods[tier]["spec"].get("tolerations") or []:
+        assert toleration["operator"] in TOLERATION_OPERATORS
+        assert toleration["effect"] in TAINT_EFFECTS
+        assert ("value" in toleration) == (toleration["operator"] == "Equal")
+
+
+@pytest.mark.parametrize("tier", GPU_TIERS)
+def test_gpu_tiers_request_a_gpu_and_tolerate_its_taint(pods: dict[str, Any], tier: str) -> None:
+    spec = pods[tier]["spec"]
+    resources = spec["containers"][0]["resources"]
     gpu = load_tiers(TIERS)[tier].gpu_resource
-    assert gpu is not None
+    assert gpu is not None and gpu.startswith("nvidia.com/")
+    # Extended resources cannot be overcommitted: the API refuses limit != request.
     assert resources["limits"][gpu] == resources["requests"][gpu] == "1"
-    tolerations = pod["spec"]["tolerations"]
-    assert {"key": "nvidia.com/gpu", "operator": "Exists", "effect": "NoSchedule"} in tolerations
-    assert pod["spec"]["nodeSelector"]["nvidia.com/gpu.product"]
+    for name in ("cpu", "memory"):
+        assert resources["requests"][name] and resources["limits"][name]
+    assert {"key": "nvidia.com/gpu", "operator": "Exists", "effect": "NoSchedule"} in (
+        spec["tolerations"]
+    )
+    assert spec["nodeSelector"]["nvidia.com/gpu.product"]
 
 
-def test_only_the_spot_tier_tolerates_spot_nodes() -> None:
+def test_the_mig_tier_asks_for_a_slice_not_a_whole_gpu(pods: dict[str, Any]) -> None:
+    limits = pods["mig"]["spec"]["containers"][0]["resources"]["limits"]
+    assert "nvidia.com/gpu" not in limits
+    assert any(k.startswith("nvidia.com/mig-") for k in limits)
+
+
+def test_only_the_spot_tier_tolerates_spot_nodes(pods: dict[str, Any]) -> None:
     def spot(tier: str) -> bool:
         return any(
             "spot" in t["key"] or t.get("value") == "spot"
-            for t in _pod(tier)["spec"]["tolerations"]
+            for t in pods[tier]["spec"].get("tolerations") or []
         )
 
-    assert spot("spot")
-    assert not spot("standard") and not spot("cpu") and not spot("mig")
+    assert [tier for tier in ALL_TIERS if spot(tier)] == ["spot"]
 
 
-def test_cpu_tier_asks_for_no_gpu() -> None:
-    resources = _pod("cpu")["spec"]["containers"][0]["resources"]
+def test_cpu_tier_asks_for_no_gpu(pods: dict[str, Any]) -> None:
+    resources = pods["cpu"]["spec"]["containers"][0]["resources"]
     assert not any("nvidia.com" in k for k in resources["limits"])
+    assert not pods["cpu"]["spec"].get("tolerations")
+
+
+def test_the_tier_of_the_run_reaches_the_unit_pods(monkeypatch: pytest.MonkeyPatch) -> None:
+    """The DAG's own mapped swap task, unmapped with the kwargs a `spot` run gives a unit."""
+    from kubernetes.client import ApiClient
+
+    from recast_airflow import backends
+
+    monkeypatch.setenv("RECAST_BACKEND", "kubernetes")
+    monkeypatch.setenv("RECAST_TIERS_FILE", str(TIERS))
+    from airflow.dag_processing.dagbag import DagBag
+
+    dag = DagBag(dag_folder=str(TIERS.parents[2] / "dags" / "recast_render.py")).dags[
+        "recast_render"
+    ]
+    swap = dag.get_task("swap")
+    ref = {"run": "s3://studio-renders/runs/r1", "unit": "u0000-0123abcd", "tier": "spot"}
+    kwargs = backends.swap_unit(ref)
+    pod = ApiClient().sanitize_for_serialization(
+        swap.unmap(kwargs).build_pod_request_obj(context=None, dry_run=True)
+    )
+    assert pod["spec"]["priorityClassName"] == "recast-spot"
+    assert pod["metadata"]["labels"]["recast/tier"] == "spot"
+    assert pod["spec"]["containers"][0]["args"] == [
+        "swap",
+        "--run",
+        ref["run"],
+        "--unit",
+        ref["unit"],
+    ]
+    kubernetes_validate.validate(pod, K8S_VERSION, strict=True)
+
+
+def test_pod_resilience_settings() -> None:
+    """Deferrable waiting, reattach after a restart, failed pods kept for a post-mortem."""
+    from recast_airflow.kubernetes_backend import common_kwargs
+
+    kwargs = common_kwargs(_settings())
+    assert kwargs["deferrable"] is True
+    assert kwargs["durable"] is True
+    assert kwargs["on_finish_action"] == "delete_succeeded_pod"
 
 
 def test_a_bad_toleration_in_the_tier_file_is_refused(tmp_path: Path) -> None:
@@ -93,3 +178,15 @@ def test_a_bad_toleration_in_the_tier_file_is_refused(tmp_path: Path) -> None:
     )
     with pytest.raises(ValueError, match="operator 'Exist'"):
         load_tiers(bad)
+
+
+def test_recast_pods_writes_one_file_per_tier(tmp_path: Path) -> None:
+    import json
+
+    from recast.cli import main
+
+    assert main(["pods", "--out", str(tmp_path)]) == 0
+    assert sorted(p.stem for p in tmp_path.glob("*.json")) == ALL_TIERS
+    pod = json.loads((tmp_path / "spot.json").read_text())
+    assert pod["kind"] == "Pod" and pod["spec"]["priorityClassName"] == "recast-spot"
+    assert main(["pods", "--tier", "nope", "--out", str(tmp_path)]) == 1

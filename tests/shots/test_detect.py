@@ -52,14 +52,15 @@ def test_cuts_exact_in_other_containers(tmp_path: Path, ext: str) -> None:
     assert _cuts(remuxed) == CUTS
 
 
-def test_cuts_exact_despite_timestamp_gap(tmp_path: Path) -> None:
-    # A 0.2 s hole in the timestamps after frame 30: numbering frames from timestamps (as
-    # PySceneDetect's SceneManager does) puts every later cut 5 frames late.
+def test_timestamp_gap_is_retimed_like_the_audio(tmp_path: Path) -> None:
+    # A 0.2 s hole in the timestamps after frame 30 makes the film variable-rate: it is retimed
+    # to 25 fps (the hole becomes 5 repeated frames), so later cuts move 5 frames, with the sound.
     film = _film(tmp_path, "25")
     gapped = tmp_path / "gap.mp4"
     _ffmpeg("-i", str(film), "-an", "-vf", "setpts='PTS+if(gte(N,30),0.2/TB,0)'",
             "-fps_mode", "passthrough", "-c:v", "libx264", "-crf", "16", str(gapped))  # fmt: skip
-    assert _cuts(gapped) == CUTS
+    assert probe(gapped).vfr
+    assert _cuts(gapped) == [c + 5 if c > 30 else c for c in CUTS]
 
 
 def test_copy_trimmed_film_counts_presented_frames(tmp_path: Path) -> None:

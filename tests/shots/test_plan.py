@@ -91,3 +91,29 @@ def test_one_unit_when_allowed_only_one() -> None:
 def test_refuses_zero_caps() -> None:
     with pytest.raises(SpecError):
         plan_units(_shots([5]), max_units=0)
+
+
+def test_units_balance_frames_times_faces() -> None:
+    rng = random.Random(11)
+    lengths = [rng.randint(1, 300) for _ in range(5000)]
+    shots = _shots(lengths)
+    faces = {i: rng.choice([0, 1, 1, 2, 5]) for i in range(len(lengths))}
+    plan = plan_units(shots, max_units=200, max_unit_frames=6000, seed="f", faces=faces)
+    assert len(plan.units) <= 200
+    _assert_covers(plan, shots)
+    per_frame = [max(1, faces[s.index]) for s in shots.shots for _ in range(s.frames)]
+    costs = [sum(per_frame[u.start_frame : u.end_frame]) for u in plan.units]
+    assert max(costs) <= 1.3 * sum(costs) / len(costs)
+    # Face-heavy units hold fewer frames than face-free ones.
+    by_cost = sorted(plan.units, key=lambda u: costs[u.index] / u.frames)
+    assert by_cost[0].frames > by_cost[-1].frames
+
+
+def test_cap_stays_under_airflow_map_length() -> None:
+    with pytest.raises(SpecError, match="1023"):
+        plan_units(_shots([5]), max_units=1024)
+    rng = random.Random(3)
+    shots = _shots([rng.randint(1, 40) for _ in range(5000)])
+    plan = plan_units(shots, max_units=1023, max_unit_frames=1)
+    assert len(plan.units) <= 1023
+    _assert_covers(plan, shots)

@@ -1,0 +1,201 @@
+"""Face engine benchmark: frames per second per stage, batching gain, pipeline efficiency.
+
+    .venv/bin/python bench/faces.py [--frames 8] [--no-gfpgan]
+
+For the offline default (CenterFace + classical swap) and the neural path on contract-shaped
+models (ArcFace, INSwapper-128 and a small GFPGANv1Clean built by tests/faces/contract_models.py,
+random weights; detection stays CenterFace, as no SCRFD stand-in can find real faces), at 720p
+and 1080p with one and three faces. The contract models are tiny, so neural swap/restore
+figures measure the code around the model (alignment, batching, paste-back), not the model.
+The real GFPGANv1Clean architecture (86 M parameters, random weights) is timed per face.
+Figures are printed; nothing is asserted.
+"""
+
+from __future__ import annotations
+
+import argparse
+import logging
+import sys
+import tempfile
+import time
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+import cv2
+import numpy as np
+from skimage import data
+
+ROOT = Path(__file__).resolve().parents[1]
+sys.path[:0] = [str(ROOT), str(ROOT / "tests" / "faces")]
+
+from contract_models import neural_store  # noqa: E402
+
+from tasks.faces import FaceEngine, Mapping, pipeline  # noqa: E402
+from tasks.faces.backend import Backend, build_backend, load_restorer  # noqa: E402
+from tasks.faces.detect import detect_faces  # noqa: E402
+from tasks.media.frames import FrameWriter, read_frames  # noqa: E402
+from tasks.models import ModelStore  # noqa: E402
+from tasks.stages.swap import UnitSwap  # noqa: E402
+
+SIZES = {"720p": (1280, 720), "1080p": (1920, 1080)}
+
+
+def _people() -> list[np.ndarray]:
+    """Three real faces: the astronaut and two of insightface's t1 sample (read, not copied)."""
+    import insightface
+
+    t1 = cv2.cvtColor(
+        cv2.imread(str(Path(insightface.__file__).parent / "data" / "images" / "t1.jpg")),
+        cv2.COLOR_BGR2RGB,
+    )
+    crops = []
+    for face in sorted(detect_faces(t1), key=lambda f: f.bbox[0])[1:4:2]:
+        x1, y1, x2, y2 = (int(v) for v in face.bbox)
+        pad = (x2 - x1) // 2
+        crops.append(
+            np.ascontiguousarray(t1[max(0, y1 - pad) : y2 + pad, max(0, x1 - pad) : x2 + pad])
+        )
+    return [data.astronaut(), *crops]
+
+
+def synth(
+    size: tuple[int, int], faces: int, count: int, people: list[np.ndarray]
+) -> list[np.ndarray]:
+    """`count` frames with `faces` faces, each about a third of the frame high, drifting."""
+    width, height = size
+    side = height // 3
+    base = np.full((height, width, 3), 90, np.uint8)
+    for i, person in enumerate(people[:faces]):
+        x = width // 8 + i * width // 3
+        base[height // 3 : height // 3 + side, x : x + side] = cv2.resize(person, (side, side))
+    return [np.ascontiguousarray(np.roll(base, 2 * k, axis=1)) for k in range(count)]
+
+
+def rate(frames: int, seconds: float) -> str:
+    return f"{frames / seconds:8.1f}" if seconds > 0 else "     n/a"
+
+
+def timed(work: Callable[[], object]) -> float:
+    started = time.perf_counter()
+    work()
+    return time.perf_counter() - started
+
+
+def stage_table(backends: dict[str, Backend], restorer: Any, count: int) -> None:
+    people = _people()
+    print(f"\nframes per second per stage ({count} frames per row; restore: contract GFPGAN)")
+    print(f"{'path':8} {'size':6} {'faces':>5} {'detect':>8} {'det x1':>8} {'swap':>8} "
+          f"{'paste':>8} {'restore':>8} {'encode':>8}")  # fmt: skip
+    for name, backend in backends.items():
+        for label, size in SIZES.items():
+            for faces in (1, 3):
+                frames = synth(size, faces, count, people)
+                row = _row(backend, FaceEngine([Mapping(source=people[0])], backend=backend),
+                           frames, restorer)  # fmt: skip
+                print(f"{name:8} {label:6} {faces:5d} " + " ".join(rate(count, s) for s in row))
+
+
+def _row(
+    backend: Backend, engine: FaceEngine, frames: list[np.ndarray], restorer: Any
+) -> list[float]:
+    """Seconds for: detection (batched, one by one), swap, paste, restore, encode."""
+    one_by_one = timed(lambda: [backend.detector.detect_batch([f]) for f in frames])
+    results = engine.process_batch(frames)
+    seconds = engine.timings.seconds
+    jobs = [(i, face) for i, r in enumerate(results) for face in r.swapped]
+    canvases = [r.frame.copy() for r in results]
+    restore = timed(lambda: restorer.apply(canvases, jobs, 0.8))
+    height, width = frames[0].shape[:2]
+    with tempfile.TemporaryDirectory() as tmp:
+        writer = FrameWriter(Path(tmp) / "out.mkv", width, height, "24")
+        encode = timed(lambda: [writer.write(r.frame) for r in results])
+        writer.close()
+    paste = seconds.get("paste", 0.0)
+    return [seconds["detect"], one_by_one, seconds["swap"], paste, restore, encode]
+
+
+def batching(neural: Backend, count: int) -> None:
+    """Swap model calls: all crops of `count` 1080p frames with 3 faces, batched vs one by one."""
+    people = _people()
+    frames = synth(SIZES["1080p"], 3, count, people)
+    swapper = neural.swapper.inswapper  # type: ignore[attr-defined]
+    source = detect_faces(people[0])[0]
+    latent = neural.swapper.prepare(people[0], source)
+    faces = [face for frame, found in zip(frames, neural.detector.detect_batch(frames), strict=True)
+             for face in found]  # fmt: skip
+    crops = [swapper.align(frames[0], face)[0] for face in faces]
+    swapper.infer(crops[:2], [latent] * 2)  # warm-up
+    batched = min(timed(lambda: swapper.infer(crops, [latent] * len(crops))) for _ in range(3))
+    single = min(timed(lambda: [swapper.infer_one(c, latent) for c in crops]) for _ in range(3))
+    print(f"\nneural swap, {len(crops)} crops: batched {batched * 1000:.1f} ms, "
+          f"one by one {single * 1000:.1f} ms, ratio {single / batched:.2f}x")  # fmt: skip
+    detect_b = timed(lambda: neural.detector.detect_batch(frames))
+    detect_1 = timed(lambda: [neural.detector.detect_batch([f]) for f in frames])
+    print(f"CenterFace detection, {count} frames of 1080p: batched {detect_b * 1000:.0f} ms, "
+          f"one by one {detect_1 * 1000:.0f} ms, ratio {detect_1 / detect_b:.2f}x")  # fmt: skip
+
+
+def efficiency(backends: dict[str, Backend], count: int) -> None:
+    """A whole unit through decode -> engine -> encode, as the swap stage runs it."""
+    people = _people()
+    print(f"\npipeline efficiency (1080p, 3 faces, {count} frames, FFV1 in and out)")
+    for name, backend in backends.items():
+        with tempfile.TemporaryDirectory() as tmp:
+            source = Path(tmp) / "source.mkv"
+            with FrameWriter(source, *SIZES["1080p"], "24") as writer:
+                for frame in synth(SIZES["1080p"], 3, count, people):
+                    writer.write(frame)
+            engine = FaceEngine([Mapping(source=people[0])], backend=backend)
+            work = UnitSwap(engine, [0] * count, Path(tmp) / "out.mkv", "24")
+            batches = pipeline.batches(read_frames(source), lambda i: 0, 8)
+            stats = pipeline.run(batches, work.infer, work.write, 2)
+            work.close()
+            inference = engine.timings.inference()
+            busy = stats.busy
+            print(f"{name:8} wall {stats.wall:6.2f} s, inference {inference:6.2f} s, "
+                  f"decode {busy['decode']:5.2f} s, encode {busy['encode']:5.2f} s, "
+                  f"efficiency {inference / stats.wall:.2f}, "
+                  f"{count / stats.wall:.1f} fps")  # fmt: skip
+
+
+def real_gfpgan() -> None:
+    """The released architecture's cost per face (512x512), random weights, this CPU."""
+    import torch
+
+    from tasks.faces import gfpgan_arch
+
+    network = gfpgan_arch.build()
+    params = sum(p.numel() for p in network.parameters())
+    crop = torch.zeros(1, 3, 512, 512)
+    with torch.inference_mode():
+        network(crop, return_rgb=False, randomize_noise=False)  # warm-up
+        one = timed(lambda: network(crop, return_rgb=False, randomize_noise=False))
+        two = timed(
+            lambda: network(crop.repeat(2, 1, 1, 1), return_rgb=False, randomize_noise=False)
+        )
+    print(f"\nGFPGANv1Clean (v1.4 settings, {params / 1e6:.1f} M parameters, "
+          f"{torch.get_num_threads()} threads): {one:.2f} s per face, "
+          f"{two / 2:.2f} s per face in a batch of 2")  # fmt: skip
+
+
+def main(argv: list[str] | None = None) -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--frames", type=int, default=8)
+    parser.add_argument("--no-gfpgan", action="store_true", help="skip the real-size GFPGAN")
+    args = parser.parse_args(argv)
+    logging.basicConfig(level=logging.WARNING)
+    with tempfile.TemporaryDirectory() as tmp:
+        store_dir = neural_store(Path(tmp) / "store")
+        store = ModelStore(str(store_dir), cache=Path(tmp) / "cache")
+        backends = {"offline": build_backend(None), "neural": build_backend(store)}
+        restorer = load_restorer(str(store_dir))
+        stage_table(backends, restorer, args.frames)
+        batching(backends["neural"], args.frames)
+        efficiency(backends, args.frames * 3)
+    if not args.no_gfpgan:
+        real_gfpgan()
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,112 @@
+"""Shot detection benchmark: our detector against PySceneDetect's own `scenedetect` command.
+
+    .venv/bin/python bench/shots.py [--shots 40] [--size 640x360] [--seed 1] [--no-fast-pans]
+
+Generates a film of known shots (recast.samples.mixed_shots: hard cuts, dissolves, fades through
+black, flashes, fast pans), then runs on the same file, in this process's run:
+- `python -m tasks detect-shots` (our stage, as a pod runs it) and `detect_shots()` in-process;
+- `scenedetect -i FILM list-scenes` with its defaults (its default detector).
+Prints frames per second (wall time, process start included for both commands), F1 at one
+frame of tolerance over all boundaries and per transition kind, and the ratios. Nothing is
+asserted.
+"""
+
+from __future__ import annotations
+
+import argparse
+import csv
+import subprocess
+import sys
+import tempfile
+import time
+from fractions import Fraction
+from itertools import accumulate
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[1]
+sys.path[:0] = [str(ROOT)]
+
+from recast.samples import make_film, mixed_shots  # noqa: E402
+from tasks.shots.detect import detect_shots  # noqa: E402
+from tasks.storage import read_json  # noqa: E402
+
+TOLERANCE = 1
+
+
+def f1(found: list[int], truth: list[int]) -> tuple[float, int, int]:
+    """(F1, false positives, misses) with each truth matched at most once."""
+    unmatched, hits = list(truth), 0
+    for frame in sorted(found):
+        match = next((t for t in unmatched if abs(t - frame) <= TOLERANCE), None)
+        if match is not None:
+            unmatched.remove(match)
+            hits += 1
+    precision = hits / len(found) if found else 1.0
+    recall = hits / len(truth) if truth else 1.0
+    score = 2 * precision * recall / (precision + recall) if precision + recall else 0.0
+    return score, len(found) - hits, len(truth) - hits
+
+
+def timed(cmd: list[str]) -> float:
+    started = time.perf_counter()
+    subprocess.run(cmd, check=True, capture_output=True)
+    return time.perf_counter() - started
+
+
+def scenedetect_cuts(film: Path, out: Path, fps: float) -> tuple[list[int], float]:
+    scenedetect = str(Path(sys.executable).with_name("scenedetect"))
+    seconds = timed([scenedetect, "-i", str(film), "-o", str(out), "list-scenes", "-q"])
+    with next(out.glob("*.csv")).open() as handle:
+        rows = list(csv.reader(handle))[2:]  # a timecode list line, then the header
+    # Start times, not "Start Frame" (1-based): 0-based frame = start seconds x fps.
+    return [round(float(row[3]) * fps) for row in rows[1:]], seconds
+
+
+def report(name: str, found: list[int], truth: dict[int, str], frames: int, secs: float) -> None:
+    score, fp, fn = f1(found, list(truth))
+    kinds = []
+    for kind in ("cut", "dissolve", "fade"):
+        wanted = [f for f, k in truth.items() if k == kind]
+        hit = sum(any(abs(f - g) <= TOLERANCE for g in found) for f in wanted)
+        kinds.append(f"{kind} {hit}/{len(wanted)}")
+    print(f"{name:34s} {frames / secs:7.0f} fps  {secs:6.2f} s  F1 {score:.3f} "
+          f"(fp {fp}, missed {fn}; found {', '.join(kinds)})")  # fmt: skip
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__)
+    parser.add_argument("--shots", type=int, default=40)
+    parser.add_argument("--size", default="640x360")
+    parser.add_argument("--seed", type=int, default=1)
+    parser.add_argument("--fps", default="25")
+    parser.add_argument("--no-fast-pans", action="store_true")
+    args = parser.parse_args()
+    width, height = (int(v) for v in args.size.split("x"))
+    shots = mixed_shots(args.shots, args.seed, fast_pans=not args.no_fast_pans)
+    starts = list(accumulate(s.frames for s in shots))[:-1]
+    truth = {start: shot.transition for start, shot in zip(starts, shots[1:], strict=True)}
+    frames = sum(s.frames for s in shots)
+    with tempfile.TemporaryDirectory(prefix="recast-bench-shots-") as tmp:
+        film = make_film(Path(tmp) / "film.mp4", shots, fps=args.fps, size=(width, height))
+        print(f"film: {frames} frames, {width}x{height} @ {args.fps} fps, {len(truth)} boundaries"
+              f" ({sum(k == 'cut' for k in truth.values())} cuts, "
+              f"{sum(k == 'dissolve' for k in truth.values())} dissolves, "
+              f"{sum(k == 'fade' for k in truth.values())} fades)")  # fmt: skip
+        out = Path(tmp) / "shots.json"
+        ours_cli = timed(
+            [sys.executable, "-m", "tasks", "detect-shots", str(film), "--out", str(out)]
+        )
+        ours = [s["start_frame"] for s in read_json(str(out))["shots"][1:]]
+        started = time.perf_counter()
+        in_process = [s.start_frame for s in detect_shots(film).shots[1:]]
+        ours_lib = time.perf_counter() - started
+        theirs, theirs_cli = scenedetect_cuts(film, Path(tmp) / "sd", float(Fraction(args.fps)))
+    report("recast detect-shots (CLI)", ours, truth, frames, ours_cli)
+    report("recast detect_shots() in-process", in_process, truth, frames, ours_lib)
+    report("scenedetect list-scenes (defaults)", theirs, truth, frames, theirs_cli)
+    print(f"speed ratio (CLI vs CLI): {theirs_cli / ours_cli:.2f}x  "
+          f"(in-process vs their CLI: {theirs_cli / ours_lib:.2f}x)")  # fmt: skip
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,92 @@
+"""Split + assemble against one plain ffmpeg transcode of the same film at the same settings.
+
+    .venv/bin/python bench/split_assemble.py [--seconds 30] [--size 1280x720] [--mezzanine ffv1]
+
+Generates a film (H.264 + AAC, shots of 1-2 s), plans units with the real planner (unit cap 480
+frames), then times in this process's run: `split_units` (one decode pass, one mezzanine per
+unit) + `assemble` (review: H.264 CRF 18 medium + audio copied), against
+`ffmpeg -i FILM -c:v libx264 -preset medium -crf 18 -pix_fmt yuv420p -c:a copy`. With
+`--master` the master preset (ProRes 422 HQ + PCM) is timed against the same ffmpeg transcode
+to ProRes. Prints seconds and the ratio; nothing is asserted.
+"""
+
+from __future__ import annotations
+
+import argparse
+import subprocess
+import sys
+import tempfile
+import time
+from fractions import Fraction
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[1]
+sys.path[:0] = [str(ROOT)]
+
+from recast.samples import make_film, varied_shots  # noqa: E402
+from tasks.media.assemble import assemble  # noqa: E402
+from tasks.media.probe import probe  # noqa: E402
+from tasks.media.split import split_units  # noqa: E402
+from tasks.shots.plan import plan_units  # noqa: E402
+from tasks.spec import Shot, ShotList  # noqa: E402
+
+PLAIN = {
+    "review": ["-c:v", "libx264", "-preset", "medium", "-crf", "18", "-pix_fmt", "yuv420p",
+               "-c:a", "copy", "-movflags", "+faststart"],
+    "master": ["-c:v", "prores_ks", "-profile:v", "3", "-pix_fmt", "yuv422p10le",
+               "-c:a", "pcm_s24le"],
+}  # fmt: skip
+
+
+def shot_list(lengths: list[int], fps: str) -> ShotList:
+    shots, start = [], 0
+    for i, length in enumerate(lengths):
+        shots.append(Shot(index=i, start_frame=start, end_frame=start + length))
+        start += length
+    return ShotList(fps=fps, frame_count=start, shots=shots)
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__)
+    parser.add_argument("--seconds", type=int, default=30)
+    parser.add_argument("--size", default="1280x720")
+    parser.add_argument("--fps", default="25")
+    parser.add_argument("--mezzanine", default="ffv1", choices=["ffv1", "prores", "h264"])
+    parser.add_argument("--master", action="store_true")
+    args = parser.parse_args()
+    width, height = (int(v) for v in args.size.split("x"))
+    delivery = "master" if args.master else "review"
+    rate = float(Fraction(args.fps))
+    lengths = [25 + (i * 13) % 26 for i in range(int(args.seconds * rate / 37) + 1)]
+    with tempfile.TemporaryDirectory(prefix="recast-bench-split-") as tmp_dir:
+        tmp = Path(tmp_dir)
+        film = make_film(tmp / "film.mp4", varied_shots(lengths), fps=args.fps,
+                         size=(width, height))  # fmt: skip
+        info = probe(film)
+        plan = plan_units(shot_list(lengths, info.fps), seed="bench")
+        print(f"film: {info.frame_count} frames, {width}x{height} @ {info.fps} fps, "
+              f"{len(lengths)} shots, {len(plan.units)} units, mezzanine {args.mezzanine}, "
+              f"delivery {delivery}")  # fmt: skip
+
+        started = time.perf_counter()
+        parts = split_units(film, plan.units, tmp / "units", mezzanine=args.mezzanine)
+        split_s = time.perf_counter() - started
+        started = time.perf_counter()
+        suffix = ".mov" if args.master else ".mp4"
+        assemble([parts[u.id] for u in plan.units], film, tmp / f"out{suffix}", info.fps,
+                 delivery=delivery)  # fmt: skip
+        assemble_s = time.perf_counter() - started
+
+        started = time.perf_counter()
+        cmd = ["ffmpeg", "-v", "error", "-y", "-i", str(film), *PLAIN[delivery]]
+        subprocess.run([*cmd, str(tmp / f"plain{suffix}")], check=True)
+        plain_s = time.perf_counter() - started
+    ours = split_s + assemble_s
+    print(f"split {split_s:.2f} s + assemble {assemble_s:.2f} s = {ours:.2f} s "
+          f"({info.frame_count / ours:.0f} fps)")  # fmt: skip
+    print(f"plain ffmpeg transcode: {plain_s:.2f} s ({info.frame_count / plain_s:.0f} fps)")
+    print(f"ratio (split + assemble) / plain: {ours / plain_s:.2f}x")
+
+
+if __name__ == "__main__":
+    main()

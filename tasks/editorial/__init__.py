@@ -1,0 +1,1 @@
+"""Editorial export: the shot list as an OpenTimelineIO timeline and a CMX3600 EDL."""

@@ -1,0 +1,53 @@
+"""Throughput settings of the face engine, read from the environment once per process.
+
+| variable | meaning | default |
+|---|---|---|
+| RECAST_FACE_BATCH | frames per inference batch (detection, swap, restoration) | 8 |
+| RECAST_ORT_THREADS | onnxruntime intra-op threads per session (0: onnxruntime decides) | 0 |
+| RECAST_TORCH_THREADS | torch CPU threads (0: torch decides) | 0 |
+| RECAST_PIPELINE_QUEUE | decoded / finished frame batches held between the stages | 2 |
+| RECAST_ORT_PROVIDERS | onnxruntime providers in order of preference, comma-separated | best |
+| RECAST_REID_EVERY | frames between identity checks of a face not matched yet | 12 |
+"""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass
+
+
+def _int(name: str, default: int, low: int) -> int:
+    raw = os.environ.get(name, "").strip()
+    if not raw:
+        return default
+    try:
+        value = int(raw)
+    except ValueError as exc:
+        raise ValueError(f"{name}={raw!r} is not an integer") from exc
+    if value < low:
+        raise ValueError(f"{name}={value} is below {low}")
+    return value
+
+
+@dataclass(frozen=True)
+class Settings:
+    batch: int = 8
+    ort_threads: int = 0
+    torch_threads: int = 0
+    queue: int = 2
+    providers: tuple[str, ...] = ()
+    reid_every: int = 12
+
+    @classmethod
+    def from_env(cls) -> Settings:
+        providers = tuple(
+            p.strip() for p in os.environ.get("RECAST_ORT_PROVIDERS", "").split(",") if p.strip()
+        )
+        return cls(
+            batch=_int("RECAST_FACE_BATCH", cls.batch, 1),
+            ort_threads=_int("RECAST_ORT_THREADS", cls.ort_threads, 0),
+            torch_threads=_int("RECAST_TORCH_THREADS", cls.torch_threads, 0),
+            queue=_int("RECAST_PIPELINE_QUEUE", cls.queue, 1),
+            providers=providers,
+            reid_every=_int("RECAST_REID_EVERY", cls.reid_every, 1),
+        )

@@ -1,0 +1,107 @@
+"""Face tracks across the frames of one shot: IoU matching and keypoint smoothing.
+
+A detection joins the track whose last box overlaps it most (greedy, IoU >= `IOU_MIN`); a track
+unseen for `MAX_MISSING` frames ends. Keypoints go through a one-euro filter scaled to the face
+size: still faces are held steady (no jitter from detection noise), fast ones follow with
+little lag. Tracks also carry who the face is, so identity is decided once per track.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass, field
+
+import numpy as np
+
+from tasks.faces.detect import Face, FloatArray
+
+IOU_MIN = 0.3
+MAX_MISSING = 3
+_MIN_CUTOFF = 0.05  # cycles per frame for a still face: lower is steadier
+_BETA = 4.0  # how fast the cutoff rises with speed (face sizes per frame)
+_D_CUTOFF = 0.3
+
+
+def iou(a: tuple[float, float, float, float], b: tuple[float, float, float, float]) -> float:
+    ix = max(0.0, min(a[2], b[2]) - max(a[0], b[0]))
+    iy = max(0.0, min(a[3], b[3]) - max(a[1], b[1]))
+    inter = ix * iy
+    union = (a[2] - a[0]) * (a[3] - a[1]) + (b[2] - b[0]) * (b[3] - b[1]) - inter
+    return inter / union if union > 0 else 0.0
+
+
+def _alpha(cutoff: float) -> float:
+    tau = 1.0 / (2 * math.pi * cutoff)
+    return 1.0 / (1.0 + tau)  # one frame per step
+
+
+@dataclass(eq=False)
+class Track:
+    id: int
+    face: Face  # smoothed
+    last_frame: int
+    mapping: int | None = None  # decided by identity (reference mappings)
+    checked_frame: int | None = None  # when identity was last computed
+    distance: float | None = None
+    _speed: FloatArray = field(default_factory=lambda: np.zeros(2, np.float32))
+
+    def smooth(self, face: Face, frame: int) -> Face:
+        scale = max(float(np.linalg.norm(face.kps[1] - face.kps[0])), 1.0)
+        # The face's motion is the mean shift of its points: per-point detector noise averages out.
+        speed = (face.kps - self.face.kps).mean(axis=0) / scale
+        a_d = _alpha(_D_CUTOFF)
+        self._speed = a_d * speed + (1 - a_d) * self._speed
+        cutoff = _MIN_CUTOFF + _BETA * float(np.linalg.norm(self._speed))
+        a = _alpha(cutoff)
+        kps = (a * face.kps + (1 - a) * self.face.kps).astype(np.float32)
+        shift = kps.mean(axis=0) - face.kps.mean(axis=0)  # move the box with the points
+        box = (
+            face.bbox[0] + float(shift[0]),
+            face.bbox[1] + float(shift[1]),
+            face.bbox[2] + float(shift[0]),
+            face.bbox[3] + float(shift[1]),
+        )
+        self.face = Face(bbox=box, kps=kps, score=face.score)
+        self.last_frame = frame
+        return self.face
+
+
+class Tracker:
+    def __init__(self) -> None:
+        self.tracks: list[Track] = []
+        self._next_id = 0
+
+    def reset(self) -> None:
+        """A new shot: nothing carries over a cut."""
+        self.tracks = []
+
+    def update(self, faces: list[Face], frame: int) -> list[tuple[Track, Face]]:
+        """Each detection with its track and its smoothed face, in detection order."""
+        self.tracks = [t for t in self.tracks if frame - t.last_frame <= MAX_MISSING]
+        pairs = sorted(
+            (
+                (iou(t.face.bbox, f.bbox), ti, fi)
+                for ti, t in enumerate(self.tracks)
+                for fi, f in enumerate(faces)
+            ),
+            reverse=True,
+        )
+        owner: dict[int, Track] = {}
+        used: set[int] = set()
+        for overlap, ti, fi in pairs:
+            if overlap < IOU_MIN:
+                break
+            if ti not in used and fi not in owner:
+                owner[fi] = self.tracks[ti]
+                used.add(ti)
+        out = []
+        for fi, face in enumerate(faces):
+            track = owner.get(fi)
+            if track is None:
+                track = Track(id=self._next_id, face=face, last_frame=frame)
+                self._next_id += 1
+                self.tracks.append(track)
+                out.append((track, face))
+            else:
+                out.append((track, track.smooth(face, frame)))
+        return out

@@ -1,0 +1,69 @@
+"""Delivery presets: the codecs and containers a render can be delivered in.
+
+- `review`: H.264 (CRF 18, yuv420p, even size by padding one pixel) + AAC in MP4, web-friendly.
+  Audio that MP4 carries as it is (AAC, MP3, AC-3, ...) is copied untouched; the rest is
+  encoded to AAC.
+- `master`: ProRes 422 HQ (10-bit 4:2:2) + PCM in MOV, for conform and grading. PCM audio is
+  copied untouched; anything else is decoded to 24-bit PCM (lossless from the decoded samples).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from tasks.spec import DeliveryPreset
+
+
+@dataclass(frozen=True)
+class Delivery:
+    name: DeliveryPreset
+    suffix: str
+    video: tuple[str, ...]
+    pix_fmt: str
+    even_height: bool  # 4:2:0 needs both sides even; 4:2:2 only the width
+    copy_audio: frozenset[str]
+    audio: tuple[str, ...]
+    muxer: tuple[str, ...] = ()
+
+
+PRESETS: dict[str, Delivery] = {
+    "review": Delivery(
+        name="review",
+        suffix=".mp4",
+        video=("-c:v", "libx264", "-preset", "medium", "-crf", "18"),
+        pix_fmt="yuv420p",
+        even_height=True,
+        copy_audio=frozenset({"aac", "mp3", "alac", "ac3", "eac3", "opus", "flac"}),
+        audio=("aac", "-b:a:{index}", "192k"),
+        muxer=("-movflags", "+faststart"),
+    ),
+    "master": Delivery(
+        name="master",
+        suffix=".mov",
+        video=("-c:v", "prores_ks", "-profile:v", "3", "-vendor", "apl0"),
+        pix_fmt="yuv422p10le",
+        even_height=False,
+        copy_audio=frozenset({"pcm_s16le", "pcm_s24le", "pcm_s32le", "pcm_s16be", "pcm_s24be"}),
+        audio=("pcm_s24le",),
+        muxer=("-movflags", "+write_colr"),
+    ),
+}
+
+
+def preset(name: str) -> Delivery:
+    try:
+        return PRESETS[name]
+    except KeyError:
+        raise ValueError(f"delivery preset {name!r} is not one of {sorted(PRESETS)}") from None
+
+
+def audio_args(delivery: Delivery, codecs: list[str]) -> list[str]:
+    """Per-stream codec options: copy what the container takes as it is, encode the rest."""
+    args: list[str] = []
+    for index, codec in enumerate(codecs):
+        if codec in delivery.copy_audio:
+            args += [f"-c:a:{index}", "copy"]
+        else:
+            encoder, *rest = delivery.audio
+            args += [f"-c:a:{index}", encoder, *(a.format(index=index) for a in rest)]
+    return args

@@ -1,0 +1,66 @@
+"""What the pipeline refuses up front, and the operator's knobs for it (environment variables).
+
+- RECAST_MAX_WIDTH / RECAST_MAX_HEIGHT: largest frame (default 4096x2160, the usual guard for GPU
+  memory); a portrait frame is held to the same cap turned on its side.
+- RECAST_VFR: `normalise` (default: retime to a constant rate, with a warning) or `refuse`.
+"""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+from typing import Literal
+
+from tasks.spec import SpecError
+
+DEFAULT_MAX_SIZE = (4096, 2160)
+VfrPolicy = Literal["normalise", "refuse"]
+# ffprobe's format names (one container can have several) that the stages can cut frame-exactly.
+SUPPORTED_CONTAINERS = frozenset(
+    {"mov", "mp4", "matroska", "webm", "mxf", "mpegts", "avi", "mpeg", "yuv4mpegpipe"}
+)
+
+
+def max_size() -> tuple[int, int]:
+    return (
+        _env_int("RECAST_MAX_WIDTH", DEFAULT_MAX_SIZE[0]),
+        _env_int("RECAST_MAX_HEIGHT", DEFAULT_MAX_SIZE[1]),
+    )
+
+
+def vfr_policy() -> VfrPolicy:
+    value = os.environ.get("RECAST_VFR", "normalise").strip().lower()
+    if value in ("normalise", "normalize"):
+        return "normalise"
+    if value == "refuse":
+        return "refuse"
+    raise SpecError(f"RECAST_VFR={value!r}: expected 'normalise' or 'refuse'")
+
+
+def check_container(path: Path, format_name: str) -> None:
+    names = set(format_name.split(","))
+    if not names & SUPPORTED_CONTAINERS:
+        supported = ", ".join(sorted(SUPPORTED_CONTAINERS))
+        raise SpecError(f"{path}: container {format_name!r} is not supported ({supported})")
+
+
+def check_size(path: Path, width: int, height: int) -> None:
+    cap_w, cap_h = max_size()
+    if max(width, height) > max(cap_w, cap_h) or min(width, height) > min(cap_w, cap_h):
+        raise SpecError(
+            f"{path}: {width}x{height} is above the {cap_w}x{cap_h} limit "
+            "(RECAST_MAX_WIDTH / RECAST_MAX_HEIGHT)"
+        )
+
+
+def _env_int(name: str, default: int) -> int:
+    raw = os.environ.get(name, "").strip()
+    if not raw:
+        return default
+    try:
+        value = int(raw)
+    except ValueError as exc:
+        raise SpecError(f"{name}={raw!r} is not a whole number") from exc
+    if value <= 0:
+        raise SpecError(f"{name}={raw!r} must be positive")
+    return value

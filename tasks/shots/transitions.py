@@ -1,0 +1,121 @@
+"""Shot boundaries from the candidates: hard cuts, dissolves and fades, each at one frame.
+
+Hard cuts come from PySceneDetect's AdaptiveDetector (a frame that changes far more than its
+neighbours, so fast camera moves do not count) and are kept only when the picture does not come
+back within a few frames (a flash or a strobe does). Fades come from PySceneDetect's
+ThresholdDetector (through black; the boundary is the middle of the dark frames). Dissolves are
+the peaks of `chord - 2 * bend` (see signals.py): the middle of a dissolve, where both shots
+weigh the same. A dissolve candidate next to a cut or inside a fade is part of that one.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+
+from tasks.shots.signals import Signals
+from tasks.spec import Transition
+
+# A cut whose previous frame comes back (within FLASH_FRAMES) this close, relative to the jump,
+# was a flash.
+FLASH_RETURN = 0.5
+# Dissolve peaks: chord - 2 * bend at least this (0..255 scale), bend at most this share of
+# the chord.
+DISSOLVE_SCORE = 15.0
+DISSOLVE_BEND = 0.4
+# A cut's frame change stands this far above the mean of the changes just before and after it;
+# inside a dissolve (where HSV scores can jump as colour fades in over grey) changes are smooth.
+CUT_SPIKE = 2.0
+# Frames this close to the darkest of a fade (0..255) count as its black.
+DARK_SPREAD = 2.0
+
+
+@dataclass(frozen=True)
+class Boundary:
+    frame: int  # first frame of the new shot
+    kind: Transition
+    length: int  # frames of the transition (0 for a cut)
+
+
+def hard_cuts(candidates: Sequence[int], signals: Signals) -> list[Boundary]:
+    """The candidates after which the picture stays changed."""
+    kept = []
+    for frame in candidates:
+        if 0 < frame < len(signals.jump) and _settles(frame, signals) and _spikes(frame, signals):
+            kept.append(Boundary(frame, "cut", 0))
+    return kept
+
+
+def _settles(frame: int, signals: Signals) -> bool:
+    return signals.settle.get(frame, 255.0) >= FLASH_RETURN * signals.jump[frame]
+
+
+def _spikes(frame: int, signals: Signals) -> bool:
+    around = signals.jump[max(frame - 1, 0) : frame] + signals.jump[frame + 1 : frame + 2]
+    return signals.jump[frame] >= CUT_SPIKE * sum(around) / max(len(around), 1)
+
+
+def fades(candidates: Sequence[int], signals: Signals) -> list[Boundary]:
+    """Each fade at the middle of its darkest frames, with the length of the dip around it."""
+    found = []
+    luma, limit = signals.luma, 2 * signals.window
+    for frame in candidates:
+        if not 0 < frame < len(luma):
+            continue
+        low, high = max(frame - limit, 0), min(frame + limit, len(luma) - 1)
+        darkest = min(range(low, high + 1), key=lambda i: luma[i])
+        first, last = darkest, darkest
+        while first > low and luma[first - 1] <= luma[darkest] + DARK_SPREAD:
+            first -= 1
+        while last < high and luma[last + 1] <= luma[darkest] + DARK_SPREAD:
+            last += 1
+        left, right = first, last  # the ramps down and up around the black
+        while left > 0 and luma[left - 1] > luma[left]:
+            left -= 1
+        while right + 1 < len(luma) and luma[right + 1] > luma[right]:
+            right += 1
+        found.append(Boundary((first + last + 1) // 2, "fade", right - left))
+    return found
+
+
+def outside(cuts: Sequence[Boundary], fades: Sequence[Boundary]) -> list[Boundary]:
+    """The cuts that are not inside a fade (its dark frames can look like one)."""
+    return [c for c in cuts if not any(abs(c.frame - f.frame) <= f.length // 2 + 1 for f in fades)]
+
+
+def dissolves(signals: Signals, taken: Sequence[Boundary]) -> list[Boundary]:
+    """Peaks of the dissolve score, away from the cuts and fades already found."""
+    w = signals.window
+    score = signals.dissolve_score(DISSOLVE_BEND)
+    found: list[Boundary] = []
+    for m in range(w, len(score) - w):
+        if score[m] < DISSOLVE_SCORE or score[m] < max(score[m - w : m + w + 1]):
+            continue
+        if any(abs(m - t.frame) <= w + t.length // 2 for t in [*taken, *found]):
+            continue
+        found.append(Boundary(m, "dissolve", _width(score, m)))
+    return found
+
+
+def _width(score: list[float], peak: int) -> int:
+    """Twice the width at half height: a dissolve's score is a triangle as wide as it is long."""
+    half = score[peak] / 2
+    left, right = peak, peak
+    while left > 0 and score[left - 1] >= half:
+        left -= 1
+    while right + 1 < len(score) and score[right + 1] >= half:
+        right += 1
+    return 2 * (right - left + 1)
+
+
+def merge(found: Sequence[Boundary], frame_count: int, min_shot: int) -> list[Boundary]:
+    """Boundaries in order, none leaving a shot shorter than `min_shot` frames."""
+    kept: list[Boundary] = []
+    last = 0
+    for boundary in sorted(found, key=lambda b: b.frame):
+        if boundary.frame - last >= min_shot and frame_count - boundary.frame >= 1:
+            kept.append(boundary)
+            last = boundary.frame
+    if kept and frame_count - kept[-1].frame < min_shot:
+        kept.pop()
+    return kept

@@ -1,0 +1,109 @@
+"""The recast_render form in a real browser: Debian's Chromium driven by Playwright against
+`airflow standalone` on loopback (the `recast up` stack). Log in, open recast_render, fill the
+form, trigger; the run succeeds with what was typed. The screenshots are kept under
+out/test-artifacts/ui/ (RECAST_TEST_ARTIFACTS moves them)."""
+
+from __future__ import annotations
+
+import json
+import os
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+from urllib.parse import quote
+
+import pytest
+
+from recast.up import Stack, shared_stack
+
+pytestmark = pytest.mark.e2e
+
+CHROMIUM = Path(os.environ.get("RECAST_CHROMIUM", "/usr/bin/chromium"))
+ROOT = Path(__file__).resolve().parents[2]
+ARTIFACTS = Path(os.environ.get("RECAST_TEST_ARTIFACTS", ROOT / "out" / "test-artifacts")) / "ui"
+CONSENT = "REL-UI-0001"
+FACES = [{"source": "s3://recast/faces/source.png"}]
+
+
+@pytest.fixture(scope="module")
+def stack(pytestconfig: pytest.Config, tmp_path_factory: pytest.TempPathFactory) -> Stack:
+    return shared_stack(pytestconfig, tmp_path_factory.mktemp("stack"))
+
+
+@pytest.fixture(scope="module")
+def page(stack: Stack) -> Iterator[Any]:
+    sync_api = pytest.importorskip("playwright.sync_api")
+    if not CHROMIUM.is_file():
+        pytest.skip(f"no Chromium at {CHROMIUM} (Debian: apt-get install chromium)")
+    with sync_api.sync_playwright() as pw:
+        browser = pw.chromium.launch(
+            executable_path=str(CHROMIUM),
+            args=["--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking"],
+        )
+        context = browser.new_context(
+            viewport={"width": 1400, "height": 1100},
+            permissions=["clipboard-read", "clipboard-write"],  # to paste into the JSON editor
+        )
+        try:
+            yield context.new_page()
+        finally:
+            browser.close()
+
+
+def _shot(page: Any, name: str) -> Path:
+    ARTIFACTS.mkdir(parents=True, exist_ok=True)
+    path = ARTIFACTS / name
+    page.screenshot(path=str(path), full_page=True)
+    print(f"screenshot: {path}")
+    return path
+
+
+def _log_in(page: Any, stack: Stack) -> None:
+    page.goto(stack.url)
+    page.fill("input[name=username]", stack.username)
+    page.fill("input[name=password]", stack.password)
+    with page.expect_navigation():
+        page.keyboard.press("Enter")
+    page.wait_for_url(f"{stack.url}/", timeout=30_000)
+
+
+def _fill_form(page: Any) -> None:
+    dialog = page.get_by_role("dialog")
+    dialog.locator("input[name=element_consent_reference]").fill(CONSENT)
+    dialog.locator("input[name=element_output_prefix]").fill("ui-renders")
+    tier = dialog.locator("div:has(> input[name=element_tier])").locator("[role=combobox]")
+    tier.click()
+    page.keyboard.type("mig")
+    page.keyboard.press("Enter")
+    # The face mappings are a JSON editor: paste (typing would auto-close the brackets).
+    page.evaluate("text => navigator.clipboard.writeText(text)", json.dumps(FACES, indent=2))
+    dialog.locator(".monaco-editor").first.click()
+    page.keyboard.press("Control+A")
+    page.keyboard.press("Control+V")
+
+
+def _run_from_the_form(stack: Stack) -> dict[str, Any]:
+    runs = [r for r in stack.runs("recast_render") if r["conf"].get("consent_reference") == CONSENT]
+    assert len(runs) == 1, runs
+    return runs[0]
+
+
+def test_trigger_recast_render_from_its_form(stack: Stack, page: Any) -> None:
+    stack.wait_for_dag("recast_render")
+    _log_in(page, stack)
+    page.goto(f"{stack.url}/dags/recast_render")
+    page.get_by_role("button", name="Trigger Dag").click()
+    _fill_form(page)
+    _shot(page, "01-form-filled.png")
+    page.get_by_role("dialog").get_by_role("button", name="Trigger", exact=True).click()
+
+    page.wait_for_timeout(2000)
+    run = _run_from_the_form(stack)
+    assert run["conf"]["tier"] == "mig" and run["conf"]["faces"] == FACES
+    assert run["conf"]["output_prefix"] == "ui-renders"
+    assert stack.wait_for_run("recast_render", run["dag_run_id"], timeout=420) == "success"
+
+    page.goto(f"{stack.url}/dags/recast_render/runs/{quote(run['dag_run_id'], safe='')}")
+    page.get_by_text("success").first.wait_for(timeout=30_000)
+    shot = _shot(page, "02-run-succeeded.png")
+    assert shot.stat().st_size > 10_000
