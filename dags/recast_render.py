@@ -1,8 +1,8 @@
 """recast_render: one film in, the same film with chosen faces replaced out.
 
 validate -> probe, check faces -> detect shots -> plan -> split -> swap[unit] -> restore[unit]
--> assemble -> publish. Which backend runs the stages (local processes or GPU pods) is
-configuration (RECAST_BACKEND), not this file.
+-> assemble -> collect -> finalize (QC report, signed film) -> publish. Which backend runs
+the stages (local processes or GPU pods) is configuration (RECAST_BACKEND), not this file.
 """
 
 from __future__ import annotations
@@ -61,8 +61,9 @@ with DAG(
     restore = mapped_stage("restore", DEFAULT_TIER).expand_kwargs(units.map(backends.restore_unit))
     assemble = stage("assemble", "cpu", v["assemble_args"])
 
-    @task(outlets=[PUBLISHED])
-    def publish(run: str, destination: str, results: dict[str, Any]) -> dict[str, Any]:
+    @task
+    def collect(run: str, tier: str, results: dict[str, Any]) -> dict[str, Any]:
+        """The run's summary; every result handed to the finalize stage through S3."""
         ctx = get_current_context()
         summary = render.report(
             run_id=ctx["run_id"],
@@ -71,13 +72,12 @@ with DAG(
             swaps=list(results["swaps"]),
             restores=list(results["restores"]),
         )
-        published = publish_stage.run(run, destination, summary)
-        ctx["outlet_events"][PUBLISHED].extra = {"film": published["film"]}
-        return {**summary, **published}
+        render.hand_over(run, summary, results, tier)
+        return summary
 
-    published = publish(
+    summary = collect(
         v["run"],
-        v["destination"],
+        v["tier"],
         {
             "probe": probe.output,
             "check_faces": check_faces.output,
@@ -89,5 +89,16 @@ with DAG(
             "assemble": assemble.output,
         },
     )
+    finalize = stage("finalize", "cpu", v["finalize_args"])
+
+    @task(outlets=[PUBLISHED])
+    def publish(run: str, destination: str, summary: dict[str, Any]) -> dict[str, Any]:
+        ctx = get_current_context()
+        published = publish_stage.run(run, destination, summary)
+        ctx["outlet_events"][PUBLISHED].extra = {"film": published["film"]}
+        return {**summary, **published}
+
+    published = publish(v["run"], v["destination"], summary)
 
     [probe, check_faces] >> detect_shots >> units >> split >> swap >> restore >> assemble
+    assemble >> summary >> finalize >> published

@@ -97,9 +97,16 @@ def _failure_reason(dag_run: Any) -> str:
 
 def _fetch_outputs(client: Any, result: dict[str, Any], out: Path) -> dict[str, Path]:
     out.parent.mkdir(parents=True, exist_ok=True)
-    files = {"film": out}
-    files["contact_sheet"] = out.with_name(f"{out.stem}_contact_sheet.png")
-    files["report"] = out.with_name(f"{out.stem}_report.json")
+    wanted = {
+        "film": out,
+        "contact_sheet": out.with_name(f"{out.stem}_contact_sheet.png"),
+        "report": out.with_name(f"{out.stem}_report.json"),
+        "qc_report": out.with_name(f"{out.stem}_qc.html"),
+        "provenance": out.with_name(f"{out.stem}_provenance.json"),
+        "timeline": out.with_name(f"{out.stem}_timeline.otio"),
+        "edl": out.with_name(f"{out.stem}_timeline.edl"),
+    }
+    files = {name: path for name, path in wanted.items() if result.get(name)}
     for name, path in files.items():
         bucket, _, key = result[name][5:].partition("/")
         tmp = path.with_name(f".{path.name}.part")

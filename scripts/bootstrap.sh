@@ -6,7 +6,8 @@ cd "$(dirname "$0")/.."
 
 PYTHON="${PYTHON:-python3.11}"
 VENV="${VENV:-.venv}"
-DEBS=(ffmpeg libgl1 libglib2.0-0)
+# chromium: the UI test drives Debian's browser with Playwright (no browser download).
+DEBS=(ffmpeg libgl1 libglib2.0-0 chromium)
 
 missing=()
 for pkg in "${DEBS[@]}"; do

@@ -29,6 +29,10 @@ def assemble(asset: str, layout: RunLayout) -> list[str]:
     return ["assemble", "--asset", asset, "--run", layout.prefix]
 
 
+def finalize(asset: str, layout: RunLayout) -> list[str]:
+    return ["finalize", "--asset", asset, "--run", layout.prefix]
+
+
 def unit_ref(stage: str, ref: dict[str, str]) -> list[str]:
     """The command of one unit, from the plan's reference {run, unit, tier}."""
     return unit(stage, RunLayout(ref["run"]), ref["unit"])

@@ -45,6 +45,7 @@ def validate(conf: dict[str, Any], run_id: str, settings: Settings) -> dict[str,
         "shots_args": commands.detect_shots(spec.asset, layout),
         "split_args": commands.split(spec.asset, layout),
         "assemble_args": commands.assemble(spec.asset, layout),
+        "finalize_args": commands.finalize(spec.asset, layout),
     }
 
 
@@ -61,7 +62,9 @@ def report(
     seconds["swap"] = round(sum(r["seconds"] for r in swaps), 3)
     seconds["restore"] = round(sum(r["seconds"] for r in restores), 3)
     per_shot = [s for r in swaps for s in r.get("per_shot", [])]
+    backends = sorted({r["backend"] for r in swaps if r.get("backend")})
     return {
+        "backends": backends,
         "run_id": run_id,
         "spec": storage.read_json(spec_uri) if storage.exists(spec_uri) else None,
         "frames": stage_results.get("assemble", {}).get("frames"),
@@ -72,3 +75,20 @@ def report(
         "per_shot": per_shot,
         "seconds": seconds,
     }
+
+
+def hand_over(run_prefix: str, summary: dict[str, Any], results: dict[str, Any], tier: str) -> str:
+    """Write every stage's result where the finalize pod reads them (XCom stays in Airflow)."""
+    layout = RunLayout(run_prefix)
+    stages = {k: v for k, v in results.items() if k not in ("swaps", "restores")}
+    return storage.write_json(
+        layout.results,
+        {
+            "run_id": summary["run_id"],
+            "stages": {k: v for k, v in stages.items() if isinstance(v, dict)},
+            "swaps": list(results["swaps"]),
+            "restores": list(results["restores"]),
+            "tiers": {"swap": tier, "restore": tier},
+            "backends": summary.get("backends", []),
+        },
+    )

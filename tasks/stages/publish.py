@@ -1,4 +1,8 @@
-"""publish: copy the checked film, its contact sheet and its report to the delivery prefix."""
+"""publish: copy the checked, signed film and everything that documents it to the delivery prefix.
+
+Only what finalize produced is published: the signed delivery film, its QC report (HTML and
+JSON), its provenance sidecar, the contact sheet, and the editorial files assemble made.
+"""
 
 from __future__ import annotations
 
@@ -9,19 +13,37 @@ from tasks import storage
 from tasks.layout import RunLayout
 
 
+def _extras(layout: RunLayout) -> dict[str, tuple[str, str]]:
+    """name -> (source in the run, file name when published); optional ones may be absent."""
+    return {
+        "contact_sheet": (layout.contact_sheet, "contact_sheet.png"),
+        "qc_report": (layout.qc_html, "qc.html"),
+        "qc": (layout.qc_json, "qc.json"),
+        "provenance": (layout.provenance, "provenance.json"),
+        "timeline": (layout.timeline, "timeline.otio"),
+        "edl": (layout.edl, "timeline.edl"),
+        "master": (layout.master, "master.mov"),
+    }
+
+
 def run(run_prefix: str, destination: str, report: dict[str, Any]) -> dict[str, Any]:
     started = time.perf_counter()
     layout = RunLayout(run_prefix)
-    # The film goes last: whoever watches for it finds the sheet and report already there.
-    sheet = storage.copy(layout.contact_sheet, storage.join(destination, "contact_sheet.png"))
+    if not storage.exists(layout.delivery):
+        raise RuntimeError(f"nothing to publish: {layout.delivery} is missing (finalize not run)")
+    files: dict[str, str] = {}
+    for name, (source, target) in _extras(layout).items():
+        if storage.exists(source):
+            files[name] = storage.copy(source, storage.join(destination, target))
     report_uri = storage.join(destination, "report.json")
     film = storage.join(destination, "film.mp4")
-    storage.write_json(report_uri, {**report, "film": film, "contact_sheet": sheet})
-    storage.copy(layout.film, film)
+    storage.write_json(report_uri, {**report, "film": film, **files})
+    # The film goes last: whoever watches for it finds everything else already there.
+    storage.copy(layout.delivery, film)
     return {
         "stage": "publish",
         "seconds": time.perf_counter() - started,
         "film": film,
-        "contact_sheet": sheet,
         "report": report_uri,
+        **files,
     }

@@ -33,17 +33,20 @@ def test_render_dag_has_the_stages_in_order(dagbag) -> None:  # type: ignore[no-
         "swap",
         "restore",
         "assemble",
+        "collect",
+        "finalize",
         "publish",
     ]
     assert set(dag.task_ids) == set(expected)
     order = [t.task_id for t in dag.topological_sort()]
     assert [t for t in order if t in expected] == sorted(expected, key=order.index)
     for upstream, downstream in zip(
-        ["probe", "detect_shots", "plan", "split", "swap", "restore", "assemble"],
-        ["detect_shots", "plan", "split", "swap", "restore", "assemble", "publish"],
+        ["probe", "detect_shots", "plan", "split", "swap", "restore", "assemble", "collect"],
+        ["detect_shots", "plan", "split", "swap", "restore", "assemble", "collect", "finalize"],
         strict=True,
     ):
         assert downstream in dag.get_task(upstream).downstream_task_ids, (upstream, downstream)
+    assert "publish" in dag.get_task("finalize").downstream_task_ids
 
 
 def test_unit_stages_are_mapped(dagbag) -> None:  # type: ignore[no-untyped-def]
