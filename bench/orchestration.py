@@ -64,7 +64,11 @@ def main() -> None:
             film,
             [FaceArg(_face(folder))],
             folder / "out.mp4",
-            extra_conf={"unit_frames": args.unit_frames, "max_units": 1000},
+            extra_conf={
+                "unit_frames": args.unit_frames,
+                "max_units": 1000,
+                "consent_reference": "BENCH-SYNTHETIC",
+            },
             log_file=folder / "airflow.log",
         )
         wall = time.perf_counter() - started

@@ -30,6 +30,11 @@ def _parser() -> argparse.ArgumentParser:
     r.add_argument("--out", type=Path, required=True, help="output film (.mp4)")
     r.add_argument("--restore", choices=RESTORE_CHOICES, default="none")
     r.add_argument("--max-units", type=int, default=None, help="cap on work units (pods)")
+    r.add_argument(
+        "--consent",
+        metavar="REFERENCE",
+        help="ID of the release covering the faces; a render without one is refused",
+    )
 
     d = sub.add_parser("demo", help="build the demo film from public-domain faces and render it")
     d.add_argument("--out", type=Path, default=Path("out"), help="folder for the results")
@@ -74,7 +79,9 @@ def _render(args: argparse.Namespace) -> dict[str, Path]:
     from recast.local_render import FaceArg, render
 
     faces = [FaceArg.parse(text) for text in args.face]
-    extra = {"max_units": args.max_units} if args.max_units else None
+    extra: dict[str, object] = {"max_units": args.max_units} if args.max_units else {}
+    if args.consent:
+        extra["consent_reference"] = args.consent
     started = time.perf_counter()
     log_file = None if args.verbose else args.out.with_name(f"{args.out.stem}_airflow.log")
     report, files = render(

@@ -39,7 +39,10 @@ def run_demo(out: Path, *, verbose: bool = False) -> dict[str, Path]:
         film,
         [FaceArg(source, reference)],
         out / "demo_output.mp4",
-        extra_conf={"unit_frames": 48},
+        extra_conf={
+            "unit_frames": 48,
+            "consent_reference": "DEMO-PUBLIC-DOMAIN-astronaut.png-CC0-camera.png",
+        },
         log_file=None if verbose else out / "airflow.log",
     )
     files = {"input": film, **files}

@@ -70,6 +70,13 @@ class FaceMapping(_Model):
     reference: str | None = Field(
         default=None, description="URI of an image of the person to replace; none: every face"
     )
+    consent: str | None = Field(
+        default=None,
+        max_length=200,
+        pattern=r"^[A-Za-z0-9][A-Za-z0-9 ._:/#-]*$",
+        description="ID of the consent covering this face; the render's consent_reference "
+        "covers mappings without one",
+    )
     select: FaceSelect | None = Field(
         default=None,
         description="which faces to replace: reference (default with a reference), all "
@@ -119,6 +126,14 @@ class RenderSpec(_Model):
         description="ID of the signed consent or release covering the replaced faces; kept in the "
         "render's report",
     )
+
+    def missing_consent(self) -> list[int]:
+        """Mappings (numbered from 1) that no consent reference covers."""
+        return [
+            i
+            for i, face in enumerate(self.faces, start=1)
+            if not (face.consent or self.consent_reference)
+        ]
 
     @field_validator("asset")
     @classmethod

@@ -24,6 +24,13 @@ def validate(conf: dict[str, Any], run_id: str, settings: Settings) -> dict[str,
             f"restore={spec.restore} needs restoration weights from a model store: set "
             "RECAST_MODELS (this deployment has none), or render with restore=none"
         )
+    missing = spec.missing_consent()
+    if missing:
+        which = ", ".join(str(i) for i in missing)
+        raise SpecError(
+            f"no consent reference for face mapping {which}: set consent_reference "
+            "(or the mapping's consent) to the release that covers the face"
+        )
     tiers = load_tiers(settings.tiers_file)
     if spec.tier not in tiers or tiers[spec.tier].gpu_resource is None:
         gpu_tiers = sorted(name for name, t in tiers.items() if t.gpu_resource)

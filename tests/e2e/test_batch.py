@@ -16,6 +16,7 @@ pytestmark = pytest.mark.e2e
 
 MANIFEST = """\
 defaults:
+  consent_reference: REL-BATCH-1
   faces: [{source: s3://recast/faces/source.png, reference: s3://recast/faces/reference.png}]
 renders:
   - {asset: reels/first.mp4, priority: 1, tier: spot}

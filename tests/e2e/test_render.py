@@ -24,6 +24,7 @@ pytestmark = pytest.mark.e2e
 SHOTS = [24, 14, 22]  # astronaut, coffee (no face), cameraman
 TONES = [440.0, 554.37, 659.25]  # varied_shots' tones for those shots
 FPS = 24
+CONSENT = "REL-2026-0007"
 
 
 def _recast(*args: str, home: Path) -> subprocess.CompletedProcess[str]:
@@ -78,7 +79,7 @@ def rendered(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Path]:
     out = tmp / "render" / "out.mp4"
     proc = _recast(
         "render", str(film), "--face", f"{source}:{reference}", "--out", str(out),
-        home=tmp / "home",
+        "--consent", CONSENT, home=tmp / "home",
     )  # fmt: skip
     assert proc.returncode == 0, proc.stdout[-3000:] + proc.stderr[-3000:]
     return {"film": film, "out": out, "stdout": Path(tmp / "stdout.txt")} | {
@@ -159,7 +160,10 @@ def test_a_source_image_without_a_face_is_refused_before_any_unit(tmp_path: Path
     film = make_film(tmp_path / "film.mp4", varied_shots([12, 12]), size=(320, 180))
     no_face = _save(data.coffee(), tmp_path / "coffee.png")
     out = tmp_path / "out.mp4"
-    proc = _recast("render", str(film), "--face", str(no_face), "--out", str(out), home=tmp_path)
+    proc = _recast(
+        "render", str(film), "--face", str(no_face), "--out", str(out), "--consent", CONSENT,
+        home=tmp_path,
+    )  # fmt: skip
     assert proc.returncode == 1
     reason = proc.stderr.strip().splitlines()[-1]
     assert reason.startswith("recast: check_faces: ") and "face source 1: no face found" in reason
@@ -173,6 +177,30 @@ def _task_states(db: Path) -> dict[str, str]:
     with sqlite3.connect(db) as conn:
         rows = conn.execute("SELECT task_id, state FROM task_instance").fetchall()
     return dict(rows)
+
+
+def test_the_film_is_signed_and_names_the_consent(rendered: dict[str, Path]) -> None:
+    from tasks.provenance.c2pa_manifest import verify
+
+    check = verify(rendered["out"])
+    assert check.valid, check.problems
+    assert check.facts is not None and check.facts["consent_references"] == [CONSENT]
+    assert check.facts["faces_swapped"] == SHOTS[2]
+    qc = rendered["out"].with_name("out_qc.html").read_text()
+    assert CONSENT in qc and qc.count("data:image/jpeg;base64,") == 2 * len(SHOTS)
+
+
+def test_a_render_without_consent_is_refused_before_any_unit(tmp_path: Path) -> None:
+    film = make_film(tmp_path / "film.mp4", varied_shots([12, 12]), size=(320, 180))
+    face = _save(data.astronaut(), tmp_path / "astronaut.png")
+    out = tmp_path / "out.mp4"
+    proc = _recast("render", str(film), "--face", str(face), "--out", str(out), home=tmp_path)
+    assert proc.returncode == 1
+    reason = proc.stderr.strip().splitlines()[-1]
+    assert reason.startswith("recast: validate: ") and "no consent reference" in reason
+    states = _task_states(tmp_path / "airflow" / "airflow.db")
+    assert states["validate"] == "failed" and states["swap"] == "upstream_failed"
+    assert not out.exists()
 
 
 def test_a_missing_input_is_named(tmp_path: Path) -> None:

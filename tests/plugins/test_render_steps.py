@@ -29,7 +29,11 @@ def inputs(bucket: str) -> dict[str, str]:
 def test_a_valid_spec_is_stored_and_every_stage_gets_its_command(
     bucket: str, inputs: dict[str, str]
 ) -> None:
-    conf = {"asset": inputs["asset"], "faces": [{"source": inputs["face"]}]}
+    conf = {
+        "asset": inputs["asset"],
+        "faces": [{"source": inputs["face"]}],
+        "consent_reference": "REL-1",
+    }
     out = validate(conf, "manual__2026-01-01T00:00:00+00:00", _settings(bucket))
     assert out["run"] == f"s3://{bucket}/runs/manual__2026-01-01T00-00-00-00-00"
     assert storage.read_json(f"{out['run']}/spec.json")["asset"] == inputs["asset"]
@@ -46,6 +50,13 @@ BAD: list[tuple[Change, str]] = [
         lambda b, f: {"faces": [{"source": f, "reference": f"s3://{b}/r.png"}]},
         "face reference 1 not found",
     ),
+    (
+        lambda b, f: {
+            "consent_reference": None,
+            "faces": [{"source": f}, {"source": f, "consent": "R"}],
+        },
+        "no consent reference for face mapping 1:",
+    ),
     (lambda b, f: {"restore": "gfpgan"}, "needs restoration weights from a model store"),
     (lambda b, f: {"max_units": 5000}, "max_units"),
     (lambda b, f: {"tier": "cpu"}, "'cpu' is not a GPU tier; choose one of \\['mig', 'spot'"),
@@ -56,7 +67,11 @@ BAD: list[tuple[Change, str]] = [
 def test_bad_specs_are_refused_before_anything_is_written(
     bucket: str, inputs: dict[str, str], change: Change, reason: str
 ) -> None:
-    conf = {"asset": inputs["asset"], "faces": [{"source": inputs["face"]}]}
+    conf = {
+        "asset": inputs["asset"],
+        "faces": [{"source": inputs["face"]}],
+        "consent_reference": "REL-1",
+    }
     conf.update(change(bucket, inputs["face"]))
     with pytest.raises(SpecError, match=reason):
         validate(conf, "run1", _settings(bucket))
