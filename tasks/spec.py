@@ -9,9 +9,16 @@ from __future__ import annotations
 import hashlib
 import json
 from fractions import Fraction
-from typing import Literal, get_args
+from typing import Annotated, Literal, get_args
 
-from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
+from pydantic import (
+    BaseModel,
+    ConfigDict,
+    Field,
+    StringConstraints,
+    field_validator,
+    model_validator,
+)
 
 RestoreMode = Literal["none", "gfpgan"]
 # review: H.264 + AAC in MP4 (web-friendly); master: ProRes 422 HQ + PCM in MOV, plus the review.
@@ -33,6 +40,12 @@ TRANSITIONS: tuple[str, ...] = get_args(Transition)
 
 # Airflow's default max_map_length is 1024; stay well under it.
 DEFAULT_MAX_UNITS = 256
+
+
+# The ID of a signed consent or release: printable, short, safe in reports and manifests.
+ConsentRef = Annotated[
+    str, StringConstraints(max_length=200, pattern=r"^[A-Za-z0-9][A-Za-z0-9 ._:/#-]*$")
+]
 
 
 class SpecError(ValueError):
@@ -70,10 +83,8 @@ class FaceMapping(_Model):
     reference: str | None = Field(
         default=None, description="URI of an image of the person to replace; none: every face"
     )
-    consent: str | None = Field(
+    consent: ConsentRef | None = Field(
         default=None,
-        max_length=200,
-        pattern=r"^[A-Za-z0-9][A-Za-z0-9 ._:/#-]*$",
         description="ID of the consent covering this face; the render's consent_reference "
         "covers mappings without one",
     )
@@ -119,10 +130,8 @@ class RenderSpec(_Model):
     output_prefix: str = Field(default="renders", pattern=r"^[A-Za-z0-9._/-]{1,200}$")
     match_threshold: float = Field(default=0.6, gt=0.0, le=2.0)
     swapper: SwapperChoice = "auto"
-    consent_reference: str | None = Field(
+    consent_reference: ConsentRef | None = Field(
         default=None,
-        max_length=200,
-        pattern=r"^[A-Za-z0-9][A-Za-z0-9 ._:/#-]*$",
         description="ID of the signed consent or release covering the replaced faces; kept in the "
         "render's report",
     )

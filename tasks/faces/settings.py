@@ -15,18 +15,7 @@ from __future__ import annotations
 import os
 from dataclasses import dataclass
 
-
-def _int(name: str, default: int, low: int) -> int:
-    raw = os.environ.get(name, "").strip()
-    if not raw:
-        return default
-    try:
-        value = int(raw)
-    except ValueError as exc:
-        raise ValueError(f"{name}={raw!r} is not an integer") from exc
-    if value < low:
-        raise ValueError(f"{name}={value} is below {low}")
-    return value
+from tasks.env import env_int
 
 
 @dataclass(frozen=True)
@@ -44,10 +33,10 @@ class Settings:
             p.strip() for p in os.environ.get("RECAST_ORT_PROVIDERS", "").split(",") if p.strip()
         )
         return cls(
-            batch=_int("RECAST_FACE_BATCH", cls.batch, 1),
-            ort_threads=_int("RECAST_ORT_THREADS", cls.ort_threads, 0),
-            torch_threads=_int("RECAST_TORCH_THREADS", cls.torch_threads, 0),
-            queue=_int("RECAST_PIPELINE_QUEUE", cls.queue, 1),
+            batch=env_int("RECAST_FACE_BATCH", cls.batch, 1),
+            ort_threads=env_int("RECAST_ORT_THREADS", cls.ort_threads, 0),
+            torch_threads=env_int("RECAST_TORCH_THREADS", cls.torch_threads, 0),
+            queue=env_int("RECAST_PIPELINE_QUEUE", cls.queue, 1),
             providers=providers,
-            reid_every=_int("RECAST_REID_EVERY", cls.reid_every, 1),
+            reid_every=env_int("RECAST_REID_EVERY", cls.reid_every, 1),
         )

@@ -11,6 +11,7 @@ import os
 from pathlib import Path
 from typing import Literal
 
+from tasks.env import env_int
 from tasks.spec import SpecError
 
 DEFAULT_MAX_SIZE = (4096, 2160)
@@ -23,8 +24,8 @@ SUPPORTED_CONTAINERS = frozenset(
 
 def max_size() -> tuple[int, int]:
     return (
-        _env_int("RECAST_MAX_WIDTH", DEFAULT_MAX_SIZE[0]),
-        _env_int("RECAST_MAX_HEIGHT", DEFAULT_MAX_SIZE[1]),
+        env_int("RECAST_MAX_WIDTH", DEFAULT_MAX_SIZE[0]),
+        env_int("RECAST_MAX_HEIGHT", DEFAULT_MAX_SIZE[1]),
     )
 
 
@@ -51,16 +52,3 @@ def check_size(path: Path, width: int, height: int) -> None:
             f"{path}: {width}x{height} is above the {cap_w}x{cap_h} limit "
             "(RECAST_MAX_WIDTH / RECAST_MAX_HEIGHT)"
         )
-
-
-def _env_int(name: str, default: int) -> int:
-    raw = os.environ.get(name, "").strip()
-    if not raw:
-        return default
-    try:
-        value = int(raw)
-    except ValueError as exc:
-        raise SpecError(f"{name}={raw!r} is not a whole number") from exc
-    if value <= 0:
-        raise SpecError(f"{name}={raw!r} must be positive")
-    return value

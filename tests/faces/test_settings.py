@@ -19,7 +19,7 @@ def test_defaults_and_overrides(monkeypatch: pytest.MonkeyPatch) -> None:
     assert runtime.session_options(settings).intra_op_num_threads == 3
 
 
-@pytest.mark.parametrize(("value", "message"), [("x", "not an integer"), ("0", "below 1")])
+@pytest.mark.parametrize(("value", "message"), [("x", "not a whole number"), ("0", "below 1")])
 def test_bad_values_are_refused(monkeypatch: pytest.MonkeyPatch, value: str, message: str) -> None:
     monkeypatch.setenv("RECAST_FACE_BATCH", value)
     with pytest.raises(ValueError, match=f"RECAST_FACE_BATCH.*{message}"):
