@@ -22,6 +22,7 @@ from tasks.faces.flicker import FlickerMeter
 from tasks.faces.settings import Settings
 from tasks.layout import RunLayout
 from tasks.media.frames import FrameWriter, read_frames
+from tasks.progress import Progress
 from tasks.spec import RenderSpec, ShotFaces, ShotList, Unit, UnitPlan, UnitResult
 from tasks.stages._workdir import workdir
 from tasks.stages.faces_input import build_engine
@@ -43,7 +44,9 @@ def _shot_of_frame(shots: ShotList, start: int, end: int) -> list[int]:
 class UnitSwap:
     """The inference and encoding ends of one unit's pipeline, and what they count."""
 
-    def __init__(self, engine: FaceEngine, owner: list[int], out: Path, fps: str) -> None:
+    def __init__(
+        self, engine: FaceEngine, owner: list[int], out: Path, fps: str, label: str = "swap"
+    ) -> None:
         self.engine = engine
         self.owner = owner
         self.out = out
@@ -54,6 +57,7 @@ class UnitSwap:
         self.meters: dict[int, FlickerMeter] = {}
         self.faces: dict[str, list[dict[str, Any]]] = {}
         self._shot: int | None = None
+        self.progress = Progress(log, label, len(owner))
 
     def infer(self, batch: pipeline.Batch) -> list[FrameResult]:
         if batch.key != self._shot:
@@ -74,6 +78,7 @@ class UnitSwap:
                 self.faces[str(batch.start + offset)] = [
                     faces_log.entry(t, f) for t, f in zip(done.tracks, done.swapped, strict=True)
                 ]
+        self.progress.advance(len(batch.frames))
 
     def close(self) -> int:
         if self.writer is None:
@@ -114,7 +119,7 @@ def run(run_prefix: str, unit_id: str) -> dict[str, Any]:
     with workdir("swap") as tmp:
         engine = build_engine(spec, tmp)
         source = storage.download(layout.unit_source(unit.id), tmp / "source.mkv")
-        work = UnitSwap(engine, owner, tmp / "swapped.mkv", plan.fps)
+        work = UnitSwap(engine, owner, tmp / "swapped.mkv", plan.fps, f"swap {unit.id}")
         try:
             frames = pipeline.batches(read_frames(source), owner.__getitem__, settings.batch)
             stats = pipeline.run(frames, work.infer, work.write, settings.queue)
