@@ -16,6 +16,7 @@ from typing import TypeVar
 import av
 import numpy as np
 
+from tasks.media.limits import demux_options
 from tasks.spec import SpecError
 
 log = logging.getLogger(__name__)
@@ -26,7 +27,7 @@ T = TypeVar("T")
 def video_frames(path: Path, options: dict[str, str] | None = None) -> Iterator[av.VideoFrame]:
     """Every decoded frame of the first video stream; SpecError on damaged input."""
     try:
-        container = av.open(str(path))
+        container = av.open(str(path), options=demux_options())
     except (av.FFmpegError, OSError) as exc:
         raise SpecError(f"{path}: cannot open for decoding: {exc}") from exc
     with container:

@@ -7,6 +7,7 @@ import subprocess
 from pathlib import Path
 from typing import Any
 
+from tasks.media.limits import demux_options
 from tasks.spec import SpecError
 
 FFPROBE = "ffprobe"
@@ -16,11 +17,15 @@ JsonDict = dict[str, Any]
 
 def ffprobe(path: Path, args: list[str]) -> JsonDict:
     """ffprobe's JSON for `path`, or SpecError when it cannot read the file."""
-    cmd = [FFPROBE, "-v", "error", "-of", "json", *args, str(path)]
+    held = [arg for key, value in demux_options().items() for arg in (f"-{key}", value)]
+    cmd = [FFPROBE, "-v", "error", "-of", "json", *held, *args, str(path)]
     result = subprocess.run(cmd, capture_output=True, text=True, check=False)
     if result.returncode != 0:
         reason = result.stderr.strip().splitlines()[-1:] or ["ffprobe failed"]
-        raise SpecError(f"{path}: not a readable media file: {reason[0]}")
+        supported = demux_options()["format_whitelist"].replace(",", ", ")
+        raise SpecError(
+            f"{path}: not a readable film in a supported container ({supported}): {reason[0]}"
+        )
     try:
         data: JsonDict = json.loads(result.stdout or "{}")
     except json.JSONDecodeError as exc:

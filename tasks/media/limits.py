@@ -22,6 +22,15 @@ SUPPORTED_CONTAINERS = frozenset(
 )
 
 
+def demux_options() -> dict[str, str]:
+    """FFmpeg held to local files and the containers above: a playlist, a concat list or an
+    image pattern is refused before it can open another file or reach the network."""
+    return {
+        "protocol_whitelist": "file",
+        "format_whitelist": ",".join(sorted(SUPPORTED_CONTAINERS)),
+    }
+
+
 def max_size() -> tuple[int, int]:
     return (
         env_int("RECAST_MAX_WIDTH", DEFAULT_MAX_SIZE[0]),

@@ -13,6 +13,7 @@ from pathlib import Path
 
 import av
 
+from tasks.media.limits import demux_options
 from tasks.spec import SpecError
 
 
@@ -30,7 +31,7 @@ class PacketScan:
 def scan_packets(path: Path, stream_index: int) -> PacketScan:
     """Demux the video stream `stream_index` of `path` and collect its packet timing."""
     try:
-        container = av.open(str(path))
+        container = av.open(str(path), options=demux_options())
     except (av.FFmpegError, OSError) as exc:
         raise SpecError(f"{path}: cannot open for reading: {exc}") from exc
     packets, times, last = 0, [], None

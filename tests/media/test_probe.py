@@ -44,7 +44,7 @@ def test_probe_counts_presented_frames_of_copy_trimmed_mp4(film: Path, tmp_path:
 
 
 @pytest.mark.parametrize(
-    ("fixture", "reason"), [("empty_file", "empty"), ("text_as_mp4", "not a readable media")]
+    ("fixture", "reason"), [("empty_file", "empty"), ("text_as_mp4", "not a readable film")]
 )
 def test_probe_refuses(fixture: str, reason: str, request: pytest.FixtureRequest) -> None:
     with pytest.raises(SpecError, match=reason):
@@ -111,7 +111,7 @@ def test_probe_refuses_unsupported_container(tmp_path: Path) -> None:
     path = tmp_path / "anim.gif"
     cmd = ["ffmpeg", "-v", "error", "-f", "lavfi", "-i", "testsrc2=s=64x36:r=10:d=0.5", str(path)]
     subprocess.run(cmd, check=True)
-    with pytest.raises(SpecError, match="container 'gif' is not supported"):
+    with pytest.raises(SpecError, match="anim.gif: not a readable film in a supported container"):
         probe(path)
 
 

@@ -149,5 +149,5 @@ def test_assemble_refuses_bad_source(text_as_mp4: Path, tmp_path: Path) -> None:
     unit = tmp_path / "u.mkv"
     with FrameWriter(unit, 32, 16, "25") as writer:
         writer.write(np.zeros((16, 32, 3), dtype=np.uint8))
-    with pytest.raises(SpecError, match="not a readable media"):
+    with pytest.raises(SpecError, match="not a readable film"):
         assemble([unit], text_as_mp4, tmp_path / "out.mp4", "25")

@@ -8,6 +8,7 @@ or an image pattern must never make it read another local file or reach the netw
 from __future__ import annotations
 
 import http.server
+import os
 import subprocess
 import sys
 import threading
@@ -124,6 +125,17 @@ def test_hls_playlist_pointing_at_local_files_and_urls(
     )
     _refused(_probe(playlist, tmp_path), tmp_path)
     assert hits == []
+
+
+def test_a_playlist_never_opens_the_local_file_it_names(tmp_path: Path) -> None:
+    # A FIFO blocks whoever opens it: if FFmpeg followed the playlist, the probe would hang.
+    fifo = tmp_path / "segment.ts"
+    os.mkfifo(fifo)
+    playlist = _write(
+        tmp_path / "innocent.mp4",
+        f"#EXTM3U\n#EXT-X-TARGETDURATION:1\n#EXTINF:1.0,\n{fifo}\n#EXT-X-ENDLIST\n",
+    )
+    _refused(_probe(playlist, tmp_path), tmp_path, "supported container")
 
 
 def test_ffconcat_list_pointing_at_local_files(tmp_path: Path, good_film: Path) -> None:
