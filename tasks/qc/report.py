@@ -157,7 +157,8 @@ def to_html(report: dict[str, Any], frames: dict[int, ShotFrames]) -> str:
 <html lang="en"><head><meta charset="utf-8"><title>Recast QC {e(report["run_id"])}</title>
 <style>
 body{{font:14px system-ui,sans-serif;margin:2em;color:#222}} table{{border-collapse:collapse}}
-td,th{{border:1px solid #ccc;padding:4px 8px;vertical-align:top}} td.t{{white-space:nowrap}} td.t img{{margin-right:4px}}
+td,th{{border:1px solid #ccc;padding:4px 8px;vertical-align:top}}
+td.t{{white-space:nowrap}} td.t img{{margin-right:4px}}
 td.w{{color:#a40}} h1{{font-size:20px}}
 </style></head><body>
 <h1>Recast render {e(report["run_id"])}</h1>

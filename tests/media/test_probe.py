@@ -111,7 +111,7 @@ def test_probe_refuses_unsupported_container(tmp_path: Path) -> None:
     path = tmp_path / "anim.gif"
     cmd = ["ffmpeg", "-v", "error", "-f", "lavfi", "-i", "testsrc2=s=64x36:r=10:d=0.5", str(path)]
     subprocess.run(cmd, check=True)
-    with pytest.raises(SpecError, match="anim.gif: not a readable film in a supported container"):
+    with pytest.raises(SpecError, match=r"anim\.gif: not a readable film in a supported container"):
         probe(path)
 
 
