@@ -7,9 +7,9 @@ from the environment once, at import.
 from __future__ import annotations
 
 import os
-import subprocess
-import sys
 from pathlib import Path
+
+from recast_airflow.airflow_cli import airflow_cli
 
 ROOT = Path(__file__).resolve().parents[1]
 DAGS = Path(os.environ.get("RECAST_DAGS_FOLDER", ROOT / "dags"))
@@ -42,13 +42,5 @@ def prepare(home: Path, extra: dict[str, str]) -> None:
     os.environ.update({**airflow_env(home), **extra})
     marker = home / ".migrated"
     if not marker.exists():
-        proc = subprocess.run(
-            [sys.executable, "-m", "airflow", "db", "migrate"],
-            capture_output=True,
-            text=True,
-            check=False,
-        )
-        if proc.returncode != 0:
-            tail = (proc.stderr or proc.stdout).strip().splitlines()[-1:]
-            raise RuntimeError(f"airflow db migrate failed: {' '.join(tail)}")
+        airflow_cli("db", "migrate")
         marker.touch()

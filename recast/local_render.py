@@ -62,17 +62,9 @@ def _signing_env(home: Path) -> dict[str, str]:
     """The studio's C2PA identity when configured; else a local development one (untrusted)."""
     if os.environ.get("RECAST_C2PA_CERT") and os.environ.get("RECAST_C2PA_KEY"):
         return {}
-    from tasks.provenance import identity
+    from tasks.provenance.identity import development_env
 
-    folder = home / "c2pa-development"
-    if (folder / "chain.pem").exists():
-        env = {
-            "RECAST_C2PA_CERT": str(folder / "chain.pem"),
-            "RECAST_C2PA_KEY": str(folder / "key.pem"),
-            "RECAST_C2PA_ANCHOR": str(folder / "anchor.pem"),
-        }
-        return env
-    return identity.save(identity.development_identity(days=365), folder)
+    return development_env(home / "c2pa-development")
 
 
 def _load_dag() -> Any:

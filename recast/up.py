@@ -51,6 +51,18 @@ class Stack:
         headers = {"Authorization": f"Bearer {self._token}"}
         return _request(method, f"{self.url}{path}", body, headers)
 
+    def s3_client(self) -> Any:
+        """A boto3 client for the stack's embedded S3 server, with its credentials."""
+        import boto3
+
+        return boto3.client(
+            "s3",
+            endpoint_url=self.s3.endpoint,
+            aws_access_key_id=self.env["AWS_ACCESS_KEY_ID"],
+            aws_secret_access_key=self.env["AWS_SECRET_ACCESS_KEY"],
+            region_name=self.env["AWS_DEFAULT_REGION"],
+        )
+
     def _login_body(self) -> dict[str, str]:
         return {"username": self.username, "password": self.password}
 

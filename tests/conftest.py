@@ -6,6 +6,7 @@ import os
 import uuid
 from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -23,6 +24,14 @@ def pytest_configure(config: pytest.Config) -> None:
     os.environ.setdefault("AIRFLOW__CORE__PLUGINS_FOLDER", str(ROOT / "plugins"))
     os.environ.setdefault("AIRFLOW__DATABASE__SQL_ALCHEMY_CONN", f"sqlite:///{home}/airflow.db")
     os.environ.setdefault("RECAST_HOME", str(home / "recast"))
+
+
+@pytest.fixture(scope="module")
+def stack(pytestconfig: pytest.Config, tmp_path_factory: pytest.TempPathFactory) -> Any:
+    """A real `airflow standalone` with the embedded S3 server, shared by the whole session."""
+    from recast.up import shared_stack
+
+    return shared_stack(pytestconfig, tmp_path_factory.mktemp("stack"))
 
 
 @pytest.fixture(scope="session")

@@ -8,13 +8,13 @@ from __future__ import annotations
 
 import argparse
 import json
-import subprocess
 import sys
 import tempfile
 from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
+from recast_airflow.airflow_cli import airflow_cli
 from recast_airflow.config import Settings
 from recast_airflow.tiers import Tier, load_tiers
 
@@ -42,16 +42,7 @@ def apply(
     with tempfile.NamedTemporaryFile("w", suffix=".json", prefix="recast-pools-") as fh:
         json.dump(table, fh)
         fh.flush()
-        proc = subprocess.run(
-            [sys.executable, "-m", "airflow", "pools", "import", fh.name],
-            capture_output=True,
-            text=True,
-            env=env,
-            check=False,
-        )
-    if proc.returncode != 0:
-        tail = (proc.stderr or proc.stdout).strip().splitlines()[-1:]
-        raise RuntimeError(f"airflow pools import failed: {' '.join(tail)}")
+        airflow_cli("pools", "import", fh.name, env=env)
 
 
 def main(argv: Sequence[str] | None = None) -> int:

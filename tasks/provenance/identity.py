@@ -122,15 +122,29 @@ def configured_identity() -> SigningIdentity | None:
     )
 
 
+def _files(folder: Path) -> dict[str, Path]:
+    return {
+        "RECAST_C2PA_CERT": folder / "chain.pem",
+        "RECAST_C2PA_KEY": folder / "key.pem",
+        "RECAST_C2PA_ANCHOR": folder / "anchor.pem",
+    }
+
+
 def save(identity: SigningIdentity, folder: Path) -> dict[str, str]:
     """Write the identity as PEM files (key readable by the owner only); returns the env to use."""
     folder.mkdir(parents=True, exist_ok=True)
-    cert, key, anchor = folder / "chain.pem", folder / "key.pem", folder / "anchor.pem"
-    cert.write_bytes(identity.chain_pem)
-    key.touch(mode=0o600)
-    key.write_bytes(identity.key_pem)
-    env = {"RECAST_C2PA_CERT": str(cert), "RECAST_C2PA_KEY": str(key)}
+    files = _files(folder)
+    files["RECAST_C2PA_CERT"].write_bytes(identity.chain_pem)
+    files["RECAST_C2PA_KEY"].touch(mode=0o600)
+    files["RECAST_C2PA_KEY"].write_bytes(identity.key_pem)
     if identity.anchor_pem:
-        anchor.write_bytes(identity.anchor_pem)
-        env["RECAST_C2PA_ANCHOR"] = str(anchor)
-    return env
+        files["RECAST_C2PA_ANCHOR"].write_bytes(identity.anchor_pem)
+    return {name: str(path) for name, path in files.items() if path.exists()}
+
+
+def development_env(folder: Path) -> dict[str, str]:
+    """The env of the development identity kept in `folder`, made on first use."""
+    files = _files(folder)
+    if all(path.exists() for path in files.values()):
+        return {name: str(path) for name, path in files.items()}
+    return save(development_identity(days=365), folder)

@@ -41,9 +41,8 @@ def _facts(spec: RenderSpec, results: dict[str, Any], summary: dict[str, Any]) -
 
 
 def _consents(spec: RenderSpec) -> list[str]:
-    found = [getattr(face, "consent", None) for face in spec.faces]
-    found.append(getattr(spec, "consent_reference", None))
-    return sorted({str(c) for c in found if c})
+    found = [face.consent for face in spec.faces] + [spec.consent_reference]
+    return sorted({c for c in found if c})
 
 
 def _thumbnails(source: Path, film: Path, shots: ShotList) -> dict[int, qc.ShotFrames]:

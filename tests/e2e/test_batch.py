@@ -4,13 +4,11 @@ priority order, each on its own tier's pool."""
 from __future__ import annotations
 
 import json
-from typing import Any
 from urllib.parse import quote
 
-import boto3
 import pytest
 
-from recast.up import BUCKET, Stack, shared_stack
+from recast.up import BUCKET, Stack
 
 pytestmark = pytest.mark.e2e
 
@@ -24,24 +22,8 @@ renders:
 """
 
 
-@pytest.fixture(scope="module")
-def stack(pytestconfig: pytest.Config, tmp_path_factory: pytest.TempPathFactory) -> Stack:
-    return shared_stack(pytestconfig, tmp_path_factory.mktemp("stack"))
-
-
-def _s3(stack: Stack) -> Any:
-    env = stack.env
-    return boto3.client(
-        "s3",
-        endpoint_url=stack.s3.endpoint,
-        aws_access_key_id=env["AWS_ACCESS_KEY_ID"],
-        aws_secret_access_key=env["AWS_SECRET_ACCESS_KEY"],
-        region_name=env["AWS_DEFAULT_REGION"],
-    )
-
-
 def test_a_manifest_of_two_assets_is_rendered(stack: Stack) -> None:
-    s3 = _s3(stack)
+    s3 = stack.s3_client()
     for name in ("first", "second"):
         s3.copy_object(
             Bucket=BUCKET,

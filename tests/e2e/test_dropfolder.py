@@ -8,10 +8,9 @@ from __future__ import annotations
 
 from typing import Any
 
-import boto3
 import pytest
 
-from recast.up import BUCKET, Stack, shared_stack
+from recast.up import BUCKET, Stack
 
 pytestmark = pytest.mark.e2e
 
@@ -23,22 +22,6 @@ tier: spot
 consent_reference: REL-E2E-1
 """
 DROP = f"s3://{BUCKET}/dropfolder"
-
-
-@pytest.fixture(scope="module")
-def stack(pytestconfig: pytest.Config, tmp_path_factory: pytest.TempPathFactory) -> Stack:
-    return shared_stack(pytestconfig, tmp_path_factory.mktemp("stack"))
-
-
-def _s3(stack: Stack) -> Any:
-    env = stack.env
-    return boto3.client(
-        "s3",
-        endpoint_url=stack.s3.endpoint,
-        aws_access_key_id=env["AWS_ACCESS_KEY_ID"],
-        aws_secret_access_key=env["AWS_SECRET_ACCESS_KEY"],
-        region_name=env["AWS_DEFAULT_REGION"],
-    )
 
 
 def _keys(s3: Any, prefix: str) -> list[str]:
@@ -61,7 +44,7 @@ def _render_runs(stack: Stack) -> list[dict[str, Any]]:
 
 
 def test_a_drop_renders_once_and_a_second_drop_does_nothing(stack: Stack) -> None:
-    s3 = _s3(stack)
+    s3 = stack.s3_client()
     for dag_id in ("recast_render", "recast_dropfolder"):
         stack.wait_for_dag(dag_id)
     # The asset and the faces first, the job file last (it is what the poll looks for).

@@ -14,7 +14,7 @@ from urllib.parse import quote
 
 import pytest
 
-from recast.up import Stack, shared_stack
+from recast.up import Stack
 
 pytestmark = pytest.mark.e2e
 
@@ -23,11 +23,6 @@ ROOT = Path(__file__).resolve().parents[2]
 ARTIFACTS = Path(os.environ.get("RECAST_TEST_ARTIFACTS", ROOT / "out" / "test-artifacts")) / "ui"
 CONSENT = "REL-UI-0001"
 FACES = [{"source": "s3://recast/faces/source.png"}]
-
-
-@pytest.fixture(scope="module")
-def stack(pytestconfig: pytest.Config, tmp_path_factory: pytest.TempPathFactory) -> Stack:
-    return shared_stack(pytestconfig, tmp_path_factory.mktemp("stack"))
 
 
 @pytest.fixture(scope="module")
