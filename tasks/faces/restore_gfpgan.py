@@ -32,7 +32,7 @@ class GfpganRestorer(FaceRestorer):
         self.network.load_state_dict(state, strict=True)
         self.network.to(self.device)
         # fp16 halves memory traffic on a GPU; CPUs gain nothing from it.
-        self.half = self.device.type == "cuda"
+        self.half = self.device.type == "cuda" and settings.fp16
         if self.half:
             self.network.half()
         self.size = int(params.get("out_size", gfpgan_arch.V14_SETTINGS["out_size"]))

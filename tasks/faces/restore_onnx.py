@@ -21,13 +21,7 @@ log = logging.getLogger(__name__)
 
 class OnnxRestorer(FaceRestorer):
     def __init__(self, path: Path, settings: Settings) -> None:
-        import onnxruntime as ort
-
-        self.session = ort.InferenceSession(
-            str(path),
-            sess_options=runtime.session_options(settings),
-            providers=runtime.providers(settings),
-        )
+        self.session = runtime.session(path, settings)
         inputs, outputs = self.session.get_inputs(), self.session.get_outputs()
         if len(inputs) != 1 or len(outputs) != 1:
             raise ValueError(f"{path.name}: a restorer has one input and one output")

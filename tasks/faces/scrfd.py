@@ -14,6 +14,7 @@ import numpy as np
 from tasks.faces import runtime
 from tasks.faces.align import Image
 from tasks.faces.detect import Face
+from tasks.faces.settings import Settings
 
 log = logging.getLogger(__name__)
 
@@ -33,6 +34,11 @@ def load_insightface(path: Path, expected: str) -> Any:
     if type(model).__name__ != expected:
         found = type(model).__name__ if model is not None else "nothing"
         raise ValueError(f"{path.name}: insightface reads it as {found}, not {expected}")
+    settings = Settings.from_env()
+    if runtime.wants_fp16_graph(settings, runtime.provider_names(settings)):
+        # The model keeps what it read from the fp32 file (emap, input size); only its
+        # session runs the fp16 graph, with the same float32 inputs and outputs.
+        model.session = runtime.session(path, settings)
     return model
 
 

@@ -8,6 +8,7 @@
 | RECAST_PIPELINE_QUEUE | decoded / finished frame batches held between the stages | 2 |
 | RECAST_ORT_PROVIDERS | onnxruntime providers in order of preference, comma-separated | best |
 | RECAST_REID_EVERY | frames between identity checks of a face not matched yet | 12 |
+| RECAST_FP16 | 1: half precision on a GPU (TensorRT fp16, fp16 ONNX graphs on CUDA, torch) | 1 |
 """
 
 from __future__ import annotations
@@ -26,6 +27,7 @@ class Settings:
     queue: int = 2
     providers: tuple[str, ...] = ()
     reid_every: int = 12
+    fp16: bool = True
 
     @classmethod
     def from_env(cls) -> Settings:
@@ -39,4 +41,5 @@ class Settings:
             queue=env_int("RECAST_PIPELINE_QUEUE", cls.queue, 1),
             providers=providers,
             reid_every=env_int("RECAST_REID_EVERY", cls.reid_every, 1),
+            fp16=bool(env_int("RECAST_FP16", int(cls.fp16), 0)),
         )
