@@ -2,12 +2,15 @@
 
 from __future__ import annotations
 
+import os
 import re
 from dataclasses import dataclass
 
 from tasks.storage import join
 
 _UNSAFE = re.compile(r"[^A-Za-z0-9._-]+")
+# The shared unit cache: unset, `<work>/cache` beside `<work>/runs`; `off` disables it.
+ENV_CACHE = "RECAST_UNIT_CACHE"
 
 
 def safe_run_id(run_id: str) -> str:
@@ -44,6 +47,25 @@ class RunLayout:
 
     def unit(self, unit_id: str, name: str) -> str:
         return join(self.prefix, "units", unit_id, name)
+
+    def unit_marker(self, unit_id: str, stage: str) -> str:
+        """Written last, once the stage's outputs of this unit are final (tasks.checkpoint)."""
+        return self.unit(unit_id, f"{stage}.done.json")
+
+    def unit_attempt(self, unit_id: str, attempt: str) -> str:
+        """Where one attempt stages its outputs before they are made final."""
+        return join(self.prefix, "units", unit_id, ".attempts", attempt)
+
+    @property
+    def cache(self) -> str | None:
+        """The unit cache shared by every run of this work prefix, or None (disabled)."""
+        configured = os.environ.get(ENV_CACHE, "").strip()
+        if configured.lower() == "off":
+            return None
+        if configured:
+            return configured.rstrip("/")
+        work, sep, _run = self.prefix.rstrip("/").rpartition("/runs/")
+        return join(work, "cache") if sep and work and "/" not in _run else None
 
     def unit_source(self, unit_id: str) -> str:
         return self.unit(unit_id, "source.mkv")

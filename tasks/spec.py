@@ -8,8 +8,10 @@ from __future__ import annotations
 
 import hashlib
 import json
+import re
+from collections.abc import Sequence
 from fractions import Fraction
-from typing import Annotated, Literal, get_args
+from typing import Annotated, Any, Literal, get_args
 
 from pydantic import (
     BaseModel,
@@ -49,7 +51,15 @@ ConsentRef = Annotated[
 
 
 class SpecError(ValueError):
-    """A render spec, a stage input or a media file that Recast refuses, with the reason."""
+    """A render spec, a stage input or a media file that Recast refuses, with the reason.
+
+    `problems` lists every reason found (a field path and a message each), so a job file or a
+    form is corrected in one go; the message joins them.
+    """
+
+    def __init__(self, message: str, problems: Sequence[str] = ()) -> None:
+        super().__init__(message)
+        self.problems: list[str] = list(problems) or [message]
 
 
 class _Model(BaseModel):
@@ -57,6 +67,17 @@ class _Model(BaseModel):
 
     def to_json(self) -> str:
         return self.model_dump_json()
+
+
+# S3's bucket naming rules, loosely: lowercase letters, digits, dots and hyphens.
+_BUCKET = re.compile(r"[a-z0-9][a-z0-9.-]{0,62}")
+# `scheme://user:password@host`: the part an error message must never repeat.
+_USERINFO = re.compile(r"(?<=://)[^/@\s]*@")
+
+
+def hide_userinfo(text: str) -> str:
+    """Credentials written into a URI are replaced by *** wherever Recast quotes the URI."""
+    return _USERINFO.sub("***@", text)
 
 
 def _check_uri(value: str, what: str) -> str:
@@ -69,6 +90,10 @@ def _check_uri(value: str, what: str) -> str:
         bucket, _, key = value[5:].partition("/")
         if not bucket or not key:
             raise ValueError(f"{what} {value!r} must be s3://BUCKET/KEY")
+        if not _BUCKET.fullmatch(bucket):
+            # Also keeps credentials (s3://KEY:SECRET@bucket) out of every URI Recast logs.
+            shown = hide_userinfo(value)
+            raise ValueError(f"{what} {shown!r}: not an S3 bucket name (credentials in the URI?)")
         if ".." in key.split("/"):
             raise ValueError(f"{what} {value!r} contains '..'")
     elif "://" in value:
@@ -144,6 +169,15 @@ class RenderSpec(_Model):
             if not (face.consent or self.consent_reference)
         ]
 
+    def inputs(self) -> list[tuple[str, str]]:
+        """(what, uri) of every file the render reads: the asset, each face image."""
+        found = [("asset", self.asset)]
+        for i, face in enumerate(self.faces, start=1):
+            found.append((f"face source {i}", face.source))
+            if face.reference:
+                found.append((f"face reference {i}", face.reference))
+        return found
+
     @field_validator("asset")
     @classmethod
     def _asset_uri(cls, v: str) -> str:
@@ -170,14 +204,24 @@ class RenderSpec(_Model):
         try:
             return cls.model_validate(data)
         except ValidationError as exc:
-            problems = "; ".join(
-                f"{'.'.join(str(p) for p in e['loc']) or 'spec'}: {e['msg']}" for e in exc.errors()
-            )
-            raise SpecError(f"invalid render spec: {problems}") from exc
+            problems = [_problem(e["loc"], e["msg"], e.get("input")) for e in exc.errors()]
+            raise SpecError(f"invalid render spec: {'; '.join(problems)}", problems) from exc
 
     def fingerprint(self) -> str:
         """Stable short hash of the settings: the same spec always gives the same id."""
         return hashlib.sha256(self.model_dump_json().encode()).hexdigest()[:12]
+
+
+def _problem(loc: tuple[int | str, ...], msg: str, value: Any) -> str:
+    """`faces.0.source: message (got 'x')`: the field's path, the rule, the value refused."""
+    path = ".".join(str(p) for p in loc) or "spec"
+    ours = msg.startswith("Value error, ")  # Recast's own checks quote the value already
+    msg = msg.removeprefix("Value error, ")
+    if isinstance(value, (str, int, float, bool)) and not ours:
+        shown = repr(value) if len(repr(value)) <= 60 else repr(value)[:57] + "..."
+        if shown not in msg:
+            msg = f"{msg} (got {shown})"
+    return hide_userinfo(f"{path}: {msg}")
 
 
 class AudioStream(_Model):
@@ -226,6 +270,9 @@ class Probe(_Model):
     audio: list[AudioStream] = []
     subtitles: list[SubtitleStream] = []
     warnings: list[str] = []
+    sha256: str | None = Field(
+        default=None, description="the asset file's sha256: the root of every unit's cache key"
+    )
 
     @field_validator("fps")
     @classmethod
@@ -342,4 +389,7 @@ class UnitResult(_Model):
     )
     efficiency: float | None = Field(
         default=None, description="model-inference seconds / unit wall seconds"
+    )
+    cached: bool = Field(
+        default=False, description="reused from a done marker or the unit cache: no engine work"
     )

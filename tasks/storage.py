@@ -6,19 +6,25 @@ AWS_ENDPOINT_URL, ...): in a pod from a Kubernetes Secret, on a laptop from the 
 
 from __future__ import annotations
 
+import hashlib
 import json
 import os
 import shutil
 import uuid
+from dataclasses import dataclass
 from functools import lru_cache
 from pathlib import Path
 from typing import Any
 
-from boto3.s3.transfer import TransferConfig
-
 from tasks.spec import SpecError
 
-_TRANSFER = TransferConfig(multipart_threshold=64 * 1024 * 1024, max_concurrency=4)
+
+@lru_cache(maxsize=1)
+def _transfer() -> Any:
+    # boto3 is imported on first S3 use: a stage on local files starts ~0.2 s sooner.
+    from boto3.s3.transfer import TransferConfig
+
+    return TransferConfig(multipart_threshold=64 * 1024 * 1024, max_concurrency=4)
 
 
 def is_s3(uri: str) -> bool:
@@ -76,7 +82,7 @@ def download(uri: str, dest: Path) -> Path:
     if is_s3(uri):
         bucket, key = split_uri(uri)
         tmp = dest.with_name(f".{dest.name}.{uuid.uuid4().hex[:8]}.part")
-        client().download_file(bucket, key, str(tmp), Config=_TRANSFER)
+        client().download_file(bucket, key, str(tmp), Config=_transfer())
         tmp.replace(dest)
     else:
         shutil.copyfile(uri, dest)
@@ -87,21 +93,29 @@ def upload(path: Path, uri: str) -> str:
     """One object appears whole or not at all: S3 PUTs and completed multiparts are atomic."""
     if is_s3(uri):
         bucket, key = split_uri(uri)
-        client().upload_file(str(path), bucket, key, Config=_TRANSFER)
+        client().upload_file(str(path), bucket, key, Config=_transfer())
     else:
         target = Path(uri)
         target.parent.mkdir(parents=True, exist_ok=True)
-        tmp = target.with_name(f".{target.name}.part")
-        shutil.copyfile(path, tmp)
-        tmp.replace(target)
+        tmp = _part(target)
+        try:
+            shutil.copyfile(path, tmp)
+            tmp.replace(target)
+        finally:
+            tmp.unlink(missing_ok=True)
     return uri
+
+
+def _part(target: Path) -> Path:
+    """A temporary name unique per writer: two writers of one path never share a part file."""
+    return target.with_name(f".{target.name}.{uuid.uuid4().hex[:8]}.part")
 
 
 def copy(src: str, dst: str) -> str:
     if is_s3(src) and is_s3(dst):
         sb, sk = split_uri(src)
         db, dk = split_uri(dst)
-        client().copy({"Bucket": sb, "Key": sk}, db, dk, Config=_TRANSFER)
+        client().copy({"Bucket": sb, "Key": sk}, db, dk, Config=_transfer())
         return dst
     if is_s3(src):
         return str(download(src, Path(dst)))
@@ -123,9 +137,12 @@ def write_bytes(uri: str, data: bytes, content_type: str = "application/octet-st
     else:
         target = Path(uri)
         target.parent.mkdir(parents=True, exist_ok=True)
-        tmp = target.with_name(f".{target.name}.part")
-        tmp.write_bytes(data)
-        tmp.replace(target)
+        tmp = _part(target)
+        try:
+            tmp.write_bytes(data)
+            tmp.replace(target)
+        finally:
+            tmp.unlink(missing_ok=True)
     return uri
 
 
@@ -136,3 +153,46 @@ def read_json(uri: str) -> Any:
 def write_json(uri: str, obj: Any) -> str:
     data = obj.encode() if isinstance(obj, str) else json.dumps(obj, indent=2).encode()
     return write_bytes(uri, data, "application/json")
+
+
+@dataclass(frozen=True)
+class ObjectStat:
+    """What identifies an object's content without reading it: its size and, in S3, its ETag."""
+
+    size: int
+    etag: str | None = None
+
+
+def stat(uri: str) -> ObjectStat | None:
+    """Size (and ETag) of an object, or None when it is not there. One HEAD request in S3."""
+    if not is_s3(uri):
+        path = Path(uri)
+        return ObjectStat(path.stat().st_size) if path.is_file() else None
+    from botocore.exceptions import ClientError
+
+    bucket, key = split_uri(uri)
+    try:
+        head = client().head_object(Bucket=bucket, Key=key)
+    except ClientError as exc:
+        if exc.response.get("Error", {}).get("Code") in {"404", "NoSuchKey", "NotFound"}:
+            return None
+        raise
+    return ObjectStat(int(head["ContentLength"]), str(head["ETag"]))
+
+
+def delete(uri: str) -> None:
+    """Remove an object; one already gone is not an error."""
+    if is_s3(uri):
+        bucket, key = split_uri(uri)
+        client().delete_object(Bucket=bucket, Key=key)
+    else:
+        Path(uri).unlink(missing_ok=True)
+
+
+def sha256_file(path: Path, chunk: int = 4 * 1024 * 1024) -> str:
+    """Streamed: a film is hashed without holding it in memory."""
+    digest = hashlib.sha256()
+    with path.open("rb") as stream:
+        for block in iter(lambda: stream.read(chunk), b""):
+            digest.update(block)
+    return digest.hexdigest()

@@ -40,3 +40,20 @@ def test_local_paths_work_the_same(tmp_path: Path) -> None:
 def test_split_uri_refuses_incomplete_uris(uri: str) -> None:
     with pytest.raises(ValueError):
         storage.split_uri(uri)
+
+
+@pytest.mark.parametrize("where", ["s3", "local"])
+def test_stat_and_delete(bucket: str, tmp_path: Path, where: str) -> None:
+    uri = f"s3://{bucket}/s/a.bin" if where == "s3" else str(tmp_path / "s" / "a.bin")
+    assert storage.stat(uri) is None
+    storage.write_bytes(uri, b"abc")
+    first = storage.stat(uri)
+    assert first is not None and first.size == 3
+    storage.write_bytes(uri, b"abd")  # same size, other content: S3's ETag tells them apart
+    second = storage.stat(uri)
+    assert second is not None and (where == "local" or second.etag != first.etag)
+    storage.delete(uri)
+    storage.delete(uri)  # already gone: not an error
+    assert not storage.exists(uri)
+    if where == "local":
+        assert not list((tmp_path / "s").iterdir())  # no part files left behind

@@ -4,7 +4,8 @@
 in which the swap wrote no face. `gfpgan` needs GFPGAN weights in the model store
 (RECAST_MODELS): the faces listed in the unit's `faces.json` (exactly those the swap wrote) are
 restored in batches and blended with `restore_strength`; every other frame and pixel is
-written back unchanged (the mezzanine is lossless).
+written back unchanged (the mezzanine is lossless). Restored units are made final with a done
+marker and shared through the unit cache (tasks.checkpoint), keyed by the swap's output hashes.
 """
 
 from __future__ import annotations
@@ -14,7 +15,8 @@ import time
 from pathlib import Path
 from typing import Any
 
-from tasks import storage
+from tasks import storage, unit_keys
+from tasks.checkpoint import Checkpoint, intact, read_marker
 from tasks.faces import faces_log, pipeline
 from tasks.faces.align import Image
 from tasks.faces.backend import load_restorer
@@ -25,7 +27,9 @@ from tasks.layout import RunLayout
 from tasks.media.frames import FrameWriter, read_frames
 from tasks.spec import RenderSpec, UnitPlan, UnitResult
 from tasks.stages._workdir import workdir
-from tasks.stages.swap import FACES_LOG
+from tasks.stages.swap import FACES_LOG, SWAPPED, reused
+
+RESTORED = "restored.mkv"
 
 log = logging.getLogger(__name__)
 
@@ -94,29 +98,52 @@ def run(run_prefix: str, unit_id: str) -> dict[str, Any]:
     spec = RenderSpec.parse(storage.read_bytes(layout.spec))
     if spec.restore == "none":
         return _passthrough(layout, unit_id, started, 0)
-    restorer = load_restorer()  # refuses before any download when the store has no GFPGAN
+    if not unit_keys.models(unit_keys.RESTORE_MODELS)["store"]:
+        load_restorer()  # refuses, naming what is missing, before any download
     faces = faces_log.parse(storage.read_json(layout.unit(unit_id, FACES_LOG)))
     if not faces:
         return _passthrough(layout, unit_id, started, 0)
     plan = UnitPlan.model_validate(storage.read_json(layout.plan))
-    settings = Settings.from_env()
-    work = UnitRestore(restorer, faces, spec.restore_strength)
     with workdir("restore") as tmp:
-        source = storage.download(layout.unit_swapped(unit_id), tmp / "swapped.mkv")
-        out = tmp / "restored.mkv"
-        count, stats = _restore_file(work, source, out, plan.fps, settings)
-        storage.upload(out, layout.unit_restored(unit_id))
-    timings = {**work.timings.rounded(), **{k: round(v, 4) for k, v in stats.busy.items()}}
-    timings["pipeline"] = round(stats.wall, 4)
+        source, swapped = _swapped(layout, unit_id, tmp)
+        checkpoint = Checkpoint(
+            layout,
+            unit_id,
+            "restore",
+            unit_keys.restore(spec, swapped, plan.fps),
+            {RESTORED: layout.unit_restored(unit_id)},
+        )
+        done = checkpoint.lookup()
+        if done is not None:
+            return reused(done.result, unit_id, layout.unit_restored(unit_id), started)
+        if source is None:
+            source = storage.download(layout.unit_swapped(unit_id), tmp / SWAPPED)
+        work = UnitRestore(load_restorer(), faces, spec.restore_strength)
+        out = tmp / RESTORED
+        count, stats = _restore_file(work, source, out, plan.fps, Settings.from_env())
+        timings = {**work.timings.rounded(), **{k: round(v, 4) for k, v in stats.busy.items()}}
+        timings["pipeline"] = round(stats.wall, 4)
+        result = UnitResult(
+            unit_id=unit_id,
+            stage="restore",
+            frames=count,
+            faces_restored=work.restored,
+            seconds=time.perf_counter() - started,
+            output=layout.unit_restored(unit_id),
+            backend="neural",
+            timings=timings,
+            efficiency=round(work.timings.inference() / stats.wall, 4) if stats.wall else None,
+        )
+        checkpoint.commit({RESTORED: out}, result.model_dump())
     log.info("unit %s: %d faces restored in %d frames, %s", unit_id, work.restored, count, timings)
-    return UnitResult(
-        unit_id=unit_id,
-        stage="restore",
-        frames=count,
-        faces_restored=work.restored,
-        seconds=time.perf_counter() - started,
-        output=layout.unit_restored(unit_id),
-        backend="neural",
-        timings=timings,
-        efficiency=round(work.timings.inference() / stats.wall, 4) if stats.wall else None,
-    ).model_dump()
+    return result.model_copy(update={"seconds": time.perf_counter() - started}).model_dump()
+
+
+def _swapped(layout: RunLayout, unit_id: str, tmp: Path) -> tuple[Path | None, dict[str, str]]:
+    """The swap's outputs by content hash: from its intact done marker, else hashed here."""
+    marker = read_marker(layout.unit_marker(unit_id, "swap"))
+    if marker is not None and all(intact(rec) for rec in marker.outputs.values()):
+        return None, {name: rec.sha256 for name, rec in marker.outputs.items()}
+    source = storage.download(layout.unit_swapped(unit_id), tmp / SWAPPED)
+    faces = storage.download(layout.unit(unit_id, FACES_LOG), tmp / FACES_LOG)
+    return source, {SWAPPED: storage.sha256_file(source), FACES_LOG: storage.sha256_file(faces)}

@@ -4,6 +4,8 @@ Decoding, the models and encoding overlap (`tasks.faces.pipeline`); frames go th
 engine in batches that never cross a shot boundary, and the tracks are reset at every cut.
 Besides the swapped mezzanine, the unit gets `faces.json`: the faces written in each frame
 (keypoints as smoothed), so the restore stage touches exactly those and nothing else.
+Both are made final with a done marker (tasks.checkpoint): a unit whose marker or cache entry
+is intact is not computed again.
 """
 
 from __future__ import annotations
@@ -15,7 +17,8 @@ from collections import Counter
 from pathlib import Path
 from typing import Any
 
-from tasks import storage
+from tasks import storage, unit_keys
+from tasks.checkpoint import Checkpoint
 from tasks.faces import faces_log, pipeline
 from tasks.faces.engine import FaceEngine, FrameResult
 from tasks.faces.flicker import FlickerMeter
@@ -30,6 +33,7 @@ from tasks.stages.faces_input import build_engine
 log = logging.getLogger(__name__)
 
 FACES_LOG = "faces.json"
+SWAPPED = "swapped.mkv"
 
 
 def _shot_of_frame(shots: ShotList, start: int, end: int) -> list[int]:
@@ -114,23 +118,86 @@ def run(run_prefix: str, unit_id: str) -> dict[str, Any]:
     plan = UnitPlan.model_validate(storage.read_json(layout.plan))
     shots = ShotList.model_validate(storage.read_json(layout.shots))
     unit = _unit(plan, unit_id, layout.plan)
+    with workdir("swap") as tmp:
+        source, origin = unit_source(layout, unit, spec, tmp)
+        checkpoint = Checkpoint(
+            layout,
+            unit.id,
+            "swap",
+            unit_keys.swap(spec, unit, plan, shots, origin, tmp),
+            {FACES_LOG: layout.unit(unit.id, FACES_LOG), SWAPPED: layout.unit_swapped(unit.id)},
+        )
+        done = checkpoint.lookup()
+        if done is not None:
+            return reused(done.result, unit.id, layout.unit_swapped(unit.id), started)
+        if source is None:
+            source = storage.download(layout.unit_source(unit.id), tmp / "source.mkv")
+        result, files = _swap(layout, spec, plan, shots, unit, source, tmp)
+        checkpoint.commit(files, result.model_dump())
+    log.info(
+        "unit %s: %d frames, %d faces swapped, %s",
+        unit.id,
+        result.frames,
+        result.faces_swapped,
+        result.timings,
+    )
+    return result.model_copy(update={"seconds": time.perf_counter() - started}).model_dump()
+
+
+def unit_source(
+    layout: RunLayout, unit: Unit, spec: RenderSpec, tmp: Path
+) -> tuple[Path | None, dict[str, str]]:
+    """What the unit's frames are made of: the asset's hash and the mezzanine format (free, from
+    the probe), or, in a run without one, the mezzanine's own hash (which needs it downloaded)."""
+    asset = unit_keys.asset_sha256(layout)
+    if asset is not None:
+        return None, {"asset_sha256": asset, "mezzanine": spec.mezzanine}
+    source = storage.download(layout.unit_source(unit.id), tmp / "source.mkv")
+    return source, {"source_sha256": storage.sha256_file(source)}
+
+
+def reused(result: dict[str, Any], unit_id: str, output: str, started: float) -> dict[str, Any]:
+    """A done unit's stored result, as this run's: its output key, no engine time spent."""
+    return (
+        UnitResult.model_validate(result)
+        .model_copy(
+            update={
+                "unit_id": unit_id,
+                "output": output,
+                "cached": True,
+                "seconds": time.perf_counter() - started,
+                "timings": {},
+                "efficiency": None,
+            }
+        )
+        .model_dump()
+    )
+
+
+def _swap(
+    layout: RunLayout,
+    spec: RenderSpec,
+    plan: UnitPlan,
+    shots: ShotList,
+    unit: Unit,
+    source: Path,
+    tmp: Path,
+) -> tuple[UnitResult, dict[str, Path]]:
+    """Run the engine over the unit in scratch; nothing is written to storage here."""
+    started = time.perf_counter()
     owner = _shot_of_frame(shots, unit.start_frame, unit.end_frame)
     settings = Settings.from_env()
-    with workdir("swap") as tmp:
-        engine = build_engine(spec, tmp)
-        source = storage.download(layout.unit_source(unit.id), tmp / "source.mkv")
-        work = UnitSwap(engine, owner, tmp / "swapped.mkv", plan.fps, f"swap {unit.id}")
-        try:
-            frames = pipeline.batches(read_frames(source), owner.__getitem__, settings.batch)
-            stats = pipeline.run(frames, work.infer, work.write, settings.queue)
-        finally:
-            count = work.close()
-        if count != unit.frames:
-            raise RuntimeError(f"unit {unit.id}: decoded {count} frames, expected {unit.frames}")
-        written = tmp / FACES_LOG
-        written.write_text(json.dumps({"frames": work.faces}))
-        storage.upload(written, layout.unit(unit.id, FACES_LOG))
-        storage.upload(work.out, layout.unit_swapped(unit.id))
+    engine = build_engine(spec, tmp)
+    work = UnitSwap(engine, owner, tmp / SWAPPED, plan.fps, f"swap {unit.id}")
+    try:
+        frames = pipeline.batches(read_frames(source), owner.__getitem__, settings.batch)
+        stats = pipeline.run(frames, work.infer, work.write, settings.queue)
+    finally:
+        count = work.close()
+    if count != unit.frames:
+        raise RuntimeError(f"unit {unit.id}: decoded {count} frames, expected {unit.frames}")
+    written = tmp / FACES_LOG
+    written.write_text(json.dumps({"frames": work.faces}))
     timings = {**engine.timings.rounded(), **{k: round(v, 4) for k, v in stats.busy.items()}}
     timings["pipeline"] = round(stats.wall, 4)
     result = UnitResult(
@@ -146,7 +213,4 @@ def run(run_prefix: str, unit_id: str) -> dict[str, Any]:
         timings=timings,
         efficiency=round(engine.timings.inference() / stats.wall, 4) if stats.wall else None,
     )
-    log.info(
-        "unit %s: %d frames, %d faces swapped, %s", unit.id, count, result.faces_swapped, timings
-    )
-    return result.model_dump()
+    return result, {FACES_LOG: written, SWAPPED: work.out}
