@@ -71,3 +71,55 @@ def test_shot_list_must_cover_every_frame_once() -> None:
         )
     with pytest.raises(ValueError, match="film has 12"):
         ShotList(fps="24", frame_count=12, shots=[Shot(index=0, start_frame=0, end_frame=10)])
+
+
+@pytest.mark.parametrize(
+    ("over", "path", "rule"),
+    [
+        ({"restore_strength": 5}, "restore_strength", "less than or equal to 1 (got 5)"),
+        ({"max_units": 0}, "max_units", "greater than or equal to 1 (got 0)"),
+        ({"max_units": 10**6}, "max_units", "less than or equal to 1000 (got 1000000)"),
+        ({"unit_frames": -24}, "unit_frames", "greater than or equal to 1 (got -24)"),
+        ({"delivery": "imax"}, "delivery", "'review' or 'master' (got 'imax')"),
+        ({"tier": "Ultra Fast!"}, "tier", "should match pattern"),
+        ({"match_threshold": 0}, "match_threshold", "greater than 0"),
+        ({"faces": [{"source": "s3://b/f.png"}] * 17}, "faces", "at most 16 items"),
+    ],
+)
+def test_out_of_range_values_are_named_with_their_field(
+    over: dict[str, object], path: str, rule: str
+) -> None:
+    with pytest.raises(SpecError) as err:
+        RenderSpec.parse(_spec(**over))
+    (problem,) = err.value.problems
+    assert problem.startswith(f"{path}: ") and rule in problem
+
+
+def test_every_schema_error_is_a_separate_problem_with_its_path() -> None:
+    bad = _spec(
+        restore_strength=5, max_units=0, unit_frames=-1, delivery="imax", colour="red",
+        faces=[{"source": "s3://b/f.png", "select": "everyone"}, {"reference": "s3://b/r.png"}],
+    )  # fmt: skip
+    with pytest.raises(SpecError) as err:
+        RenderSpec.parse(bad)
+    paths = sorted(p.split(":", 1)[0] for p in err.value.problems)
+    assert paths == [
+        "colour", "delivery", "faces.0.select", "faces.1.source", "max_units",
+        "restore_strength", "unit_frames",
+    ]  # fmt: skip
+    assert str(err.value) == "invalid render spec: " + "; ".join(err.value.problems)
+
+
+def test_credentials_written_into_a_uri_are_refused_and_never_repeated() -> None:
+    with pytest.raises(SpecError) as err:
+        RenderSpec.parse(
+            _spec(asset="s3://AKIAEXAMPLE:hunter2-secret@bucket/f.mp4", colour="x:y@z")
+        )
+    assert "not an S3 bucket name" in str(err.value)
+    assert "hunter2-secret" not in str(err.value) and "AKIAEXAMPLE" not in str(err.value)
+    assert "s3://***@bucket/f.mp4" in str(err.value)
+
+
+def test_a_bucket_name_that_s3_would_refuse_is_refused() -> None:
+    with pytest.raises(SpecError, match="not an S3 bucket name"):
+        RenderSpec.parse(_spec(asset="s3://Bad_Bucket/f.mp4"))

@@ -19,6 +19,7 @@ from typing import Any
 from recast_airflow.dropfolder import run_outcome
 from recast_airflow.jobs import parse_document, resolve_spec
 from tasks import storage
+from tasks.allowlist import BucketAllowList
 from tasks.layout import delivery_prefix, safe_run_id
 from tasks.spec import SpecError
 
@@ -37,9 +38,17 @@ def _entries(doc: Any) -> tuple[dict[str, Any], list[Any]]:
 
 
 def load(
-    manifest_uri: str, batch_run_id: str, work_uri: str
+    manifest_uri: str,
+    batch_run_id: str,
+    work_uri: str,
+    allowed: BucketAllowList | None = None,
 ) -> tuple[list[dict[str, Any]], list[str]]:
-    """(renders sorted by priority, reasons of the refused entries)."""
+    """(renders sorted by priority, reasons of the refused entries, every problem of each).
+
+    `allowed`: the buckets an entry may name; None: RECAST_ALLOWED_BUCKETS, else the work
+    bucket and the manifest's.
+    """
+    allowed = allowed or BucketAllowList.from_env((work_uri, manifest_uri))
     name = manifest_uri.rsplit("/", 1)[-1]
     defaults, raw = _entries(parse_document(storage.read_bytes(manifest_uri), name))
     folder = posixpath.dirname(manifest_uri)
@@ -50,7 +59,7 @@ def load(
                 raise SpecError("an entry must be a mapping")
             entry = {**defaults, **item}
             priority = int(entry.pop("priority", 0))
-            conf = resolve_spec(entry, folder)
+            conf = resolve_spec(entry, folder, allowed)
         except (SpecError, ValueError) as exc:
             refused.append(f"entry {index}: {exc}")
             continue

@@ -7,6 +7,9 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Literal
 
+from tasks.allowlist import ENV as ALLOW_ENV
+from tasks.allowlist import BucketAllowList
+
 Backend = Literal["local", "kubernetes"]
 
 
@@ -25,6 +28,13 @@ class Settings:
     batch_manifest: str = ""  # the manifest recast_batch renders
     batch_schedule: str | None = "0 2 * * *"  # nightly
     batch_max_renders: int = 2  # renders of one batch running at once
+    # RECAST_ALLOWED_BUCKETS as given; None: the work, drop-folder and batch buckets only.
+    allowed_buckets: str | None = None
+
+    def allowlist(self) -> BucketAllowList:
+        """The buckets a render may read from and publish to (tasks.allowlist)."""
+        defaults = (self.work_uri, self.drop_uri, self.batch_manifest)
+        return BucketAllowList.parse(self.allowed_buckets, defaults)
 
     @classmethod
     def from_env(cls) -> Settings:
@@ -49,6 +59,7 @@ class Settings:
             ),
             batch_schedule=_schedule(os.environ.get("RECAST_BATCH_SCHEDULE", "0 2 * * *")),
             batch_max_renders=int(os.environ.get("RECAST_BATCH_MAX_RENDERS", "2")),
+            allowed_buckets=os.environ.get(ALLOW_ENV) or None,
         )
 
 

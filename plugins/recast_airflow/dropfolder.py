@@ -18,24 +18,35 @@ import hashlib
 import json
 import logging
 import posixpath
+import re
 import time
 from dataclasses import dataclass
 from typing import Any
 
 from botocore.exceptions import ClientError
 
-from recast_airflow.jobs import JOB_SUFFIXES, parse_document, resolve_spec, unsafe_key
+from recast_airflow.jobs import (
+    JOB_SUFFIXES,
+    MAX_JOB_BYTES,
+    parse_document,
+    resolve_spec,
+    unsafe_key,
+)
 from tasks import storage
-from tasks.layout import delivery_prefix, safe_run_id
+from tasks.allowlist import BucketAllowList
+from tasks.layout import delivery_prefix
 from tasks.spec import SpecError
 
 log = logging.getLogger(__name__)
+_UNSAFE_CHARS = re.compile(r"[^A-Za-z0-9._-]+")
 RENDER_DAG = "recast_render"
 
 
 @dataclass(frozen=True)
 class DropFolder:
     uri: str  # s3://bucket/prefix
+    # Buckets a job may name; None: RECAST_ALLOWED_BUCKETS, else the work and drop buckets.
+    allowed: BucketAllowList | None = None
 
     def _key(self, *parts: str) -> tuple[str, str]:
         return storage.split_uri(storage.join(self.uri, *parts))
@@ -72,7 +83,12 @@ class DropFolder:
             if _code(exc) in ("NoSuchKey", "404"):
                 return None  # moved by the poller that claimed it
             raise
-        data, etag = obj["Body"].read(), obj["ETag"]
+        etag, size = obj["ETag"], int(obj.get("ContentLength", 0))
+        if size > MAX_JOB_BYTES:  # not read, not copied into a claim: moved aside as it is
+            obj["Body"].close()
+            self._refuse_oversize(name, etag, size)
+            return None
+        data = obj["Body"].read(MAX_JOB_BYTES + 1)
         claim_id = hashlib.sha256(name.encode() + b"\0" + data).hexdigest()[:16]
         record = {"claim": claim_id, "name": name, "etag": etag, "status": "claimed"}
         record |= {"run_id": f"drop__{claim_id}", "claimed_at": time.time()}
@@ -82,9 +98,10 @@ class DropFolder:
         storage.write_bytes(self._claim_uri(claim_id, "job"), data)
         try:
             folder = posixpath.dirname(storage.join(self.uri, "incoming", name))
-            conf = resolve_spec(parse_document(data, name), folder)
+            allowed = self.allowed or BucketAllowList.from_env((work_uri, self.uri))
+            conf = resolve_spec(parse_document(data, name), folder, allowed)
         except SpecError as exc:
-            self.finish(record, "failed", str(exc))
+            self.finish(record, "failed", str(exc), problems=exc.problems)
             return None
         published = delivery_prefix(
             work_uri, conf["output_prefix"], conf["asset"], record["run_id"]
@@ -121,30 +138,69 @@ class DropFolder:
     def _refuse_unsafe(self, name: str, reason: str) -> None:
         """Moved aside under a safe name: the original key cannot be trusted in a path."""
         log.warning("refusing drop-folder key %r: %s", name, reason)
-        safe = safe_run_id(name.replace("/", "_"))
-        bucket, key = self._key("incoming", name)
-        failed = storage.join(self.uri, "failed", f"{safe}.result.json")
-        storage.write_json(failed, {"status": "failed", "reason": f"refused key: {reason}"})
-        storage.client().delete_object(Bucket=bucket, Key=key)
+        # The raw key (join() would tidy `//` away and miss it); a hash keeps names apart
+        # that clean to the same thing (job\x1b.yaml, job\x7f.yaml).
+        bucket, prefix = self._key("incoming", "")
+        digest = hashlib.sha256(name.encode("utf-8", "surrogateescape")).hexdigest()[:8]
+        safe = _UNSAFE_CHARS.sub("-", name.replace("/", "_")).strip("-.")[:100] or "job"
+        failed = storage.join(self.uri, "failed", f"{safe}-{digest}.result.json")
+        result = {"status": "failed", "reason": f"refused key: {reason}", "key": name}
+        storage.write_json(failed, result)
+        storage.client().delete_object(Bucket=bucket, Key=prefix + name)
 
-    def finish(self, claim: dict[str, Any], status: str, reason: str = "", film: str = "") -> str:
-        """Move the job to processed/ or failed/ with its result; close the claim."""
+    def _refuse_oversize(self, name: str, etag: str, size: int) -> None:
+        reason = f"{name}: {size} bytes, larger than {MAX_JOB_BYTES} bytes; not read"
+        log.warning("refusing drop-folder job %r: %s", name, reason)
+        result = {"status": "failed", "reason": reason, "film": None, "job": name}
+        result["problems"] = [reason]
+        try:
+            self._move(name, etag, None, result)
+        except ClientError as exc:  # moved (or replaced) meanwhile, by another poller or a user
+            if _code(exc) not in ("404", "NoSuchKey", "412", "PreconditionFailed"):
+                raise
+
+    def finish(
+        self,
+        claim: dict[str, Any],
+        status: str,
+        reason: str = "",
+        film: str = "",
+        problems: list[str] | None = None,
+    ) -> str:
+        """Move the job to processed/ or failed/ with its result; close the claim.
+
+        `problems`: every reason a job was refused (each schema error), listed in the result.
+        """
         result = {"status": status, "reason": reason, "film": film or None, **_ids(claim)}
+        if problems:
+            result["problems"] = problems
         data = storage.read_bytes(self._claim_uri(claim["claim"], "job"))
         where = self._move(claim["name"], claim["etag"], data, result)
         closed = {**{k: v for k, v in claim.items() if k not in ("conf", "film")}, **result}
         storage.write_json(self._claim_uri(claim["claim"], "json"), closed)
         return where
 
-    def _move(self, name: str, etag: str, data: bytes, result: dict[str, Any]) -> str:
-        """The job as it was claimed, to processed/ or failed/, with its result beside it."""
+    def _move(self, name: str, etag: str, data: bytes | None, result: dict[str, Any]) -> str:
+        """The job as it was claimed, to processed/ or failed/, with its result beside it.
+
+        `data` None: the object is copied within the store (a job too big to read).
+        """
         folder = "processed" if result["status"] == "success" else "failed"
         moved = storage.join(self.uri, folder, name)
-        storage.write_bytes(moved, data)
-        storage.write_json(f"{moved}.result.json", result)
-        # Only the job that was claimed: a new job dropped under the same name stays.
         bucket, src = self._key("incoming", name)
         client = storage.client()
+        if data is None:
+            dst_bucket, dst = storage.split_uri(moved)
+            client.copy_object(
+                Bucket=dst_bucket,
+                Key=dst,
+                CopySource={"Bucket": bucket, "Key": src},
+                CopySourceIfMatch=etag,
+            )
+        else:
+            storage.write_bytes(moved, data)
+        storage.write_json(f"{moved}.result.json", result)
+        # Only the job that was claimed: a new job dropped under the same name stays.
         try:
             if client.head_object(Bucket=bucket, Key=src)["ETag"] == etag:
                 client.delete_object(Bucket=bucket, Key=src)

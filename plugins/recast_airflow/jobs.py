@@ -13,10 +13,14 @@ from typing import Any
 
 import yaml
 
-from tasks.spec import RenderSpec, SpecError
+from tasks.allowlist import BucketAllowList
+from tasks.spec import RenderSpec, SpecError, hide_userinfo
 
 JOB_SUFFIXES = (".json", ".yaml", ".yml")
 MAX_JOB_BYTES = 256 * 1024
+MAX_JOB_VALUES = 10_000  # values in a parsed job or manifest, aliases counted each time
+MAX_JOB_DEPTH = 32
+FACE_FILES = ("source", "reference")  # a face's fields that name files (not select, consent)
 
 
 def unsafe_key(key: str) -> str | None:
@@ -33,39 +37,84 @@ def unsafe_key(key: str) -> str | None:
 
 
 def parse_document(data: bytes, name: str) -> Any:
-    """YAML or JSON by suffix; size-capped, safe loader only."""
+    """YAML or JSON by suffix; size-capped, safe loader only, bounded in nesting and size."""
     if len(data) > MAX_JOB_BYTES:
         raise SpecError(f"{name}: larger than {MAX_JOB_BYTES} bytes")
+    kind = "JSON" if name.endswith(".json") else "YAML"
     try:
-        return json.loads(data) if name.endswith(".json") else yaml.safe_load(data)
+        doc = json.loads(data) if name.endswith(".json") else yaml.safe_load(data)
     except (ValueError, yaml.YAMLError) as exc:
         reason = str(exc).splitlines()[0] if str(exc) else type(exc).__name__
-        kind = "JSON" if name.endswith(".json") else "YAML"
         raise SpecError(f"{name}: not valid {kind}: {reason}") from exc
+    except RecursionError as exc:  # [[[[...]]]]: a parser's stack, not a job
+        raise SpecError(f"{name}: not valid {kind}: nested too deeply") from exc
+    if _too_big(doc):
+        raise SpecError(
+            f"{name}: more than {MAX_JOB_VALUES} values or {MAX_JOB_DEPTH} levels "
+            "(YAML aliases expanding?)"
+        )
+    return doc
 
 
-def _resolve(value: Any, folder: str, what: str) -> Any:
+def _too_big(doc: Any) -> bool:
+    """Walks at most MAX_JOB_VALUES nodes: a YAML alias bomb is refused, not expanded."""
+    budget = MAX_JOB_VALUES
+    stack: list[tuple[Any, int]] = [(doc, 0)]
+    while stack:
+        node, depth = stack.pop()
+        budget -= 1
+        if budget < 0 or depth > MAX_JOB_DEPTH:
+            return True
+        if isinstance(node, dict):
+            stack += [(v, depth + 1) for v in node.values()]
+        elif isinstance(node, list):
+            stack += [(v, depth + 1) for v in node]
+    return False
+
+
+def _resolve(value: Any, folder: str, what: str, problems: list[str]) -> Any:
     """An input given relative to the job file becomes an s3:// URI beside it."""
     if not isinstance(value, str) or value.startswith("s3://"):
         return value
     reason = unsafe_key(value)
     if reason or "://" in value:
-        raise SpecError(f"{what} {value!r}: {reason or 'only s3:// URIs'}; refused")
+        shown = hide_userinfo(value)
+        problems.append(f"{what} {shown!r}: {reason or 'only s3:// URIs'}; refused")
+        return value
     return posixpath.join(folder, value)
 
 
-def resolve_spec(raw: Any, folder: str) -> dict[str, Any]:
-    """The validated spec of a job file in `folder` (an s3:// prefix), as form conf."""
+def resolve_spec(raw: Any, folder: str, allowed: BucketAllowList | None = None) -> dict[str, Any]:
+    """The validated spec of a job file in `folder` (an s3:// prefix), as form conf.
+
+    Every problem is listed in the SpecError: bad paths, each schema error (field path and
+    message) and buckets outside `allowed`.
+    """
     if not isinstance(raw, dict):
-        raise SpecError("a job must be a mapping of render settings")
+        found = "nothing" if raw is None else f"a {type(raw).__name__}"
+        raise SpecError(f"a job must be a mapping of render settings, not {found}")
     conf = dict(raw)
-    conf["asset"] = _resolve(conf.get("asset"), folder, "asset")
+    problems: list[str] = []
+    conf["asset"] = _resolve(conf.get("asset"), folder, "asset", problems)
     faces = conf.get("faces")
     if isinstance(faces, list):
         conf["faces"] = [
-            {k: _resolve(v, folder, f"face {i} {k}") for k, v in face.items()}
+            {
+                k: _resolve(v, folder, f"faces.{i}.{k}", problems) if k in FACE_FILES else v
+                for k, v in face.items()
+            }
             if isinstance(face, dict)
             else face
-            for i, face in enumerate(faces, start=1)
+            for i, face in enumerate(faces)
         ]
-    return RenderSpec.parse(conf).model_dump(mode="json")
+    refused = {p.split(" ", 1)[0] for p in problems}  # named once, not again by the schema
+    spec: RenderSpec | None = None
+    try:
+        spec = RenderSpec.parse(conf)
+    except SpecError as exc:
+        problems += [p for p in exc.problems if p.split(":", 1)[0] not in refused]
+    if spec is not None and allowed is not None:
+        problems += allowed.problems(spec.inputs())
+    if problems or spec is None:
+        raise SpecError("; ".join(problems), problems)
+    return spec.model_dump(mode="json")

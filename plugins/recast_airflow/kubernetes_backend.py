@@ -14,6 +14,7 @@ from kubernetes.client import models as k8s
 
 from recast_airflow.config import Settings
 from recast_airflow.tiers import Tier
+from tasks.allowlist import ENV as ALLOW_ENV
 
 S3_SECRET = "recast-s3"  # keys AWS_ACCESS_KEY_ID, AWS_SECRET_ACCESS_KEY, AWS_ENDPOINT_URL
 WORKER_ACCOUNT = "recast-worker"  # deploy/k8s/rbac.yaml: no permissions, no token
@@ -52,6 +53,8 @@ def common_kwargs(settings: Settings) -> dict[str, Any]:
         k8s.V1EnvVar(name="RECAST_RESULT_PATH", value="/airflow/xcom/return.json"),
         k8s.V1EnvVar(name="RECAST_SCRATCH", value="/scratch"),
         k8s.V1EnvVar(name="HOME", value="/scratch"),  # the root filesystem is read-only
+        # The stages check their own command lines against the same list as validate.
+        k8s.V1EnvVar(name=ALLOW_ENV, value=settings.allowlist().env_value()),
     ]
     volumes = [k8s.V1Volume(name="scratch", empty_dir=k8s.V1EmptyDirVolumeSource())]
     mounts = [k8s.V1VolumeMount(name="scratch", mount_path="/scratch")]

@@ -15,6 +15,10 @@ from typing import Any
 from airflow.sdk import BaseOperator
 from airflow.sdk.exceptions import AirflowException, AirflowFailException
 
+from recast_airflow import masking
+from recast_airflow.config import Settings
+from tasks.allowlist import ENV as ALLOW_ENV
+
 EXIT_REFUSED = 2  # tasks.cli: bad input, a retry cannot help
 
 
@@ -30,9 +34,12 @@ class LocalStageOperator(BaseOperator):
         self.tier = tier
 
     def execute(self, context: Any) -> Any:
+        masking.register()  # the stage's output is relayed line by line: mask what it may echo
         with tempfile.TemporaryDirectory(prefix="recast-result-") as tmp:
             result_path = Path(tmp) / "return.json"
             env = {**os.environ, "RECAST_RESULT_PATH": str(result_path)}
+            # The stage checks its command line against the same buckets as validate.
+            env[ALLOW_ENV] = Settings.from_env().allowlist().env_value()
             command = [sys.executable, "-m", "tasks", *map(str, self.arguments)]
             self.log.info("running %s (tier %s)", " ".join(command[1:]), self.tier)
             tail = self._run(command, env)

@@ -15,38 +15,32 @@ from tasks import storage
 from tasks.layout import RunLayout, delivery_prefix
 from tasks.spec import RenderSpec, SpecError
 
+DEFAULT_TIER = RenderSpec.model_fields["tier"].default
+
 
 def validate(conf: dict[str, Any], run_id: str, settings: Settings) -> dict[str, Any]:
-    """Refuse a bad spec before any pod is asked for; write the spec the stages will read."""
-    spec = RenderSpec.parse(conf)
-    if spec.restore != "none" and not settings.models_uri:
-        raise SpecError(
-            f"restore={spec.restore} needs restoration weights from a model store: set "
-            "RECAST_MODELS (this deployment has none), or render with restore=none"
-        )
-    missing = spec.missing_consent()
-    if missing:
-        which = ", ".join(str(i) for i in missing)
-        raise SpecError(
-            f"no consent reference for face mapping {which}: set consent_reference "
-            "(or the mapping's consent) to the release that covers the face"
-        )
-    tiers = load_tiers(settings.tiers_file)
-    if spec.tier not in tiers or tiers[spec.tier].gpu_resource is None:
-        gpu_tiers = sorted(name for name, t in tiers.items() if t.gpu_resource)
-        raise SpecError(f"tier {spec.tier!r} is not a GPU tier; choose one of {gpu_tiers}")
-    storage.require(spec.asset, "asset")
-    for i, face in enumerate(spec.faces, start=1):
-        storage.require(face.source, f"face source {i}")
-        if face.reference:
-            storage.require(face.reference, f"face reference {i}")
+    """Refuse a bad spec before any pod is asked for, listing every problem found; write the
+    spec the stages will read."""
+    problems: list[str] = []
+    try:
+        spec: RenderSpec | None = RenderSpec.parse(conf)
+    except SpecError as exc:
+        spec, problems = None, list(exc.problems)
+    if not any(p.startswith("tier:") for p in problems):
+        problems += _tier_problems(conf.get("tier", DEFAULT_TIER), settings)
+    if spec is not None:
+        problems += _policy_problems(spec, settings, _destination(spec, settings, run_id))
+        # Inputs are looked up only once all is well: no probing of other buckets.
+        problems += [] if problems else _missing_inputs(spec)
+    if problems or spec is None:
+        raise SpecError(f"refused render spec: {'; '.join(problems)}", problems)
     layout = RunLayout.for_run(settings.work_uri, run_id)
     storage.write_json(layout.spec, spec.model_dump_json())
     return {
         "run": layout.prefix,
         "asset": spec.asset,
         "tier": spec.tier,
-        "destination": delivery_prefix(settings.work_uri, spec.output_prefix, spec.asset, run_id),
+        "destination": _destination(spec, settings, run_id),
         "probe_args": commands.probe(spec.asset, layout),
         "check_faces_args": commands.check_faces(layout),
         "shots_args": commands.detect_shots(spec.asset, layout),
@@ -54,6 +48,55 @@ def validate(conf: dict[str, Any], run_id: str, settings: Settings) -> dict[str,
         "assemble_args": commands.assemble(spec.asset, layout),
         "finalize_args": commands.finalize(spec.asset, layout),
     }
+
+
+def _destination(spec: RenderSpec, settings: Settings, run_id: str) -> str:
+    return delivery_prefix(settings.work_uri, spec.output_prefix, spec.asset, run_id)
+
+
+def _tier_problems(tier: object, settings: Settings) -> list[str]:
+    """Checked on the raw value, so an unknown tier is listed beside the schema's problems."""
+    if not isinstance(tier, str):
+        return []  # the schema names it
+    tiers = load_tiers(settings.tiers_file)
+    if tier in tiers and tiers[tier].gpu_resource is not None:
+        return []
+    gpu_tiers = sorted(name for name, t in tiers.items() if t.gpu_resource)
+    return [f"tier: {tier!r} is not a GPU tier; choose one of {gpu_tiers}"]
+
+
+def _policy_problems(spec: RenderSpec, settings: Settings, destination: str) -> list[str]:
+    problems = []
+    if spec.restore != "none" and not settings.models_uri:
+        problems.append(
+            f"restore: restore={spec.restore} needs restoration weights from a model store: set "
+            "RECAST_MODELS (this deployment has none), or render with restore=none"
+        )
+    missing = spec.missing_consent()
+    if missing:
+        which = ", ".join(str(i) for i in missing)
+        problems.append(
+            f"no consent reference for face mapping {which}: set consent_reference "
+            "(or the mapping's consent) to the release that covers the face"
+        )
+    # A render reads objects, never the Airflow worker's disk.
+    problems += [
+        f"{what} {uri!r}: a render reads s3:// URIs only"
+        for what, uri in spec.inputs()
+        if not storage.is_s3(uri)
+    ]
+    allowed = settings.allowlist()
+    return problems + allowed.problems([*spec.inputs(), ("destination", destination)])
+
+
+def _missing_inputs(spec: RenderSpec) -> list[str]:
+    problems = []
+    for what, uri in spec.inputs():
+        try:
+            storage.require(uri, what)
+        except SpecError as exc:
+            problems.append(str(exc))
+    return problems
 
 
 def report(

@@ -149,11 +149,26 @@ def test_report_and_contact_sheet_are_published(rendered: dict[str, Path]) -> No
 def test_no_secret_reaches_the_logs_or_the_report(rendered: dict[str, Path]) -> None:
     from recast.s3server import CREDENTIALS
 
-    secret = CREDENTIALS["AWS_SECRET_ACCESS_KEY"]
+    home = rendered["film"].parent / "home"
+    (key,) = home.rglob("c2pa-development/key.pem")  # the signing key the finalize stage used
+    pem = [ln for ln in key.read_text().splitlines() if ln and not ln.startswith("-----")]
+    secrets = [CREDENTIALS["AWS_SECRET_ACCESS_KEY"], *pem]
     log = rendered["out"].with_name("out_airflow.log").read_text()
     assert "swap" in log  # the log is the real one
-    assert secret not in log
-    assert secret not in rendered["report"].read_text()
+    published = [rendered["report"], *rendered["out"].parent.glob("out_*.[jho]*")]
+    assert {p.name for p in published} >= {"out_qc.html", "out_provenance.json"}
+    for text in [log, *(p.read_text() for p in published)]:
+        assert not [s for s in secrets if s in text]
+    # Airflow's database: XCom, task arguments (rendered fields), run conf, every table.
+    db = home / "airflow" / "airflow.db"
+    with sqlite3.connect(db) as conn:
+        tables = [r[0] for r in conn.execute("SELECT name FROM sqlite_master WHERE type='table'")]
+        xcoms = conn.execute("SELECT COUNT(*) FROM xcom").fetchone()[0]
+        for table in tables:
+            rows = conn.execute(f'SELECT * FROM "{table}"').fetchall()
+            text = repr(rows)
+            assert not [s for s in secrets if s in text], table
+    assert xcoms > 10  # the XCom rows were there to search
 
 
 def test_a_source_image_without_a_face_is_refused_before_any_unit(tmp_path: Path) -> None:

@@ -6,6 +6,7 @@ import pytest
 
 from recast_airflow import batch
 from tasks import storage
+from tasks.allowlist import BucketAllowList
 from tasks.spec import SpecError
 
 MANIFEST = """\
@@ -19,13 +20,17 @@ renders:
   - {asset: /etc/passwd}
   - {asset: reels/x.mp4, restore: codeformer}
   - just a string
+  - {asset: s3://elsewhere/x.mp4}
 """
 
 
 def test_entries_in_priority_order_with_defaults_and_refusals(bucket: str) -> None:
     uri = f"s3://{bucket}/batch/nightly.yaml"
     storage.write_bytes(uri, MANIFEST.encode())
-    renders, refused = batch.load(uri, "scheduled__2026-01-02T02:00:00+00:00", f"s3://{bucket}")
+    allowed = BucketAllowList.parse(f"{bucket},archive")
+    renders, refused = batch.load(
+        uri, "scheduled__2026-01-02T02:00:00+00:00", f"s3://{bucket}", allowed
+    )
     assert [r["asset"] for r in renders] == [
         "s3://archive/high.mp4",
         f"s3://{bucket}/batch/reels/mid.mp4",
@@ -40,10 +45,14 @@ def test_entries_in_priority_order_with_defaults_and_refusals(bucket: str) -> No
     assert low["run_id"] == "batch__scheduled__2026-01-02T02-00-00-00-00__0000"
     assert low["film"].endswith(f"/renders/low/{low['run_id']}/film.mp4")
     assert batch.trigger_kwargs(low) == {"trigger_run_id": low["run_id"], "conf": low["conf"]}
-    assert len(refused) == 3
+    assert len(refused) == 4
     assert refused[0].startswith("entry 3: asset '/etc/passwd'")
     assert refused[1].startswith("entry 4:") and "restore" in refused[1]
     assert refused[2] == "entry 5: an entry must be a mapping"
+    assert refused[3] == (
+        "entry 6: asset: bucket 'elsewhere' is not in the allow-list "
+        f"(RECAST_ALLOWED_BUCKETS={bucket},archive)"
+    )
 
 
 def test_a_plain_list_is_a_manifest_too(bucket: str) -> None:

@@ -119,11 +119,40 @@ def test_a_bad_job_goes_to_failed_with_the_reason(
     assert not storage.exists(storage.join(drop.uri, "incoming", "bad.yaml"))
 
 
-def test_an_unsafe_key_is_refused_and_removed(bucket: str, drop: DropFolder) -> None:
-    _put(drop, "bad\tname.yaml", JOB.format(bucket=bucket))
+@pytest.mark.parametrize(
+    ("name", "reason"),
+    [
+        ("bad\tname.yaml", "control characters"),
+        ("job\x1b[2J.yaml", "control characters"),  # a terminal escape in a log
+        ("job\x7f.yaml", "control characters"),
+        ("../job.yaml", "'..'"),
+        ("show/../../job.yaml", "'..'"),
+        ("/etc/job.yaml", "absolute path"),  # the key drop/incoming//etc/job.yaml
+        ("show\\job.yaml", "backslash"),
+    ],
+)
+def test_an_unsafe_key_is_refused_and_removed(
+    bucket: str, drop: DropFolder, name: str, reason: str
+) -> None:
+    # A valid job under a hostile key: the key alone is refused. (S3 itself refuses "\n".)
+    key = f"drop/incoming/{name}"
+    storage.client().put_object(Bucket=bucket, Key=key, Body=JOB.format(bucket=bucket).encode())
     assert drop.claim_all(f"s3://{bucket}") == []
-    assert "drop/failed/bad-name.yaml.result.json" in _keys(bucket)
-    assert not any("incoming" in key for key in _keys(bucket))
+    (failed,) = _keys(bucket)  # nothing left in incoming/, no claim, no render
+    assert failed.startswith("drop/failed/") and failed.endswith(".result.json")
+    result = storage.read_json(f"s3://{bucket}/{failed}")
+    assert result["status"] == "failed" and reason in result["reason"]
+    assert result["key"] == name
+    assert drop.claim_all(f"s3://{bucket}") == []  # and the next poll finds nothing
+
+
+def test_keys_that_clean_to_the_same_name_keep_their_own_result(
+    bucket: str, drop: DropFolder
+) -> None:
+    for name in ("job\x1b.yaml", "job\x7f.yaml"):
+        _put(drop, name, JOB.format(bucket=bucket))
+    drop.claim_all(f"s3://{bucket}")
+    assert len([k for k in _keys(bucket) if k.startswith("drop/failed/")]) == 2
 
 
 def test_a_new_job_under_the_same_name_survives_the_finish(bucket: str, drop: DropFolder) -> None:
@@ -143,3 +172,12 @@ def test_other_files_are_not_jobs(bucket: str, drop: DropFolder) -> None:
     _put(drop, "film.mp4", b"not a job")
     _put(drop, "notes.txt", b"hello")
     assert drop.incoming() == []
+
+
+def test_only_a_faces_file_fields_are_resolved_as_paths(bucket: str, drop: DropFolder) -> None:
+    job = "asset: film.mp4\nfaces: [{source: a.png, consent: REL-7, select: largest}]\n"
+    _put(drop, "job.yaml", job)
+    (claim,) = drop.claim_all(f"s3://{bucket}")
+    face = claim["conf"]["faces"][0]
+    assert face["source"] == f"s3://{bucket}/drop/incoming/a.png"
+    assert face["consent"] == "REL-7" and face["select"] == "largest"

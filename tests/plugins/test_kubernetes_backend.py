@@ -190,3 +190,11 @@ def test_recast_pods_writes_one_file_per_tier(tmp_path: Path) -> None:
     pod = json.loads((tmp_path / "spot.json").read_text())
     assert pod["kind"] == "Pod" and pod["spec"]["priorityClassName"] == "recast-spot"
     assert main(["pods", "--tier", "nope", "--out", str(tmp_path)]) == 1
+
+
+@pytest.mark.parametrize("tier", ALL_TIERS)
+def test_pods_check_their_buckets_against_the_same_allow_list(
+    pods: dict[str, Any], tier: str
+) -> None:
+    env = {e["name"]: e.get("value") for e in pods[tier]["spec"]["containers"][0]["env"]}
+    assert env["RECAST_ALLOWED_BUCKETS"] == "studio-renders"  # unset: the work bucket
