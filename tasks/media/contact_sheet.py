@@ -18,23 +18,41 @@ LABEL_HEIGHT = 22
 GAP = 4
 _FONT = cv2.FONT_HERSHEY_SIMPLEX
 
+# Per shot: its middle frame's index, the frame before the render and after it.
+ShotPairs = dict[int, tuple[int, np.ndarray, np.ndarray]]
 
-def contact_sheet(
-    before: Path, after: Path, shots: ShotList, out_png: Path, thumb_width: int = 320
-) -> Path:
-    """Write one row per shot (label, before, after) to `out_png`."""
-    if thumb_width < 16:
-        raise SpecError(f"thumb_width {thumb_width} is too small")
-    wanted = {s.index: (s.start_frame + s.end_frame - 1) // 2 for s in shots.shots}
+
+def middle_frame(start: int, end: int) -> int:
+    """The frame a shot is shown by (contact sheet, QC thumbnails): its middle one."""
+    return (start + end - 1) // 2
+
+
+def shot_pairs(before: Path, after: Path, shots: ShotList) -> ShotPairs:
+    """Each shot's middle frame before and after, each film decoded once up to the last one."""
+    wanted = {s.index: middle_frame(s.start_frame, s.end_frame) for s in shots.shots}
     before_frames = frames_at(before, set(wanted.values()))
     after_frames = frames_at(after, set(wanted.values()))
+    return {shot: (i, before_frames[i], after_frames[i]) for shot, i in wanted.items()}
+
+
+def contact_sheet(
+    before: Path,
+    after: Path,
+    shots: ShotList,
+    out_png: Path,
+    thumb_width: int = 320,
+    pairs: ShotPairs | None = None,
+) -> Path:
+    """Write one row per shot (label, before, after) to `out_png`; `pairs` if already decoded."""
+    if thumb_width < 16:
+        raise SpecError(f"thumb_width {thumb_width} is too small")
+    pairs = pairs if pairs is not None else shot_pairs(before, after, shots)
     rows = []
     for shot in shots.shots:
-        frame = wanted[shot.index]
+        frame, first, second = pairs[shot.index]
         span = f"frames {shot.start_frame}-{shot.end_frame - 1}"
         label = f"shot {shot.index}  {span}  mid {frame}  before / after"
-        pair = [_thumb(before_frames[frame], thumb_width), _thumb(after_frames[frame], thumb_width)]
-        rows.append(_row(label, pair))
+        rows.append(_row(label, [thumb(first, thumb_width), thumb(second, thumb_width)]))
     sheet = _stack(rows)
     out_png.parent.mkdir(parents=True, exist_ok=True)
     if not cv2.imwrite(str(out_png), cv2.cvtColor(sheet, cv2.COLOR_RGB2BGR)):
@@ -59,7 +77,7 @@ def frames_at(path: Path, indices: set[int]) -> dict[int, np.ndarray]:
     return found
 
 
-def _thumb(frame: np.ndarray, width: int) -> np.ndarray:
+def thumb(frame: np.ndarray, width: int) -> np.ndarray:
     height = max(1, round(frame.shape[0] * width / frame.shape[1]))
     return np.asarray(cv2.resize(frame, (width, height), interpolation=cv2.INTER_AREA))
 
@@ -70,9 +88,9 @@ def _row(label: str, thumbs: list[np.ndarray]) -> np.ndarray:
     row = np.full((LABEL_HEIGHT + height, width, 3), 24, dtype=np.uint8)
     cv2.putText(row, label, (4, LABEL_HEIGHT - 7), _FONT, 0.45, (235, 235, 235), 1, cv2.LINE_AA)
     x = 0
-    for thumb in thumbs:
-        row[LABEL_HEIGHT : LABEL_HEIGHT + thumb.shape[0], x : x + thumb.shape[1]] = thumb
-        x += thumb.shape[1] + GAP
+    for image in thumbs:
+        row[LABEL_HEIGHT : LABEL_HEIGHT + image.shape[0], x : x + image.shape[1]] = image
+        x += image.shape[1] + GAP
     return row
 
 

@@ -1,7 +1,8 @@
 """The render report: per shot what was found and replaced, with warnings; per stage the cost.
 
-A supervisor signs a render off by looking, so the HTML carries each shot's before/after frame;
-the JSON carries the same numbers for machines (and for the tests that check them).
+A supervisor signs a render off by looking, so the HTML carries each shot's before/after frame
+(the JPEGs assemble wrote); the JSON carries the same numbers for machines (and for the tests
+that check them), including every sampled face's identity similarity (`tasks.qc.identity`).
 """
 
 from __future__ import annotations
@@ -9,42 +10,40 @@ from __future__ import annotations
 import base64
 import html
 from collections import defaultdict
-from dataclasses import dataclass
+from collections.abc import Sequence
 from typing import Any
 
-import cv2
-import numpy as np
-
+from tasks.qc.identity import FaceSample, Thresholds
+from tasks.qc.thumbs import ShotThumbs
 from tasks.spec import ShotList
 
-# Below this identity similarity a replaced face is flagged: it may not read as the new actor.
-LOW_SIMILARITY = 0.35
+DEFAULT_THRESHOLDS = Thresholds(similarity=0.35, detection=0.6)
 
 
-@dataclass(frozen=True)
-class ShotFrames:
-    before: np.ndarray
-    after: np.ndarray
-
-
-def shot_rows(shots: ShotList, swaps: list[dict[str, Any]]) -> list[dict[str, Any]]:
+def shot_rows(
+    shots: ShotList,
+    swaps: list[dict[str, Any]],
+    identity: Sequence[FaceSample] = (),
+    thresholds: Thresholds = DEFAULT_THRESHOLDS,
+) -> list[dict[str, Any]]:
     """One row per shot, summing what every unit that touched it reported."""
     totals: dict[int, dict[str, Any]] = defaultdict(
-        lambda: {"faces_found": 0, "faces_swapped": 0, "similarity": [], "flicker": []}
+        lambda: {"faces_found": 0, "faces_swapped": 0, "flicker": []}
     )
     for unit in swaps:
         for entry in unit.get("per_shot", []):
             row = totals[entry["shot"]]
             row["faces_found"] += entry.get("faces_found", 0)
             row["faces_swapped"] += entry.get("faces_swapped", 0)
-            for key in ("similarity", "flicker"):
-                if entry.get(key) is not None:
-                    row[key].append(float(entry[key]))
+            if entry.get("flicker") is not None:
+                row["flicker"].append(float(entry["flicker"]))
+    measured: dict[int, list[FaceSample]] = defaultdict(list)
+    for sample in identity:
+        measured[sample.shot].append(sample)
     rows = []
     for shot in shots.shots:
         t = totals[shot.index]
-        similarity = min(t["similarity"]) if t["similarity"] else None
-        flicker = max(t["flicker"]) if t["flicker"] else None
+        samples = measured[shot.index]
         rows.append(
             {
                 "shot": shot.index,
@@ -53,22 +52,57 @@ def shot_rows(shots: ShotList, swaps: list[dict[str, Any]]) -> list[dict[str, An
                 "frames": shot.frames,
                 "faces_found": t["faces_found"],
                 "faces_swapped": t["faces_swapped"],
-                "similarity": similarity,
-                "flicker": flicker,
-                "warnings": _shot_warnings(t["faces_found"], t["faces_swapped"], similarity),
+                # The worst sample: a shot is as good as its least convincing face.
+                "similarity": _round(min((s.to_source for s in samples), default=None)),
+                "similarity_to_original": _round(
+                    max((s.to_original for s in samples), default=None)
+                ),
+                "detection": _round(min((s.detection for s in samples), default=None)),
+                "identity": [s.as_dict() for s in samples],
+                "flicker": max(t["flicker"]) if t["flicker"] else None,
+                "warnings": _shot_warnings(t["faces_found"], t["faces_swapped"])
+                + _identity_warnings(samples, thresholds),
             }
         )
     return rows
 
 
-def _shot_warnings(found: int, swapped: int, similarity: float | None) -> list[str]:
-    warnings = []
+def _round(value: float | None) -> float | None:
+    return None if value is None else round(value, 4)
+
+
+def _shot_warnings(found: int, swapped: int) -> list[str]:
     if found == 0:
-        warnings.append("no face in this shot")
-    elif swapped == 0:
-        warnings.append("faces found, none matched a mapping")
-    if similarity is not None and similarity < LOW_SIMILARITY:
-        warnings.append(f"replaced face far from its source (similarity {similarity:.2f})")
+        return ["no face in this shot"]
+    if swapped == 0:
+        return ["faces found, none matched a mapping"]
+    return []
+
+
+def _identity_warnings(samples: list[FaceSample], limits: Thresholds) -> list[str]:
+    """One warning per kind, naming the worst frame: a long shot does not flood the report."""
+    warnings = []
+    far = [s for s in samples if s.to_source < limits.similarity]
+    if far:
+        worst = min(far, key=lambda s: s.to_source)
+        warnings.append(
+            f"replaced face far from its source at frame {worst.frame} "
+            f"(similarity {worst.to_source:.2f} < {limits.similarity:.2f})"
+        )
+    closer = [s for s in samples if s.to_original >= s.to_source]
+    if closer:
+        worst = max(closer, key=lambda s: s.to_original - s.to_source)
+        warnings.append(
+            f"replaced face still looks like the original at frame {worst.frame} "
+            f"(to original {worst.to_original:.2f} >= to source {worst.to_source:.2f})"
+        )
+    weak = [s for s in samples if s.detection < limits.detection]
+    if weak:
+        worst = min(weak, key=lambda s: s.detection)
+        warnings.append(
+            f"low-confidence face detection at frame {worst.frame} "
+            f"(score {worst.detection:.2f} < {limits.detection:.2f})"
+        )
     return warnings
 
 
@@ -95,8 +129,11 @@ def build(
     unit_tiers: dict[str, str],
     consent_references: list[str],
     frames: int,
+    identity: Sequence[FaceSample] = (),
+    thresholds: Thresholds = DEFAULT_THRESHOLDS,
+    embedder: str | None = None,
 ) -> dict[str, Any]:
-    rows = shot_rows(shots, swaps)
+    rows = shot_rows(shots, swaps, identity, thresholds)
     return {
         "run_id": run_id,
         "asset": asset,
@@ -106,28 +143,32 @@ def build(
         "faces_found": sum(r["faces_found"] for r in rows),
         "faces_swapped": sum(r["faces_swapped"] for r in rows),
         "consent_references": consent_references,
+        "identity_model": embedder,
+        "thresholds": {"similarity": thresholds.similarity, "detection": thresholds.detection},
         "per_shot": rows,
         "warnings": [f"shot {r['shot']}: {w}" for r in rows for w in r["warnings"]],
         **stage_costs(stage_seconds, unit_tiers),
     }
 
 
-def _jpeg_data_uri(frame: np.ndarray, width: int = 320) -> str:
-    height = max(1, round(frame.shape[0] * width / frame.shape[1]))
-    small = cv2.resize(frame, (width, height), interpolation=cv2.INTER_AREA)
-    ok, buf = cv2.imencode(
-        ".jpg", cv2.cvtColor(small, cv2.COLOR_RGB2BGR), [cv2.IMWRITE_JPEG_QUALITY, 85]
-    )
-    if not ok:
-        raise RuntimeError("could not encode a thumbnail")
-    return "data:image/jpeg;base64," + base64.b64encode(buf.tobytes()).decode()
+def _jpeg_data_uri(jpeg: bytes) -> str:
+    return "data:image/jpeg;base64," + base64.b64encode(jpeg).decode()
 
 
 def _fmt(value: float | None, digits: int = 2) -> str:
     return "–" if value is None else f"{value:.{digits}f}"
 
 
-def to_html(report: dict[str, Any], frames: dict[int, ShotFrames]) -> str:
+def _identity_cell(row: dict[str, Any]) -> str:
+    if row["similarity"] is None:
+        return "–"
+    return (
+        f"{_fmt(row['similarity'])}<br><small>original {_fmt(row['similarity_to_original'])}"
+        f"<br>detection {_fmt(row['detection'])}</small>"
+    )
+
+
+def to_html(report: dict[str, Any], frames: dict[int, ShotThumbs]) -> str:
     """A self-contained page (thumbnails inline), readable offline and from S3."""
     e = html.escape
     rows = []
@@ -143,7 +184,7 @@ def to_html(report: dict[str, Any], frames: dict[int, ShotFrames]) -> str:
         rows.append(
             f"<tr><td>{r['shot']}</td><td>{r['start_frame']}–{r['end_frame'] - 1}</td>"
             f"<td class=t>{thumbs}</td><td>{r['faces_found']}</td><td>{r['faces_swapped']}</td>"
-            f"<td>{_fmt(r['similarity'])}</td><td>{_fmt(r['flicker'])}</td>"
+            f"<td>{_identity_cell(r)}</td><td>{_fmt(r['flicker'])}</td>"
             f"<td class=w>{warn}</td></tr>"
         )
     stages = "".join(
@@ -165,6 +206,9 @@ td.w{{color:#a40}} h1{{font-size:20px}}
 <p>Asset <code>{e(report["asset"])}</code>: {report["frames"]} frames, {report["shots"]} shots,
 {report["units"]} units; {report["faces_found"]} faces found, {report["faces_swapped"]} replaced.
 Consent: {consent}.</p>
+<p>Identity similarity: cosine similarity ({e(str(report.get("identity_model") or "none"))}
+embeddings) of the worst sampled replaced face to its source face, and of that shot's closest
+face to the face it replaced; warnings below {report["thresholds"]["similarity"]:.2f}.</p>
 <h2>Shots</h2>
 <table><tr><th>shot</th><th>frames</th><th>before / after</th><th>faces found</th>
 <th>replaced</th><th>identity similarity</th><th>flicker</th><th>warnings</th></tr>

@@ -1,5 +1,6 @@
 """assemble: the units in order, with the asset's own audio, into the delivery film(s), plus
-the contact sheet and the editorial files (OTIO timeline, CMX3600 EDL).
+the contact sheet, each shot's before/after thumbnails (for the QC report) and the editorial
+files (OTIO timeline, CMX3600 EDL).
 
 The review film (H.264 + AAC in MP4) is always made: QC, signing and publishing read it. The
 spec's `delivery: master` adds the ProRes 422 HQ + PCM master in MOV from the same units.
@@ -15,9 +16,10 @@ from tasks import storage
 from tasks.editorial.export import export_editorial
 from tasks.layout import RunLayout
 from tasks.media.assemble import assemble
-from tasks.media.contact_sheet import contact_sheet
+from tasks.media.contact_sheet import contact_sheet, shot_pairs
 from tasks.media.probe import probe
-from tasks.spec import RenderSpec, ShotList, UnitPlan
+from tasks.qc import thumbs
+from tasks.spec import Probe, RenderSpec, ShotList, UnitPlan, parse_fps
 from tasks.stages._workdir import workdir
 
 
@@ -34,18 +36,20 @@ def run(asset: str, run_prefix: str) -> dict[str, Any]:
             storage.download(layout.unit_restored(u.id), tmp / "units" / f"{u.id}.mkv")
             for u in plan.units
         ]
+        original = probe(source)
         film = assemble(parts, source, tmp / "film.mp4", plan.fps)
         facts = probe(film)
-        if facts.frame_count != plan.frame_count:
-            raise RuntimeError(
-                f"assembled film has {facts.frame_count} frames, the asset {plan.frame_count}"
-            )
+        check_film(facts, original, plan, "the review film")
         if spec.delivery == "master":
             master = assemble(parts, source, tmp / "master.mov", plan.fps, delivery="master")
+            check_film(probe(master), original, plan, "the master")
             outputs["master"] = storage.upload(master, layout.master)
-        sheet = contact_sheet(source, film, shots, tmp / "contact_sheet.png")
+        # Decoded once: the contact sheet and the report's thumbnails show the same frames.
+        pairs = shot_pairs(source, film, shots)
+        sheet = contact_sheet(source, film, shots, tmp / "contact_sheet.png", pairs=pairs)
+        thumbs.write(run_prefix, pairs)
         media = outputs.get("master", layout.film)
-        outputs.update(_editorial(shots, asset, layout, media, probe(source).timecode, tmp))
+        outputs.update(_editorial(shots, asset, layout, media, original.timecode, tmp))
         storage.upload(film, layout.film)
         storage.upload(sheet, layout.contact_sheet)
     return {
@@ -59,6 +63,21 @@ def run(asset: str, run_prefix: str) -> dict[str, Any]:
         "contact_sheet": layout.contact_sheet,
         **outputs,
     }
+
+
+def check_film(film: Probe, asset: Probe, plan: UnitPlan, what: str) -> None:
+    """Nothing is uploaded, so nothing published, unless the film is the asset's length with
+    all its audio: the same frames, every audio stream, the duration within one frame."""
+    problems = []
+    if film.frame_count != plan.frame_count:
+        problems.append(f"{film.frame_count} frames, the asset {plan.frame_count}")
+    # With audio, the duration is the audio's too; without it, frames are the whole story.
+    if asset.audio_streams and abs(film.duration - asset.duration) > 1 / parse_fps(film.fps):
+        problems.append(f"lasts {film.duration:.3f} s, the asset {asset.duration:.3f} s")
+    if film.audio_streams != asset.audio_streams:
+        problems.append(f"{film.audio_streams} audio streams, the asset {asset.audio_streams}")
+    if problems:
+        raise RuntimeError(f"{what} fails its checks: {'; '.join(problems)}")
 
 
 def _editorial(

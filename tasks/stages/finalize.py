@@ -1,8 +1,10 @@
-"""finalize: the QC report and the signed delivery film, from the assembled film and the results.
+"""finalize: the QC report and the signed delivery film(s), from the assembled film and the results.
 
 Reads `results.json` (every stage's result, handed over from XCom by the DAG) and writes, under
-the run's `output/`: `delivery.mp4` (the film with its C2PA manifest), `provenance.json` (the
-same facts as the manifest), `qc.json` and `qc.html`.
+the run's `output/`: `delivery.mp4` (the film with its C2PA manifest), `master.signed.mov` (the
+ProRes master with its own manifest, when the spec asked for one), `provenance.json` (the same
+facts as the manifests), `qc.json` and `qc.html`. The thumbnails are the ones assemble wrote;
+only the frames sampled for identity similarity are decoded here, by seeking.
 """
 
 from __future__ import annotations
@@ -13,13 +15,20 @@ from pathlib import Path
 from typing import Any
 
 from tasks import storage
+from tasks.env import env_int
+from tasks.faces.backend import load_backend
+from tasks.faces.images import load_image
 from tasks.layout import RunLayout
-from tasks.media.contact_sheet import frames_at
 from tasks.provenance.c2pa_manifest import RenderFacts, sign, verify
-from tasks.provenance.identity import configured_identity
+from tasks.provenance.identity import SigningIdentity, configured_identity
+from tasks.qc import identity as ident
 from tasks.qc import report as qc
-from tasks.spec import RenderSpec, ShotList
+from tasks.qc import thumbs
+from tasks.qc.frames import frames_of
+from tasks.spec import Probe, RenderSpec, ShotList, UnitPlan
 from tasks.stages._workdir import workdir
+from tasks.stages.publish import signed_master
+from tasks.stages.swap import FACES_LOG
 
 log = logging.getLogger(__name__)
 
@@ -45,11 +54,60 @@ def _consents(spec: RenderSpec) -> list[str]:
     return sorted({c for c in found if c})
 
 
-def _thumbnails(source: Path, film: Path, shots: ShotList) -> dict[int, qc.ShotFrames]:
-    middle = {s.index: (s.start_frame + s.end_frame - 1) // 2 for s in shots.shots}
-    before = frames_at(source, set(middle.values()))
-    after = frames_at(film, set(middle.values()))
-    return {shot: qc.ShotFrames(before[i], after[i]) for shot, i in middle.items()}
+class Identity:
+    """The identity similarity of the sampled replaced faces (`tasks.qc.identity`)."""
+
+    def __init__(self, spec: RenderSpec, layout: RunLayout, shots: ShotList) -> None:
+        plan = UnitPlan.model_validate(storage.read_json(layout.plan))
+        logs = {
+            u.id: storage.read_json(layout.unit(u.id, FACES_LOG))
+            for u in plan.units
+            if storage.exists(layout.unit(u.id, FACES_LOG))
+        }
+        self.spec, self.layout, self.shots = spec, layout, shots
+        self.written = ident.written_faces(plan, logs)
+        per_shot = env_int("RECAST_QC_SAMPLES", ident.SAMPLES)
+        self.frames = ident.sample_frames(shots, self.written, per_shot)
+        self.samples: list[ident.FaceSample] = []
+        self.model: str | None = None
+        self.thresholds = qc.DEFAULT_THRESHOLDS
+
+    def measure(self, asset: str, film: Path, tmp: Path) -> None:
+        if not self.frames:
+            return
+        backend = load_backend(self.spec.swapper)  # the render's models, loaded as it did
+        embedder = ident.embedder_for(backend)
+        self.model, self.thresholds = embedder.name, ident.Thresholds.from_env(embedder.name)
+        sources = [
+            load_image(storage.download(face.source, tmp / f"source-{i}"))
+            for i, face in enumerate(self.spec.faces, start=1)
+        ]
+        info = (
+            Probe.model_validate(storage.read_json(self.layout.probe))
+            if storage.exists(self.layout.probe)
+            else None
+        )
+        wanted = set(self.frames)
+        source = storage.download(asset, tmp / f"asset{Path(asset).suffix[:10]}")
+        self.samples = ident.measure(
+            shots=self.shots,
+            written=self.written,
+            before=frames_of(source, wanted, info),
+            after=frames_of(film, wanted),
+            sources=ident.source_embeddings(sources, embedder, backend),
+            embedder=embedder,
+            backend=backend,
+        )
+        log.info("identity: %d faces measured in %d frames", len(self.samples), len(wanted))
+
+
+def _sign(src: Path, dst: Path, facts: RenderFacts, identity: SigningIdentity) -> bool:
+    """Sign and read back; whether the signer chains to the configured anchor."""
+    sign(src, dst, facts, identity)
+    check = verify(dst, identity.anchor_pem)
+    if not check.valid:
+        raise RuntimeError(f"the signed {dst.name} does not verify: {check.problems}")
+    return check.trusted
 
 
 def run(asset: str, run_prefix: str) -> dict[str, Any]:
@@ -61,32 +119,41 @@ def run(asset: str, run_prefix: str) -> dict[str, Any]:
     stage_seconds = {k: float(v.get("seconds", 0.0)) for k, v in results["stages"].items()}
     for name in ("swaps", "restores"):
         stage_seconds[name.rstrip("s")] = sum(float(r["seconds"]) for r in results[name])
-    summary = qc.build(
-        run_id=results["run_id"],
-        asset=spec.asset,
-        shots=shots,
-        swaps=results["swaps"],
-        stage_seconds=stage_seconds,
-        unit_tiers=results.get("tiers", {"swap": spec.tier, "restore": spec.tier}),
-        consent_references=_consents(spec),
-        frames=shots.frame_count,
-    )
+    identity = Identity(spec, layout, shots)
     with workdir("finalize") as tmp:
-        source = storage.download(asset, tmp / f"asset{Path(asset).suffix[:10]}")
         film = storage.download(layout.film, tmp / "film.mp4")
-        page = qc.to_html(summary, _thumbnails(source, film, shots))
-        identity = configured_identity()
+        identity.measure(asset, film, tmp)
+        summary = qc.build(
+            run_id=results["run_id"],
+            asset=spec.asset,
+            shots=shots,
+            swaps=results["swaps"],
+            stage_seconds=stage_seconds,
+            unit_tiers=results.get("tiers", {"swap": spec.tier, "restore": spec.tier}),
+            consent_references=_consents(spec),
+            frames=shots.frame_count,
+            identity=identity.samples,
+            thresholds=identity.thresholds,
+            embedder=identity.model,
+        )
+        page = qc.to_html(summary, thumbs.read(run_prefix, [s.index for s in shots.shots]))
+        signer = configured_identity()
         facts = _facts(spec, results, summary)
         provenance: dict[str, Any] = {**facts.as_dict(), "signed": False}
         delivery = film
-        if identity is None:
+        has_master = storage.exists(layout.master)
+        if signer is None:
             summary["warnings"].append("film not signed: no C2PA signing identity configured")
         else:
-            delivery = sign(film, tmp / "delivery.mp4", facts, identity)
-            check = verify(delivery, identity.anchor_pem)
-            if not check.valid:
-                raise RuntimeError(f"the signed film does not verify: {check.problems}")
-            provenance.update(signed=True, c2pa_trusted=check.trusted)
+            delivery = tmp / "delivery.mp4"
+            provenance.update(signed=True, c2pa_trusted=_sign(film, delivery, facts, signer))
+            if has_master:
+                # C2PA embeds in QuickTime too (c2pa-python lists video/quicktime).
+                master = storage.download(layout.master, tmp / "master.mov")
+                _sign(master, tmp / "master.signed.mov", facts, signer)
+                storage.upload(tmp / "master.signed.mov", signed_master(run_prefix))
+        if has_master:
+            provenance["master_signed"] = signer is not None
         storage.upload(delivery, layout.delivery)
     storage.write_json(layout.provenance, provenance)
     storage.write_json(layout.qc_json, summary)
@@ -96,4 +163,5 @@ def run(asset: str, run_prefix: str) -> dict[str, Any]:
         "seconds": time.perf_counter() - started,
         "signed": provenance["signed"],
         "warnings": len(summary["warnings"]),
+        "faces_measured": len(identity.samples),
     }

@@ -1,7 +1,8 @@
 """publish: copy the checked, signed film and everything that documents it to the delivery prefix.
 
 Only what finalize produced is published: the signed delivery film, its QC report (HTML and
-JSON), its provenance sidecar, the contact sheet, and the editorial files assemble made.
+JSON), its provenance sidecar, the contact sheet, and the editorial files assemble made. The
+master goes out signed when finalize signed it, as it was otherwise (provenance.json says which).
 """
 
 from __future__ import annotations
@@ -13,6 +14,11 @@ from tasks import storage
 from tasks.layout import RunLayout
 
 
+def signed_master(run_prefix: str) -> str:
+    """Where finalize puts the signed master; published in place of the unsigned one."""
+    return storage.join(run_prefix, "output", "master.signed.mov")
+
+
 def _extras(layout: RunLayout) -> dict[str, tuple[str, str]]:
     """name -> (source in the run, file name when published); optional ones may be absent."""
     return {
@@ -22,7 +28,12 @@ def _extras(layout: RunLayout) -> dict[str, tuple[str, str]]:
         "provenance": (layout.provenance, "provenance.json"),
         "timeline": (layout.timeline, "timeline.otio"),
         "edl": (layout.edl, "timeline.edl"),
-        "master": (layout.master, "master.mov"),
+        "master": (
+            signed_master(layout.prefix)
+            if storage.exists(signed_master(layout.prefix))
+            else layout.master,
+            "master.mov",
+        ),
     }
 
 

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
+import numpy as np
 import pytest
 
 from recast.samples import make_film, varied_shots
@@ -85,3 +86,25 @@ def test_an_unsigned_film_has_no_manifest(film: Path) -> None:
 def test_only_mp4_and_mov_are_signed(film: Path, tmp_path: Path) -> None:
     with pytest.raises(ValueError, match=r"\.mkv"):
         sign(film.with_suffix(".mkv"), tmp_path / "x.mkv", FACTS, development_identity())
+
+
+def test_a_prores_master_in_mov_is_signed_and_tamper_evident(tmp_path: Path) -> None:
+    from tasks.media.assemble import assemble
+    from tasks.media.frames import FrameWriter
+
+    unit = tmp_path / "unit.mkv"
+    with FrameWriter(unit, 64, 48, "24") as writer:
+        for i in range(6):
+            writer.write(np.full((48, 64, 3), 40 * i, np.uint8))
+    source = make_film(tmp_path / "asset.mp4", varied_shots([6]), size=(64, 48))
+    master = assemble([unit], source, tmp_path / "master.mov", "24", delivery="master")
+    assert probe(master).video_codec == "prores"
+    identity = development_identity()
+    signed = sign(master, tmp_path / "signed.mov", FACTS, identity)
+    result = verify(signed, identity.anchor_pem)
+    assert result.valid and result.trusted and result.facts is not None
+    assert result.facts["consent_references"] == ["CONSENT-2026-0042"]
+    data = bytearray(signed.read_bytes())
+    data[len(data) // 2] ^= 0xFF
+    (tmp_path / "tampered.mov").write_bytes(bytes(data))
+    assert not verify(tmp_path / "tampered.mov", identity.anchor_pem).valid

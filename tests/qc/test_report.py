@@ -2,7 +2,9 @@ from __future__ import annotations
 
 import numpy as np
 
-from tasks.qc.report import ShotFrames, build, shot_rows, to_html
+from tasks.qc.identity import FaceSample, Thresholds
+from tasks.qc.report import build, shot_rows, to_html
+from tasks.qc.thumbs import ShotThumbs, jpeg
 from tasks.spec import Shot, ShotList
 
 SHOTS = ShotList(
@@ -17,7 +19,7 @@ SHOTS = ShotList(
 # Two units; shot 1 is split across them.
 SWAPS = [
     {"seconds": 4.0, "per_shot": [
-        {"shot": 0, "faces_found": 10, "faces_swapped": 10, "similarity": 0.6, "flicker": 1.1},
+        {"shot": 0, "faces_found": 10, "faces_swapped": 10, "flicker": 1.1},
         {"shot": 1, "faces_found": 3, "faces_swapped": 0},
     ]},
     {"seconds": 2.0, "per_shot": [
@@ -31,14 +33,33 @@ def test_rows_sum_units_per_shot_and_warn() -> None:
     rows = shot_rows(SHOTS, SWAPS)
     assert [r["faces_found"] for r in rows] == [10, 5, 0]
     assert [r["faces_swapped"] for r in rows] == [10, 0, 0]
-    assert rows[0]["warnings"] == [] and rows[0]["similarity"] == 0.6
+    assert rows[0]["warnings"] == [] and rows[0]["flicker"] == 1.1
     assert rows[1]["warnings"] == ["faces found, none matched a mapping"]
     assert rows[2]["warnings"] == ["no face in this shot"]
 
 
-def test_low_identity_similarity_is_flagged() -> None:
-    swaps = [{"per_shot": [{"shot": 0, "faces_found": 1, "faces_swapped": 1, "similarity": 0.1}]}]
-    assert "far from its source" in shot_rows(SHOTS, swaps)[0]["warnings"][0]
+def _sample(frame: int, to_source: float, to_original: float, detection: float) -> FaceSample:
+    return FaceSample(0, frame, 0, to_source, to_original, detection)
+
+
+def test_identity_fills_the_row_with_the_worst_sample_and_warns_once_per_kind() -> None:
+    swaps = [{"per_shot": [{"shot": 0, "faces_found": 3, "faces_swapped": 3}]}]
+    samples = [_sample(2, 0.95, 0.90, 0.9), _sample(5, 0.30, 0.40, 0.55), _sample(7, 0.2, 0.1, 0.9)]
+    row = shot_rows(SHOTS, swaps, samples, Thresholds(similarity=0.35, detection=0.6))[0]
+    assert (row["similarity"], row["similarity_to_original"], row["detection"]) == (0.2, 0.9, 0.55)
+    assert [s["frame"] for s in row["identity"]] == [2, 5, 7]
+    assert row["warnings"] == [
+        "replaced face far from its source at frame 7 (similarity 0.20 < 0.35)",
+        "replaced face still looks like the original at frame 5 "
+        "(to original 0.40 >= to source 0.30)",
+        "low-confidence face detection at frame 5 (score 0.55 < 0.60)",
+    ]
+
+
+def test_a_convincing_face_raises_no_warning() -> None:
+    swaps = [{"per_shot": [{"shot": 0, "faces_found": 1, "faces_swapped": 1}]}]
+    row = shot_rows(SHOTS, swaps, [_sample(4, 0.95, 0.90, 0.9)], Thresholds(0.92, 0.6))[0]
+    assert row["warnings"] == [] and row["similarity"] == 0.95
 
 
 def test_report_totals_costs_and_html() -> None:
@@ -57,6 +78,6 @@ def test_report_totals_costs_and_html() -> None:
     assert report["seconds"]["probe"] == 0.5
     assert len(report["warnings"]) == 2
     frame = np.zeros((36, 64, 3), np.uint8)
-    page = to_html(report, {0: ShotFrames(frame, frame + 50)})
+    page = to_html(report, {0: ShotThumbs(jpeg(frame), jpeg(frame + 50))})
     assert page.count("data:image/jpeg;base64,") == 2
     assert "C-1" in page and "no face in this shot" in page
