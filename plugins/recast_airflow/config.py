@@ -30,6 +30,10 @@ class Settings:
     batch_max_renders: int = 2  # renders of one batch running at once
     # RECAST_ALLOWED_BUCKETS as given; None: the work, drop-folder and batch buckets only.
     allowed_buckets: str | None = None
+    # The Kubernetes Secret holding the C2PA signing identity (chain.pem, key.pem[, anchor.pem]),
+    # mounted in the finalize pod only; None: pods sign nothing (films published unsigned).
+    c2pa_secret: str | None = "recast-c2pa"
+    c2pa_anchor: bool = True  # whether that Secret holds anchor.pem (the CA to verify against)
 
     def allowlist(self) -> BucketAllowList:
         """The buckets a render may read from and publish to (tasks.allowlist)."""
@@ -60,7 +64,14 @@ class Settings:
             batch_schedule=_schedule(os.environ.get("RECAST_BATCH_SCHEDULE", "0 2 * * *")),
             batch_max_renders=int(os.environ.get("RECAST_BATCH_MAX_RENDERS", "2")),
             allowed_buckets=os.environ.get(ALLOW_ENV) or None,
+            c2pa_secret=_name(os.environ.get("RECAST_C2PA_IDENTITY", "recast-c2pa")),
+            c2pa_anchor=os.environ.get("RECAST_C2PA_IDENTITY_ANCHOR", "true").lower() != "false",
         )
+
+
+def _name(value: str) -> str | None:
+    """A resource name; "none" (or empty): no such resource."""
+    return None if value.strip().lower() in ("", "none") else value.strip()
 
 
 def _schedule(value: str) -> str | None:

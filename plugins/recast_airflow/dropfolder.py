@@ -10,6 +10,13 @@
 The claim ID hashes the job's name and bytes: the same job dropped again after it was rendered
 is refused as a duplicate (moved to failed/, naming the first render); a changed job, or the
 same one under another name, renders again.
+
+A claim records its render's run ID and the poll run that took it. That poll moves the job
+when the render ends; if it died first, a later scan settles the claim once the claim is older
+than the lease (RECAST_DROP_CLAIM_LEASE seconds), the poll run is over and the render has ended
+or never existed: the job goes where the render's outcome says (processed/, or failed/ with the
+reason). A render still running is left alone, and nothing is re-rendered by itself: as for any
+failed render, the job is dropped again, changed or renamed.
 """
 
 from __future__ import annotations
@@ -17,10 +24,12 @@ from __future__ import annotations
 import hashlib
 import json
 import logging
+import os
 import posixpath
 import re
 import time
-from dataclasses import dataclass
+from collections.abc import Callable
+from dataclasses import dataclass, field
 from typing import Any
 
 from botocore.exceptions import ClientError
@@ -40,6 +49,18 @@ from tasks.spec import SpecError
 log = logging.getLogger(__name__)
 _UNSAFE_CHARS = re.compile(r"[^A-Za-z0-9._-]+")
 RENDER_DAG = "recast_render"
+POLL_DAG = "recast_dropfolder"
+LEASE_ENV = "RECAST_DROP_CLAIM_LEASE"
+# Seconds a claim is left to the poll that took it before a scan may settle it; a safety margin
+# for a poll run whose state Airflow has not recorded yet (the check that matters is its state).
+DEFAULT_LEASE = 1800.0
+ENDED = ("success", "failed", "missing")  # run states after which nobody will move the job
+# (state, reason) of a DAG run: (dag_id, run_id) -> see run_outcome.
+Outcome = Callable[[str, str], tuple[str, str]]
+
+
+def _lease_from_env() -> float:
+    return float(os.environ.get(LEASE_ENV, DEFAULT_LEASE))
 
 
 @dataclass(frozen=True)
@@ -47,6 +68,7 @@ class DropFolder:
     uri: str  # s3://bucket/prefix
     # Buckets a job may name; None: RECAST_ALLOWED_BUCKETS, else the work and drop buckets.
     allowed: BucketAllowList | None = None
+    lease: float = field(default_factory=_lease_from_env)
 
     def _key(self, *parts: str) -> tuple[str, str]:
         return storage.split_uri(storage.join(self.uri, *parts))
@@ -61,16 +83,30 @@ class DropFolder:
         names = [key[len(prefix) :] for _, key in sorted(found)]
         return [n for n in names if n.lower().endswith(JOB_SUFFIXES)]
 
-    def claim_all(self, work_uri: str) -> list[dict[str, Any]]:
-        """Claim every unclaimed job; refuse (to failed/) the ones that cannot render."""
+    def claim_all(
+        self, work_uri: str, outcome: Outcome | None = None, poll_run_id: str | None = None
+    ) -> list[dict[str, Any]]:
+        """Claim every unclaimed job; refuse (to failed/) the ones that cannot render.
+
+        `outcome` (how to ask for a run's state, to settle the claims of dead polls) and
+        `poll_run_id` (this poll's run, recorded in its claims): default, from the Airflow task
+        this runs in.
+        """
         claims = []
+        poll_run_id = poll_run_id or _current_run_id()
         for name in self.incoming():
-            claim = self.claim(name, work_uri)
+            claim = self.claim(name, work_uri, outcome or current_outcome, poll_run_id)
             if claim:
                 claims.append(claim)
         return claims
 
-    def claim(self, name: str, work_uri: str) -> dict[str, Any] | None:
+    def claim(
+        self,
+        name: str,
+        work_uri: str,
+        outcome: Outcome | None = None,
+        poll_run_id: str | None = None,
+    ) -> dict[str, Any] | None:
         """The claim for the render, or None (taken by another poller, refused, duplicate)."""
         reason = unsafe_key(name)
         if reason:
@@ -92,8 +128,9 @@ class DropFolder:
         claim_id = hashlib.sha256(name.encode() + b"\0" + data).hexdigest()[:16]
         record = {"claim": claim_id, "name": name, "etag": etag, "status": "claimed"}
         record |= {"run_id": f"drop__{claim_id}", "claimed_at": time.time()}
+        record |= {"poll_run_id": poll_run_id}
         if not self._create_claim(claim_id, record):
-            self._if_duplicate(name, etag, claim_id, data)
+            self._if_duplicate(name, etag, claim_id, data, outcome or current_outcome)
             return None
         storage.write_bytes(self._claim_uri(claim_id, "job"), data)
         try:
@@ -106,7 +143,9 @@ class DropFolder:
         published = delivery_prefix(
             work_uri, conf["output_prefix"], conf["asset"], record["run_id"]
         )
-        return {**record, "conf": conf, "film": storage.join(published, "film.mp4")}
+        record["film"] = storage.join(published, "film.mp4")
+        storage.write_json(self._claim_uri(claim_id, "json"), record)  # for a scan to settle
+        return {**record, "conf": conf}
 
     def _create_claim(self, claim_id: str, record: dict[str, Any]) -> bool:
         bucket, key = self._key("claims", f"{claim_id}.json")
@@ -123,17 +162,39 @@ class DropFolder:
     def _claim_uri(self, claim_id: str, suffix: str) -> str:
         return storage.join(self.uri, "claims", f"{claim_id}.{suffix}")
 
-    def _if_duplicate(self, name: str, etag: str, claim_id: str, data: bytes) -> None:
+    def _if_duplicate(
+        self, name: str, etag: str, claim_id: str, data: bytes, outcome: Outcome
+    ) -> None:
         """A finished claim with its job back in incoming/: the same job dropped again."""
         first = storage.read_json(self._claim_uri(claim_id, "json"))
         if first["status"] == "claimed":
-            return  # being rendered by the poller that holds the claim
+            self._settle_if_stale(first, outcome)  # else rendered by the poll that holds it
+            return
         reason = (
             f"duplicate: this job was already taken by {first['run_id']} "
             f"({first['status']}); change it or rename it to render again"
         )
         result = {"status": "failed", "reason": reason, **_ids(first)}
         self._move(name, etag, data, result)
+
+    def _settle_if_stale(self, claim: dict[str, Any], outcome: Outcome) -> None:
+        """A claim past its lease, its poll over, its render ended or never started: settle."""
+        age = time.time() - float(claim.get("claimed_at", 0.0))
+        if age < self.lease:
+            return  # the poll that took it may still be triggering or waiting for the render
+        if claim.get("poll_run_id"):
+            poll, _ = outcome(POLL_DAG, claim["poll_run_id"])
+            if poll not in ENDED:
+                return  # alive (or unknown): its own finish moves the job
+        state, reason = outcome(RENDER_DAG, claim["run_id"])
+        if state not in ENDED:
+            return  # running, queued, or unknown (Airflow did not answer): ask again later
+        log.warning("settling the claim of %r, %.0fs old: render %s", claim["name"], age, state)
+        if state == "success":  # published; only the move was lost
+            self.finish(claim, "success", film=claim.get("film", ""))
+            return
+        reason = f"claim expired after {age:.0f}s, the poll that took it is gone: {reason}"
+        self.finish(claim, "failed", reason)
 
     def _refuse_unsafe(self, name: str, reason: str) -> None:
         """Moved aside under a safe name: the original key cannot be trusted in a path."""
@@ -224,17 +285,48 @@ def trigger_kwargs(claim: dict[str, Any]) -> dict[str, Any]:
 
 
 def run_outcome(ti: Any, dag_id: str, run_id: str) -> tuple[str, str]:
-    """(state, reason) of a render run, asked of Airflow by a task (`ti`: its task instance)."""
+    """(state, reason) of a run, asked of Airflow by a task (`ti`: its task instance).
+
+    "missing": Airflow has no such run (the trigger failed, or it was deleted); "unknown":
+    Airflow did not answer.
+    """
     from recast_airflow.failures import render_failure
 
     try:
         found = ti.get_dagrun_state(dag_id, run_id)
         state = str(getattr(found, "value", found))  # a DagRunState enum, or its value
-    except Exception as exc:  # the trigger itself failed: no such run
-        return "missing", f"render {run_id} was not started: {exc}"
+    except Exception as exc:
+        if _not_found(exc):
+            return "missing", f"{dag_id} run {run_id} does not exist (never started or deleted)"
+        return "unknown", f"state of {dag_id} run {run_id} unknown: {exc}"
     if state == "success":
         return state, ""
+    if dag_id != RENDER_DAG:
+        return state, f"{dag_id} run {run_id} is {state}"
     return state, render_failure(run_id) or f"render {run_id} ended {state}"
+
+
+def _not_found(exc: Exception) -> bool:
+    """The Execution API's 404, as the task SDK relays it (AirflowRuntimeError.error.detail)."""
+    detail = getattr(getattr(exc, "error", None), "detail", None) or {}
+    return isinstance(detail, dict) and detail.get("status_code") == 404
+
+
+def current_outcome(dag_id: str, run_id: str) -> tuple[str, str]:
+    """run_outcome, from within the running Airflow task."""
+    from airflow.sdk import get_current_context
+
+    return run_outcome(get_current_context()["ti"], dag_id, run_id)
+
+
+def _current_run_id() -> str | None:
+    """The run of the Airflow task this runs in; None outside one."""
+    from airflow.sdk import get_current_context
+
+    try:
+        return str(get_current_context()["run_id"])
+    except RuntimeError:
+        return None
 
 
 def finish_render(ti: Any, drop_uri: str, claim: dict[str, Any]) -> str:

@@ -20,6 +20,12 @@ S3_SECRET = "recast-s3"  # keys AWS_ACCESS_KEY_ID, AWS_SECRET_ACCESS_KEY, AWS_EN
 WORKER_ACCOUNT = "recast-worker"  # deploy/k8s/rbac.yaml: no permissions, no token
 RUN_AS = 10001  # the worker image's non-root user (images/worker/Dockerfile)
 MODELS_PATH = "/models"
+# The C2PA signing identity: the Secret's keys, as files, where the finalize pod reads them.
+# Same names as tasks.provenance.identity.save writes, so its folder can become the Secret.
+C2PA_PATH = "/etc/recast/c2pa"
+C2PA_FILES = {"RECAST_C2PA_CERT": "chain.pem", "RECAST_C2PA_KEY": "key.pem"}
+C2PA_ANCHOR = {"RECAST_C2PA_ANCHOR": "anchor.pem"}
+SIGNING_STAGES = frozenset({"finalize"})  # the only pods that get the signing key
 
 
 def tier_kwargs(tier: Tier) -> dict[str, Any]:
@@ -97,13 +103,42 @@ def common_kwargs(settings: Settings) -> dict[str, Any]:
     }
 
 
+def signing_kwargs(kwargs: dict[str, Any], settings: Settings) -> dict[str, Any]:
+    """`kwargs` plus the signing identity: a read-only volume and the paths of its files.
+
+    Never the key itself in the pod spec (an env value or an argument would show in the API,
+    in `kubectl describe` and in Airflow's rendered fields). Optional, so that a missing
+    Secret fails the stage at once (naming the file) instead of holding the pod in
+    ContainerCreating until the startup timeout.
+    """
+    if not settings.c2pa_secret:
+        return kwargs
+    secret = k8s.V1SecretVolumeSource(
+        secret_name=settings.c2pa_secret, default_mode=0o440, optional=True
+    )  # 0440: readable through the pod's fsGroup, by the worker user only
+    files = {**C2PA_FILES, **(C2PA_ANCHOR if settings.c2pa_anchor else {})}
+    env = [k8s.V1EnvVar(name=n, value=f"{C2PA_PATH}/{f}") for n, f in files.items()]
+    return {
+        **kwargs,
+        "env_vars": [*kwargs["env_vars"], *env],
+        "volumes": [*kwargs["volumes"], k8s.V1Volume(name="c2pa", secret=secret)],
+        "volume_mounts": [
+            *kwargs["volume_mounts"],
+            k8s.V1VolumeMount(name="c2pa", mount_path=C2PA_PATH, read_only=True),
+        ],
+    }
+
+
 def pod_kwargs(tier: Tier, settings: Settings) -> dict[str, Any]:
     """Everything but task_id and arguments, for a pod of `tier`."""
     return {**common_kwargs(settings), **tier_kwargs(tier), "pool": tier.pool}
 
 
 def stage_operator(task_id: str, tier: Tier, settings: Settings, **kwargs: Any) -> Any:
-    return KubernetesPodOperator(task_id=task_id, **pod_kwargs(tier, settings), **kwargs)
+    pod = pod_kwargs(tier, settings)
+    if task_id in SIGNING_STAGES:
+        pod = signing_kwargs(pod, settings)
+    return KubernetesPodOperator(task_id=task_id, **pod, **kwargs)
 
 
 def mapped_stage_operator(task_id: str, tier: Tier, settings: Settings, **kwargs: Any) -> Any:

@@ -2,7 +2,8 @@
 
 Each is built by KubernetesPodOperator itself (`build_pod_request_obj(dry_run=True)`) through
 the same path as in a render: a GPU tier's pod is a swap unit of the mapped task, unmapped with
-the per-unit arguments the DAG gives it; the `cpu` tier's pod is the split stage.
+the per-unit arguments the DAG gives it; the `cpu` tier's pod is the split stage. `finalize`
+is the one pod that differs from its tier's: it mounts the C2PA signing identity.
 """
 
 from __future__ import annotations
@@ -18,14 +19,18 @@ from tasks.storage import join
 
 SAMPLE_RUN_ID = "manual__2026-01-01T00:00:00+00:00"
 SAMPLE_UNIT = "u0000-0123abcd"
+FINALIZE = "finalize"  # not a tier: the cpu tier's finalize stage
 
 
 def _operator(settings: Settings, tier_name: str) -> Any:
     tiers = load_tiers(settings.tiers_file)
-    tier = tiers[tier_name]
     layout = RunLayout.for_run(settings.work_uri, SAMPLE_RUN_ID)
+    asset = join(settings.work_uri, "inputs", "film.mp4")
+    if tier_name == FINALIZE:
+        arguments = commands.finalize(asset, layout)
+        return stage_operator(FINALIZE, tiers["cpu"], settings, arguments=arguments)
+    tier = tiers[tier_name]
     if not tier.gpu_resource:
-        asset = join(settings.work_uri, "inputs", "film.mp4")
         return stage_operator("split", tier, settings, arguments=commands.split(asset, layout))
     from airflow.sdk import DAG
 
@@ -36,7 +41,10 @@ def _operator(settings: Settings, tier_name: str) -> Any:
 
 
 def sample_pod(settings: Settings, tier_name: str) -> dict[str, Any]:
-    """The pod, as the Kubernetes API receives it (camelCase field names)."""
+    """The pod, as the Kubernetes API receives it (camelCase field names).
+
+    `tier_name`: a tier of the tier file, or "finalize".
+    """
     from kubernetes.client import ApiClient
 
     pod = _operator(settings, tier_name).build_pod_request_obj(context=None, dry_run=True)
@@ -45,5 +53,6 @@ def sample_pod(settings: Settings, tier_name: str) -> dict[str, Any]:
 
 
 def sample_pods(settings: Settings, tier: str = "all") -> dict[str, dict[str, Any]]:
-    names = sorted(load_tiers(settings.tiers_file)) if tier == "all" else [tier]
+    """One pod per tier, and the finalize pod; or only `tier`'s."""
+    names = [*sorted(load_tiers(settings.tiers_file)), FINALIZE] if tier == "all" else [tier]
     return {name: sample_pod(settings, name) for name in names}

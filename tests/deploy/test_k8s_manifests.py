@@ -10,8 +10,13 @@ import pytest
 import yaml
 
 from recast_airflow.config import Settings
-from recast_airflow.kubernetes_backend import S3_SECRET, WORKER_ACCOUNT
-from recast_airflow.pods import sample_pod
+from recast_airflow.kubernetes_backend import (
+    C2PA_ANCHOR,
+    C2PA_FILES,
+    S3_SECRET,
+    WORKER_ACCOUNT,
+)
+from recast_airflow.pods import FINALIZE, sample_pod
 from recast_airflow.tiers import gpu_tiers, load_tiers
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -94,10 +99,23 @@ def test_the_quota_covers_every_gpu_resource_of_the_tiers() -> None:
     assert limits["spec"]["limits"][0]["default"]["cpu"]  # for the XCom sidecar
 
 
+def _secrets() -> dict[str, dict[str, Any]]:
+    return {d["metadata"]["name"]: d for d in _kind("Secret")}
+
+
 def test_the_example_secret_is_the_one_the_pods_read() -> None:
-    (secret,) = _kind("Secret")
-    assert secret["metadata"]["name"] == S3_SECRET
+    secret = _secrets()[S3_SECRET]
     assert set(secret["stringData"]) >= {"AWS_ACCESS_KEY_ID", "AWS_SECRET_ACCESS_KEY"}
+
+
+def test_the_example_signing_secret_is_the_one_finalize_mounts() -> None:
+    settings = Settings("kubernetes", "s3://r", "img", "recast", TIERS, None)
+    pod = sample_pod(settings, FINALIZE)
+    (volume,) = [v for v in pod["spec"]["volumes"] if "secret" in v]
+    secret = _secrets()[volume["secret"]["secretName"]]
+    assert set(secret["stringData"]) == {*C2PA_FILES.values(), *C2PA_ANCHOR.values()}
+    # An example only: no key material is committed.
+    assert set(secret["stringData"].values()) == {"REPLACE-ME"}
 
 
 def _tolerates(tolerations: list[dict[str, str]], taint: dict[str, str]) -> bool:

@@ -2,7 +2,9 @@
 with the local backend and the embedded S3 server.
 
 A job dropped once and seen by two polls renders once and is moved to processed/; dropped
-again, it starts nothing and lands in failed/ as a duplicate."""
+again, it starts nothing and lands in failed/ as a duplicate. A claim left by a poll that died
+before its render was triggered is settled by the next poll, from what Airflow says of both
+runs (neither exists)."""
 
 from __future__ import annotations
 
@@ -98,3 +100,29 @@ def _unit_pools(stack: Stack, run_id: str) -> set[str]:
     path = f"/api/v2/dags/recast_render/dagRuns/{quote(run_id, safe='')}/taskInstances"
     tis = stack.api("GET", f"{path}?limit=100")["task_instances"]
     return {ti["pool"] for ti in tis if ti["task_id"] in ("swap", "restore")}
+
+
+def test_the_claim_of_a_poll_that_died_is_settled_by_the_next(stack: Stack) -> None:
+    """A claim as a dead poll leaves it (old, its runs never created): moved to failed/."""
+    import hashlib
+    import json
+
+    s3 = stack.s3_client()
+    stack.wait_for_dag("recast_dropfolder")
+    name, data = "stale/job.yaml", JOB.encode()
+    claim_id = hashlib.sha256(name.encode() + b"\0" + data).hexdigest()[:16]
+    s3.put_object(Bucket=BUCKET, Key=f"dropfolder/incoming/{name}", Body=data)
+    etag = s3.head_object(Bucket=BUCKET, Key=f"dropfolder/incoming/{name}")["ETag"]
+    claim = {"claim": claim_id, "name": name, "etag": etag, "status": "claimed"}
+    claim |= {"run_id": f"drop__{claim_id}", "claimed_at": 1.0, "poll_run_id": "manual__gone"}
+    s3.put_object(Bucket=BUCKET, Key=f"dropfolder/claims/{claim_id}.json", Body=json.dumps(claim))
+    s3.put_object(Bucket=BUCKET, Key=f"dropfolder/claims/{claim_id}.job", Body=data)
+
+    poll = stack.trigger("recast_dropfolder")
+    assert stack.wait_for_run("recast_dropfolder", poll, timeout=180) == "success"
+    result = _json(s3, f"dropfolder/failed/{name}.result.json")
+    assert result["run_id"] == f"drop__{claim_id}"
+    assert result["reason"].startswith("claim expired after")
+    assert "does not exist" in result["reason"]  # Airflow's 404, told from an unanswered ask
+    assert _keys(s3, "dropfolder/incoming/stale/") == []
+    assert not [r for r in _render_runs(stack) if r["dag_run_id"] == f"drop__{claim_id}"]

@@ -181,3 +181,137 @@ def test_only_a_faces_file_fields_are_resolved_as_paths(bucket: str, drop: DropF
     face = claim["conf"]["faces"][0]
     assert face["source"] == f"s3://{bucket}/drop/incoming/a.png"
     assert face["consent"] == "REL-7" and face["select"] == "largest"
+
+
+# Claims whose poll died: settled by a later scan, from the render's outcome.
+
+
+def _states(**by_dag: str) -> Any:
+    """A fake of Airflow's run states: every run of a DAG in one state; records the asks."""
+    asked: list[tuple[str, str]] = []
+
+    def outcome(dag_id: str, run_id: str) -> tuple[str, str]:
+        asked.append((dag_id, run_id))
+        state = by_dag[dag_id.removeprefix("recast_")]
+        return state, "" if state == "success" else f"{run_id}: swap: CUDA out of memory"
+
+    outcome.asked = asked  # type: ignore[attr-defined]
+    return outcome
+
+
+def _claimed(bucket: str, drop: DropFolder) -> dict[str, Any]:
+    _put(drop, "show/job.yaml", JOB.format(bucket=bucket))
+    (claim,) = drop.claim_all(f"s3://{bucket}", _states(), poll_run_id="scheduled__dead")
+    return claim
+
+
+def test_a_claim_records_its_render_its_poll_and_its_film(bucket: str, drop: DropFolder) -> None:
+    claim = _claimed(bucket, drop)
+    record = storage.read_json(storage.join(drop.uri, "claims", f"{claim['claim']}.json"))
+    assert record["status"] == "claimed" and record["run_id"] == claim["run_id"]
+    assert record["poll_run_id"] == "scheduled__dead"
+    assert record["film"] == claim["film"] and record["claimed_at"] > 0
+
+
+@pytest.mark.parametrize(
+    ("render", "folder", "reason"),
+    [
+        ("failed", "failed", "swap: CUDA out of memory"),
+        ("missing", "failed", "claim expired after"),
+    ],
+)
+def test_a_dead_poll_s_claim_goes_to_failed_with_the_render_s_reason(
+    bucket: str, drop: DropFolder, render: str, folder: str, reason: str
+) -> None:
+    claim = _claimed(bucket, drop)
+    later = DropFolder(drop.uri, lease=0)  # a scan after the lease
+    states = _states(dropfolder="failed", render=render)
+    assert later.claim_all(f"s3://{bucket}", states) == []
+    result = _result(drop, folder, "show/job.yaml")
+    assert result["status"] == "failed" and result["run_id"] == claim["run_id"]
+    assert reason in result["reason"] and "poll that took it is gone" in result["reason"]
+    assert states.asked == [
+        ("recast_dropfolder", "scheduled__dead"),
+        ("recast_render", claim["run_id"]),
+    ]
+    assert not storage.exists(storage.join(drop.uri, "incoming", "show/job.yaml"))
+    closed = storage.read_json(storage.join(drop.uri, "claims", f"{claim['claim']}.json"))
+    assert closed["status"] == "failed"
+    # Settled once: the next scan finds nothing, and the job dropped again is a duplicate.
+    assert later.claim_all(f"s3://{bucket}", _states()) == []
+    _put(drop, "show/job.yaml", JOB.format(bucket=bucket))
+    assert later.claim_all(f"s3://{bucket}", _states()) == []
+    assert _result(drop, "failed", "show/job.yaml")["reason"].startswith("duplicate")
+
+
+def test_a_dead_poll_s_finished_render_still_lands_in_processed(
+    bucket: str, drop: DropFolder
+) -> None:
+    claim = _claimed(bucket, drop)
+    later = DropFolder(drop.uri, lease=0)
+    assert later.claim_all(f"s3://{bucket}", _states(dropfolder="failed", render="success")) == []
+    result = _result(drop, "processed", "show/job.yaml")
+    assert result["status"] == "success" and result["film"] == claim["film"]
+
+
+@pytest.mark.parametrize(
+    ("lease", "poll", "render"),
+    [
+        (3600, "failed", "failed"),  # within the lease: not even asked
+        (0, "running", "failed"),  # the poll lives: its own finish moves the job
+        (0, "unknown", "failed"),  # Airflow did not answer: ask again later
+        (0, "failed", "running"),  # the render goes on: settled when it ends
+        (0, "failed", "queued"),
+        (0, "failed", "unknown"),
+    ],
+)
+def test_a_claim_is_left_alone_unless_its_poll_and_render_are_over(
+    bucket: str, drop: DropFolder, lease: float, poll: str, render: str
+) -> None:
+    claim = _claimed(bucket, drop)
+    states = _states(dropfolder=poll, render=render)
+    assert DropFolder(drop.uri, lease=lease).claim_all(f"s3://{bucket}", states) == []
+    assert storage.exists(storage.join(drop.uri, "incoming", "show/job.yaml"))
+    record = storage.read_json(storage.join(drop.uri, "claims", f"{claim['claim']}.json"))
+    assert record["status"] == "claimed"
+    assert bool(states.asked) == (lease == 0)
+
+
+def test_the_lease_comes_from_the_environment(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("RECAST_DROP_CLAIM_LEASE", "90")
+    assert DropFolder("s3://b/drop").lease == 90.0
+    monkeypatch.delenv("RECAST_DROP_CLAIM_LEASE")
+    assert DropFolder("s3://b/drop").lease == 1800.0
+
+
+def test_run_outcome_tells_a_missing_run_from_an_unanswered_question() -> None:
+    """What the task SDK raises: AirflowRuntimeError carrying the Execution API's status."""
+    from types import SimpleNamespace
+
+    from airflow.sdk.exceptions import AirflowRuntimeError, ErrorType
+    from airflow.sdk.execution_time.comms import ErrorResponse
+
+    from recast_airflow.dropfolder import run_outcome
+
+    def raising(status: int) -> Any:
+        error = ErrorResponse(error=ErrorType.API_SERVER_ERROR, detail={"status_code": status})
+
+        def get_dagrun_state(dag_id: str, run_id: str) -> str:
+            raise AirflowRuntimeError(error)
+
+        return SimpleNamespace(get_dagrun_state=get_dagrun_state)
+
+    assert run_outcome(raising(404), "recast_render", "drop__x")[0] == "missing"
+    assert run_outcome(raising(503), "recast_render", "drop__x")[0] == "unknown"
+    running = SimpleNamespace(get_dagrun_state=lambda dag_id, run_id: "running")
+    assert run_outcome(running, "recast_dropfolder", "p") == (
+        "running",
+        "recast_dropfolder run p is running",
+    )
+
+
+def test_the_poll_dag_is_the_one_named_here() -> None:
+    from recast_airflow.dropfolder import POLL_DAG
+    from tests.conftest import ROOT
+
+    assert f'dag_id="{POLL_DAG}"' in (ROOT / "dags" / "recast_dropfolder.py").read_text()

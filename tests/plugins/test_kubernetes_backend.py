@@ -10,14 +10,15 @@ import kubernetes_validate
 import pytest
 
 from recast_airflow.config import Settings
-from recast_airflow.kubernetes_backend import S3_SECRET
-from recast_airflow.pods import sample_pod
+from recast_airflow.kubernetes_backend import C2PA_PATH, S3_SECRET
+from recast_airflow.pods import FINALIZE, sample_pod
 from recast_airflow.tiers import TAINT_EFFECTS, TOLERATION_OPERATORS, load_tiers
 
 TIERS = Path(__file__).resolve().parents[2] / "plugins" / "recast_airflow" / "tiers.yaml"
 K8S_VERSION = "1.37.0"  # the newest schemas kubernetes-validate ships
 ALL_TIERS = sorted(load_tiers(TIERS))
 GPU_TIERS = [name for name in ALL_TIERS if load_tiers(TIERS)[name].gpu_resource]
+ALL_PODS = [*ALL_TIERS, FINALIZE]  # a pod per tier, and the one that signs
 
 
 def _settings() -> Settings:
@@ -33,20 +34,34 @@ def _settings() -> Settings:
 
 @pytest.fixture(scope="module")
 def pods() -> dict[str, dict[str, Any]]:
-    return {name: sample_pod(_settings(), name) for name in ALL_TIERS}
+    return {name: sample_pod(_settings(), name) for name in [*ALL_TIERS, FINALIZE]}
 
 
-@pytest.mark.parametrize("tier", ALL_TIERS)
+@pytest.fixture(scope="module")
+def render_dag() -> Any:
+    """The render DAG as the Kubernetes backend builds it."""
+    from airflow.dag_processing.dagbag import DagBag
+
+    with pytest.MonkeyPatch.context() as mp:
+        mp.setenv("RECAST_BACKEND", "kubernetes")
+        mp.setenv("RECAST_TIERS_FILE", str(TIERS))
+        return DagBag(dag_folder=str(TIERS.parents[2] / "dags" / "recast_render.py")).dags[
+            "recast_render"
+        ]
+
+
+@pytest.mark.parametrize("tier", ALL_PODS)
 def test_pod_passes_the_kubernetes_schema_strictly(pods: dict[str, Any], tier: str) -> None:
     kubernetes_validate.validate(pods[tier], K8S_VERSION, strict=True)
 
 
-@pytest.mark.parametrize("tier", ALL_TIERS)
+@pytest.mark.parametrize("tier", ALL_PODS)
 def test_pod_is_locked_down_and_runs_the_stage_cli(pods: dict[str, Any], tier: str) -> None:
     spec = pods[tier]["spec"]
     worker = spec["containers"][0]
     assert worker["command"] == ["python", "-m", "tasks"]
-    assert worker["args"][0] == ("swap" if tier in GPU_TIERS else "split")
+    stage = "swap" if tier in GPU_TIERS else "split"
+    assert worker["args"][0] == (FINALIZE if tier == FINALIZE else stage)
     assert spec["automountServiceAccountToken"] is False
     assert spec["securityContext"]["runAsNonRoot"] is True
     assert spec["securityContext"]["runAsUser"] > 0
@@ -65,7 +80,7 @@ def test_pod_is_locked_down_and_runs_the_stage_cli(pods: dict[str, Any], tier: s
     assert {"mountPath": "/scratch", "name": "scratch"} in worker["volumeMounts"]
 
 
-@pytest.mark.parametrize("tier", ALL_TIERS)
+@pytest.mark.parametrize("tier", ALL_PODS)
 def test_credentials_only_come_from_the_secret(pods: dict[str, Any], tier: str) -> None:
     worker = pods[tier]["spec"]["containers"][0]
     assert worker["envFrom"] == [{"secretRef": {"name": S3_SECRET}}]
@@ -129,19 +144,17 @@ def test_cpu_tier_asks_for_no_gpu(pods: dict[str, Any]) -> None:
     assert not pods["cpu"]["spec"].get("tolerations")
 
 
-def test_the_tier_of_the_run_reaches_the_unit_pods(monkeypatch: pytest.MonkeyPatch) -> None:
+def test_the_tier_of_the_run_reaches_the_unit_pods(
+    render_dag: Any, monkeypatch: pytest.MonkeyPatch
+) -> None:
     """The DAG's own mapped swap task, unmapped with the kwargs a `spot` run gives a unit."""
     from kubernetes.client import ApiClient
 
     from recast_airflow import backends
 
-    monkeypatch.setenv("RECAST_BACKEND", "kubernetes")
+    monkeypatch.setenv("RECAST_BACKEND", "kubernetes")  # unit_kwargs reads it at run time
     monkeypatch.setenv("RECAST_TIERS_FILE", str(TIERS))
-    from airflow.dag_processing.dagbag import DagBag
-
-    dag = DagBag(dag_folder=str(TIERS.parents[2] / "dags" / "recast_render.py")).dags[
-        "recast_render"
-    ]
+    dag = render_dag
     swap = dag.get_task("swap")
     ref = {"run": "s3://studio-renders/runs/r1", "unit": "u0000-0123abcd", "tier": "spot"}
     kwargs = backends.swap_unit(ref)
@@ -186,7 +199,7 @@ def test_recast_pods_writes_one_file_per_tier(tmp_path: Path) -> None:
     from recast.cli import main
 
     assert main(["pods", "--out", str(tmp_path)]) == 0
-    assert sorted(p.stem for p in tmp_path.glob("*.json")) == ALL_TIERS
+    assert sorted(p.stem for p in tmp_path.glob("*.json")) == sorted(ALL_PODS)
     pod = json.loads((tmp_path / "spot.json").read_text())
     assert pod["kind"] == "Pod" and pod["spec"]["priorityClassName"] == "recast-spot"
     assert main(["pods", "--tier", "nope", "--out", str(tmp_path)]) == 1
@@ -198,3 +211,101 @@ def test_pods_check_their_buckets_against_the_same_allow_list(
 ) -> None:
     env = {e["name"]: e.get("value") for e in pods[tier]["spec"]["containers"][0]["env"]}
     assert env["RECAST_ALLOWED_BUCKETS"] == "studio-renders"  # unset: the work bucket
+
+
+def _c2pa(pod: dict[str, Any]) -> tuple[list[Any], list[Any], dict[str, str]]:
+    """The pod's signing volume, its worker's mount of it, and its C2PA env."""
+    worker = pod["spec"]["containers"][0]
+    volumes = [v for v in pod["spec"]["volumes"] if "secret" in v]
+    mounts = [m for m in worker["volumeMounts"] if m["name"] in {v["name"] for v in volumes}]
+    env = {e["name"]: e["value"] for e in worker["env"] if e["name"].startswith("RECAST_C2PA")}
+    return volumes, mounts, env
+
+
+def test_the_finalize_pod_reads_the_signing_identity_from_the_secret(
+    pods: dict[str, Any],
+) -> None:
+    volumes, mounts, env = _c2pa(pods[FINALIZE])
+    (volume,) = volumes
+    assert volume["secret"]["secretName"] == "recast-c2pa"
+    assert volume["secret"]["defaultMode"] == 0o440  # the worker's group (fsGroup) only
+    assert mounts == [{"mountPath": C2PA_PATH, "name": volume["name"], "readOnly": True}]
+    assert env == {
+        "RECAST_C2PA_CERT": f"{C2PA_PATH}/chain.pem",
+        "RECAST_C2PA_KEY": f"{C2PA_PATH}/key.pem",
+        "RECAST_C2PA_ANCHOR": f"{C2PA_PATH}/anchor.pem",
+    }
+    # Never in the XCom sidecar, never in env values or arguments.
+    sidecar = pods[FINALIZE]["spec"]["containers"][1]
+    assert not [m for m in sidecar.get("volumeMounts") or [] if m["name"] == volume["name"]]
+    worker = pods[FINALIZE]["spec"]["containers"][0]
+    assert not [e for e in worker["env"] if "valueFrom" in e]
+
+
+@pytest.mark.parametrize("tier", ALL_TIERS)
+def test_no_other_pod_gets_the_signing_identity(pods: dict[str, Any], tier: str) -> None:
+    assert _c2pa(pods[tier]) == ([], [], {})
+
+
+def test_the_render_dag_mounts_the_identity_in_its_finalize_task_only(render_dag: Any) -> None:
+    with_key = {
+        t.task_id
+        for t in render_dag.tasks
+        if any(v.secret for v in getattr(t, "volumes", None) or [])
+    }
+    assert with_key == {"finalize"}
+    kpo = {t.task_id for t in render_dag.tasks if "KubernetesPod" in type(t).__name__}
+    assert {"probe", "split", "assemble", "finalize"} <= kpo  # the check saw the pods
+
+
+def test_the_secret_name_and_its_anchor_are_configurable() -> None:
+    from dataclasses import replace
+
+    renamed = sample_pod(
+        replace(_settings(), c2pa_secret="studio-c2pa", c2pa_anchor=False), FINALIZE
+    )
+    volumes, _, env = _c2pa(renamed)
+    assert volumes[0]["secret"]["secretName"] == "studio-c2pa"
+    assert set(env) == {"RECAST_C2PA_CERT", "RECAST_C2PA_KEY"}
+    assert _c2pa(sample_pod(replace(_settings(), c2pa_secret=None), FINALIZE)) == ([], [], {})
+
+
+def test_the_identity_settings_come_from_the_environment(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.delenv("RECAST_C2PA_IDENTITY", raising=False)
+    assert Settings.from_env().c2pa_secret == "recast-c2pa"
+    monkeypatch.setenv("RECAST_C2PA_IDENTITY", "none")
+    assert Settings.from_env().c2pa_secret is None
+    monkeypatch.setenv("RECAST_C2PA_IDENTITY_ANCHOR", "false")
+    assert Settings.from_env().c2pa_anchor is False
+
+
+def test_a_folder_saved_by_the_identity_module_is_the_secret_s_layout(tmp_path: Path) -> None:
+    """`kubectl create secret generic recast-c2pa --from-file=<folder>` gives the pod its files."""
+    from tasks.provenance.identity import development_identity, save
+
+    env = save(development_identity(days=1), tmp_path)
+    mounted = {
+        e["name"]: e["value"]
+        for e in sample_pod(_settings(), FINALIZE)["spec"]["containers"][0]["env"]
+    }
+    assert {name: Path(path).name for name, path in env.items()} == {
+        name: Path(mounted[name]).name for name in env
+    }
+
+
+def test_recast_pods_writes_no_key_material(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Even with the identity configured on the Airflow side, only paths reach the pods."""
+    from recast.cli import main
+    from tasks.provenance.identity import development_identity, save
+
+    identity = development_identity(days=1)
+    for name, path in save(identity, tmp_path / "id").items():
+        monkeypatch.setenv(name, path)
+    assert main(["pods", "--out", str(tmp_path / "pods")]) == 0
+    text = "".join(p.read_text() for p in (tmp_path / "pods").glob("*.json"))
+    assert "recast-c2pa" in text and str(tmp_path) not in text
+    key_lines = [ln for ln in identity.key_pem.decode().splitlines() if "-----" not in ln]
+    assert "PRIVATE KEY" not in text and not [ln for ln in key_lines if ln in text]
+    assert "BEGIN CERTIFICATE" not in text

@@ -1,12 +1,15 @@
 """The recast_render form in a real browser: Debian's Chromium driven by Playwright against
 `airflow standalone` on loopback (the `recast up` stack). Log in, open recast_render, fill the
-form, trigger; the run succeeds with what was typed. The screenshots are kept under
-out/test-artifacts/ui/ (RECAST_TEST_ARTIFACTS moves them)."""
+form, trigger; the run succeeds with what was typed. Then that render's links, live: Airflow's
+REST API gives its tasks the "QC report" and "Contact sheet" extra links, their URLs serve the
+published report and sheet over HTTP, and the task's page in the browser shows them. The
+screenshots are kept under out/test-artifacts/ui/ (RECAST_TEST_ARTIFACTS moves them)."""
 
 from __future__ import annotations
 
 import json
 import os
+import urllib.request
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -83,7 +86,9 @@ def _run_from_the_form(stack: Stack) -> dict[str, Any]:
     return runs[0]
 
 
-def test_trigger_recast_render_from_its_form(stack: Stack, page: Any) -> None:
+@pytest.fixture(scope="module")
+def form_run(stack: Stack, page: Any) -> dict[str, Any]:
+    """recast_render triggered from its form and rendered: the run, as the REST API lists it."""
     stack.wait_for_dag("recast_render")
     _log_in(page, stack)
     page.goto(f"{stack.url}/dags/recast_render")
@@ -94,11 +99,51 @@ def test_trigger_recast_render_from_its_form(stack: Stack, page: Any) -> None:
 
     page.wait_for_timeout(2000)
     run = _run_from_the_form(stack)
-    assert run["conf"]["tier"] == "mig" and run["conf"]["faces"] == FACES
-    assert run["conf"]["output_prefix"] == "ui-renders"
-    assert stack.wait_for_run("recast_render", run["dag_run_id"], timeout=420) == "success"
+    run["state"] = stack.wait_for_run("recast_render", run["dag_run_id"], timeout=420)
+    return run
 
-    page.goto(f"{stack.url}/dags/recast_render/runs/{quote(run['dag_run_id'], safe='')}")
+
+def test_trigger_recast_render_from_its_form(
+    stack: Stack, page: Any, form_run: dict[str, Any]
+) -> None:
+    assert form_run["conf"]["tier"] == "mig" and form_run["conf"]["faces"] == FACES
+    assert form_run["conf"]["output_prefix"] == "ui-renders"
+    assert form_run["state"] == "success"
+
+    page.goto(f"{stack.url}/dags/recast_render/runs/{quote(form_run['dag_run_id'], safe='')}")
     page.get_by_text("success").first.wait_for(timeout=30_000)
     shot = _shot(page, "02-run-succeeded.png")
     assert shot.stat().st_size > 10_000
+
+
+def _fetch(url: str) -> tuple[bytes, str]:
+    with urllib.request.urlopen(url, timeout=10) as response:
+        return response.read(), response.headers["Content-Type"]
+
+
+def test_the_render_links_to_its_report_and_contact_sheet(
+    stack: Stack, page: Any, form_run: dict[str, Any]
+) -> None:
+    """GET /api/v2/dags/{dag}/dagRuns/{run}/taskInstances/{task}/links, as the UI asks it."""
+    assert form_run["state"] == "success"
+    run = quote(form_run["dag_run_id"], safe="")
+    links = stack.api(
+        "GET", f"/api/v2/dags/recast_render/dagRuns/{run}/taskInstances/publish/links"
+    )
+    urls = links["extra_links"]
+    assert {"QC report", "Contact sheet"} <= set(urls)
+    # The published copies, under the output prefix typed in the form.
+    assert all("/ui-renders/" in urls[name] for name in ("QC report", "Contact sheet"))
+    report, kind = _fetch(urls["QC report"])
+    assert kind.startswith("text/html")
+    assert b"<html" in report.lower() and form_run["dag_run_id"].encode() in report
+    sheet, kind = _fetch(urls["Contact sheet"])
+    assert kind == "image/png" and sheet.startswith(b"\x89PNG")
+
+    # The task's page in the browser offers the same two links.
+    page.goto(f"{stack.url}/dags/recast_render/runs/{run}/tasks/publish/details")
+    qc = page.get_by_role("link", name="QC report")
+    qc.wait_for(timeout=30_000)
+    assert "/ui-renders/" in (qc.get_attribute("href") or "")
+    assert page.get_by_role("link", name="Contact sheet").count() == 1
+    _shot(page, "03-task-links.png")
