@@ -7,9 +7,9 @@ reference selects by it unless told otherwise; one without selects `all`.
 
 `process_batch` works on consecutive frames of one shot: faces are tracked across frames,
 their keypoints smoothed, and identity is decided once per track (re-checked every
-RECAST_REID_EVERY frames until it matches), so the same person keeps the same face. `process`
-treats a frame as a still. Frames with nothing to replace come back as the very same array,
-so unchanged frames cost nothing downstream and stay bit-exact.
+RECAST_REID_EVERY frames until it matches, and again while faces cross), so the same person
+keeps the same face. `process` treats a frame as a still. Frames with nothing to replace come
+back as the very same array, so unchanged frames cost nothing downstream and stay bit-exact.
 """
 
 from __future__ import annotations
@@ -64,6 +64,7 @@ class FrameResult:
     faces_swapped: int
     swapped: tuple[Face, ...] = ()  # the faces written, as smoothed
     tracks: tuple[int, ...] = ()  # their track ids, in the same order
+    mappings: tuple[int, ...] = ()  # which mapping (index into the spec's faces) wrote each
 
 
 class FaceEngine:
@@ -129,7 +130,7 @@ class FaceEngine:
         written = iter(self.backend.swapper.apply(canvases, jobs, self.timings))
         results = []
         for i, (frame, faces, plan) in enumerate(zip(frames, detections, plans, strict=True)):
-            done = [(track, face) for track, face, _ in plan if next(written)]
+            done = [step for step in plan if next(written)]
             if not done:
                 results.append(FrameResult(frame=frame, faces_found=len(faces), faces_swapped=0))
                 continue
@@ -138,8 +139,9 @@ class FaceEngine:
                     frame=canvases[i],
                     faces_found=len(faces),
                     faces_swapped=len(done),
-                    swapped=tuple(face for _, face in done),
-                    tracks=tuple(track for track, _ in done),
+                    swapped=tuple(face for _, face, _ in done),
+                    tracks=tuple(track for track, _, _ in done),
+                    mappings=tuple(mapping for _, _, mapping in done),
                 )
             )
         return results
@@ -166,7 +168,11 @@ class FaceEngine:
         return [(tracked[k][0].id, tracked[k][1], m) for k, m in sorted(chosen.items())]
 
     def _identify(self, frame: Image, track: Track, face: Face, index: int) -> None:
-        """Decide who a track is: at its start, then every `reid_every` frames until matched."""
+        """Decide who a track is: at its start, then every `reid_every` frames until matched,
+        and again whenever the tracker asks (`recheck`: faces crossing)."""
+        if track.recheck:
+            self._recheck(track, embed_face(frame, face), index)
+            return
         if track.mapping is not None:
             return
         last = track.checked_frame
@@ -174,6 +180,24 @@ class FaceEngine:
             return
         track.checked_frame = index
         track.mapping, track.distance = self._nearest(embed_face(frame, face))
+
+    def _recheck(self, track: Track, embedding: Embedding, index: int) -> None:
+        """Who a track is while its face is near another's and just after they part (the
+        tracker may have handed the faces over); a face recognised as nobody (half hidden,
+        turned) keeps what was decided."""
+        track.recheck = False
+        track.checked_frame = index
+        mapping, gap = self._nearest(embedding)
+        if mapping is None:
+            return
+        if mapping != track.mapping:
+            log.info("track %d is face mapping %d after crossing", track.id, mapping + 1)
+            for other in self._tracker.tracks:
+                if other is not track and other.mapping == mapping and other.since_near is not None:
+                    # Handed over with this one: swap back, so that the other is right even
+                    # while its face is too hidden to recognise.
+                    other.mapping = track.mapping
+        track.mapping, track.distance = mapping, gap
 
     def _nearest(self, embedding: Embedding) -> tuple[int | None, float | None]:
         best: tuple[float, int] | None = None

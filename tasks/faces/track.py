@@ -1,9 +1,15 @@
 """Face tracks across the frames of one shot: IoU matching and keypoint smoothing.
 
-A detection joins the track whose last box overlaps it most (greedy, IoU >= `IOU_MIN`); a track
-unseen for `MAX_MISSING` frames ends. Keypoints go through a one-euro filter scaled to the face
-size: still faces are held steady (no jitter from detection noise), fast ones follow with
-little lag. Tracks also carry who the face is, so identity is decided once per track.
+Each track predicts where its face is now (its last detected box moved on at its recent
+velocity); a detection joins the track whose prediction overlaps it most (greedy, IoU >=
+`IOU_MIN`), and a track unseen for `MAX_MISSING` frames ends. Matching on the last box instead
+swaps two people who walk past each other: the one passing behind reappears next to where the
+other was last seen. Keypoints go through a one-euro filter scaled to the face size: still
+faces are held steady (no jitter from detection noise), fast ones follow with little lag.
+Tracks also carry who the face is, so identity is decided once per track. Prediction fails
+when people stop or turn back while one hides the other, so a track is also flagged
+(`recheck`) in each frame its face is seen near another's and in the few frames after they
+part (the first may still show a face half hidden), for the engine to check who it is again.
 """
 
 from __future__ import annotations
@@ -15,11 +21,16 @@ import numpy as np
 
 from tasks.faces.detect import Face, FloatArray
 
+Box = tuple[float, float, float, float]
+
 IOU_MIN = 0.3
 MAX_MISSING = 3
 _MIN_CUTOFF = 0.05  # cycles per frame for a still face: lower is steadier
 _BETA = 4.0  # how fast the cutoff rises with speed (face sizes per frame)
 _D_CUTOFF = 0.3
+_VELOCITY_GAIN = 0.5  # weight of the newest step in the velocity estimate (pixels per frame)
+_NEAR_IOU = 0.02  # faces whose boxes overlap this much may be taken for each other
+_RECHECK_AFTER = 3  # frames after parting in which identity is checked again (one may be hidden)
 
 
 def iou(a: tuple[float, float, float, float], b: tuple[float, float, float, float]) -> float:
@@ -28,6 +39,14 @@ def iou(a: tuple[float, float, float, float], b: tuple[float, float, float, floa
     inter = ix * iy
     union = (a[2] - a[0]) * (a[3] - a[1]) + (b[2] - b[0]) * (b[3] - b[1]) - inter
     return inter / union if union > 0 else 0.0
+
+
+def _shift(box: Box, dx: float, dy: float) -> Box:
+    return box[0] + dx, box[1] + dy, box[2] + dx, box[3] + dy
+
+
+def _centre(box: Box) -> FloatArray:
+    return np.array([(box[0] + box[2]) / 2, (box[1] + box[3]) / 2], np.float32)
 
 
 def _alpha(cutoff: float) -> float:
@@ -43,7 +62,19 @@ class Track:
     mapping: int | None = None  # decided by identity (reference mappings)
     checked_frame: int | None = None  # when identity was last computed
     distance: float | None = None
+    since_near: int | None = None  # frames seen since its face was last near another's
+    recheck: bool = False  # set by the tracker, cleared by whoever checks who the face is
+    box: Box = field(init=False)  # last detected, unsmoothed
+    velocity: FloatArray = field(default_factory=lambda: np.zeros(2, np.float32))
     _speed: FloatArray = field(default_factory=lambda: np.zeros(2, np.float32))
+
+    def __post_init__(self) -> None:
+        self.box = self.face.bbox
+
+    def predict(self, frame: int) -> Box:
+        """Where the face should be at `frame`, moving on as it last moved."""
+        dx, dy = self.velocity * (frame - self.last_frame)
+        return _shift(self.box, float(dx), float(dy))
 
     def smooth(self, face: Face, frame: int) -> Face:
         scale = max(float(np.linalg.norm(face.kps[1] - face.kps[0])), 1.0)
@@ -62,6 +93,9 @@ class Track:
             face.bbox[3] + float(shift[1]),
         )
         self.face = Face(bbox=box, kps=kps, score=face.score)
+        step = (_centre(face.bbox) - _centre(self.box)) / max(frame - self.last_frame, 1)
+        self.velocity = _VELOCITY_GAIN * step + (1 - _VELOCITY_GAIN) * self.velocity
+        self.box = face.bbox
         self.last_frame = frame
         return self.face
 
@@ -78,10 +112,11 @@ class Tracker:
     def update(self, faces: list[Face], frame: int) -> list[tuple[Track, Face]]:
         """Each detection with its track and its smoothed face, in detection order."""
         self.tracks = [t for t in self.tracks if frame - t.last_frame <= MAX_MISSING]
+        predicted = [t.predict(frame) for t in self.tracks]
         pairs = sorted(
             (
-                (iou(t.face.bbox, f.bbox), ti, fi)
-                for ti, t in enumerate(self.tracks)
+                (iou(box, f.bbox), ti, fi)
+                for ti, box in enumerate(predicted)
                 for fi, f in enumerate(faces)
             ),
             reverse=True,
@@ -104,4 +139,19 @@ class Tracker:
                 out.append((track, face))
             else:
                 out.append((track, track.smooth(face, frame)))
+        self._mark_crossings(frame)
         return out
+
+    def _mark_crossings(self, frame: int) -> None:
+        """Flag for `recheck` the tracks seen near another face, or within a few frames after."""
+        boxes = [t.box if t.last_frame == frame else t.predict(frame) for t in self.tracks]
+        for i, track in enumerate(self.tracks):
+            seen = track.last_frame == frame
+            if any(iou(boxes[i], b) >= _NEAR_IOU for j, b in enumerate(boxes) if j != i):
+                track.since_near = 0
+            elif track.since_near is not None and seen:
+                track.since_near += 1
+            if track.since_near is not None and track.since_near > _RECHECK_AFTER:
+                track.since_near = None
+            if seen and track.since_near is not None:
+                track.recheck = True

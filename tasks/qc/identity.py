@@ -2,9 +2,10 @@
 
 For a few frames per shot (the thumbnail frame and others spread over the shot's swapped frames)
 each face the swap wrote (`faces.json`, keypoints as smoothed) is embedded in the delivered film
-and in the original frame, with the model the render matched identities with: ArcFace from the
-model store when INSwapper did the swap (its source latent is an ArcFace embedding), dlib's
-ResNet otherwise. The scales differ, so each embedder has its own warning threshold:
+and in the original frame and compared with the source of the mapping that wrote it, using the
+model the render matched identities with: ArcFace from the model store when INSwapper did the
+swap (its source latent is an ArcFace embedding), dlib's ResNet otherwise. The scales differ,
+so each embedder has its own warning threshold:
 - ArcFace: 0.35, a common same-person boundary for InsightFace's normed embeddings.
 - dlib: 0.92; six different people of insightface's t1.jpg measured 0.81-0.905 pairwise, a
   face swapped onto another by the classical swapper measured 0.94 to its source.
@@ -97,6 +98,7 @@ class WrittenFace:
     frame: int  # in the film
     track: int
     face: Face
+    mapping: int | None = None  # which of the spec's faces wrote it (None: an older log)
 
 
 @dataclass(frozen=True)
@@ -109,6 +111,7 @@ class FaceSample:
     to_source: float  # cosine similarity of the delivered face to its source face
     to_original: float  # ... to the face it replaced
     detection: float  # the detector's score for the original face (0: not found again)
+    mapping: int | None = None  # the mapping whose source `to_source` compares with
 
     def as_dict(self) -> dict[str, Any]:
         return {k: round(v, 4) if isinstance(v, float) else v for k, v in asdict(self).items()}
@@ -121,13 +124,9 @@ def written_faces(plan: UnitPlan, logs: dict[str, Any]) -> dict[int, list[Writte
         data = logs.get(unit.id)
         if not data:
             continue
-        faces = faces_log.parse(data)
-        for frame, entries in dict(data.get("frames", {})).items():
-            tracks = [int(e["track"]) for e in entries]
-            at = unit.start_frame + int(frame)
-            out[at] = [
-                WrittenFace(at, t, f) for t, f in zip(tracks, faces[int(frame)], strict=True)
-            ]
+        for frame, logged in faces_log.entries(data).items():
+            at = unit.start_frame + frame
+            out[at] = [WrittenFace(at, e.track, e.face, e.mapping) for e in logged]
     return out
 
 
@@ -166,11 +165,9 @@ def measure(
     embedder: Embedder,
     backend: Backend,
 ) -> list[FaceSample]:
-    """Each written face of the sampled frames (the keys of `before`), measured.
-
-    The engine does not record which mapping wrote a face; with several mappings a face is
-    scored against the source it looks most like.
-    """
+    """Each written face of the sampled frames (the keys of `before`), measured against the
+    source of the mapping that wrote it (`sources` in the spec's order). A log written before
+    the swap recorded mappings falls back to the source the face looks most like."""
     shot_of = {f: s.index for s in shots.shots for f in before if s.start_frame <= f < s.end_frame}
     samples = []
     for frame in sorted(before):
@@ -178,17 +175,30 @@ def measure(
         for w in written[frame]:
             delivered = embedder.embed(after[frame], w.face)
             original = embedder.embed(before[frame], w.face)
+            mapping = _mapping(w, len(sources))
+            if mapping is None:
+                mapping = max(range(len(sources)), key=lambda m: cosine(delivered, sources[m]))
             samples.append(
                 FaceSample(
                     shot=shot_of[frame],
                     frame=frame,
                     track=w.track,
-                    to_source=max(cosine(delivered, s) for s in sources),
+                    to_source=cosine(delivered, sources[mapping]),
                     to_original=cosine(delivered, original),
                     detection=_detection_score(detected, w.face),
+                    mapping=mapping,
                 )
             )
     return samples
+
+
+def _mapping(written: WrittenFace, count: int) -> int | None:
+    if written.mapping is not None and not 0 <= written.mapping < count:
+        raise SpecError(
+            f"frame {written.frame}: the swap logged mapping {written.mapping}, "
+            f"but the spec has {count} face mapping(s)"
+        )
+    return written.mapping
 
 
 def source_embeddings(

@@ -80,7 +80,8 @@ class UnitSwap:
             meter.add(frame, done.frame, dict(zip(done.tracks, done.swapped, strict=True)))
             if done.swapped:
                 self.faces[str(batch.start + offset)] = [
-                    faces_log.entry(t, f) for t, f in zip(done.tracks, done.swapped, strict=True)
+                    faces_log.entry(t, f, m)
+                    for t, f, m in zip(done.tracks, done.swapped, done.mappings, strict=True)
                 ]
         self.progress.advance(len(batch.frames))
 

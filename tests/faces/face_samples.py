@@ -7,7 +7,7 @@ from pathlib import Path
 import cv2
 import numpy as np
 
-from tasks.faces.detect import detect_faces
+from tasks.faces.detect import Face, detect_faces
 
 
 def t1_image() -> np.ndarray:
@@ -20,9 +20,14 @@ def t1_image() -> np.ndarray:
 
 def person(t1: np.ndarray, index: int) -> np.ndarray:
     """One of t1's people (left to right), cropped loosely enough to look like a portrait."""
-    face = sorted(detect_faces(t1), key=lambda f: f.bbox[0])[index]
-    x1, y1, x2, y2 = face.bbox
+    return portrait(t1, sorted(detect_faces(t1), key=lambda f: f.bbox[0])[index])
+
+
+def portrait(image: np.ndarray, face: Face | None = None) -> np.ndarray:
+    """The face (by default the only one detected), cropped loosely enough to look like a
+    portrait."""
+    x1, y1, x2, y2 = (face or detect_faces(image)[0]).bbox
     w, h = x2 - x1, y2 - y1
     top, bottom = int(max(0, y1 - 0.4 * h)), int(y2 + 0.3 * h)
     left, right = int(max(0, x1 - 0.4 * w)), int(x2 + 0.4 * w)
-    return np.ascontiguousarray(t1[top:bottom, left:right])
+    return np.ascontiguousarray(image[top:bottom, left:right])

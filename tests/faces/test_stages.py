@@ -94,6 +94,7 @@ def test_swap_stage_reports_per_shot_and_passes_empty_frames_through(
     assert all(np.array_equal(b, a) for b, a in zip(before[6:], after[6:], strict=True))
     faces = json.loads(Path(layout.unit(UNIT, swap.FACES_LOG)).read_text())["frames"]
     assert sorted(map(int, faces)) == list(range(FACE_FRAMES))
+    assert {e["mapping"] for f in faces.values() for e in f} == {0}  # the only mapping wrote all
 
 
 @pytest.mark.skipif(not gfpgan_available(), reason="GFPGAN needs torch and gfpgan")

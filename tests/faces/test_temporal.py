@@ -5,7 +5,7 @@ from __future__ import annotations
 import cv2
 import numpy as np
 import pytest
-from face_samples import person
+from face_samples import person, portrait
 from skimage import data
 
 from tasks.faces import FaceEngine, Mapping
@@ -52,6 +52,75 @@ def test_a_moving_face_is_followed_without_lag_building_up() -> None:
     for frame in range(30):
         out = tracker.update([_face(100 + 6 * frame, 100)], frame)[0][1]
     assert abs(out.kps[0, 0] - (_face(100 + 6 * 29, 100).kps[0, 0])) < 3
+
+
+@pytest.mark.parametrize(("speed", "hidden"), [(15, 2), (20, 1), (20, 2), (30, 2), (40, 1)])
+def test_people_crossing_keep_their_tracks_when_one_passes_behind(speed: int, hidden: int) -> None:
+    """A walks right, B walks left a little lower and passes behind A (unseen for `hidden`
+    frames as they meet at frame 20): each keeps the track it started with, and both are
+    flagged for an identity re-check."""
+    tracker = Tracker()
+    owners: dict[str, set[int]] = {"a": set(), "b": set()}
+    rechecked = set()
+    for frame in range(40):
+        a, b = speed * frame, 40 * speed - speed * frame
+        behind = 20 - hidden // 2 <= frame < 20 - hidden // 2 + hidden
+        people = [("a", _face(a, 50))] + ([] if behind else [("b", _face(b, 60))])
+        out = tracker.update([face for _, face in people], frame)
+        for (who, _), (track, _) in zip(people, out, strict=True):
+            owners[who].add(track.id)
+            if track.recheck:
+                rechecked.add(who)
+                track.recheck = False
+    assert len(owners["a"]) == len(owners["b"]) == 1 and owners["a"] != owners["b"]
+    assert rechecked == {"a", "b"}
+
+
+SCENE_W, SCENE_H, TILE_W, TILE_H = 480, 180, 110, 132
+
+
+def _walk(frame: int, frames: int, turn_back: bool) -> tuple[int, int]:
+    """Left edges of the astronaut's and Matt's tiles: they walk past each other, or meet in
+    the middle and turn back."""
+    t = frame / (frames - 1)
+    if turn_back:
+        t = min(frame, frames - 1 - frame) / (frames / 2 - 1) / 2
+    travel = SCENE_W - TILE_W - 20
+    return int(10 + t * travel), int(SCENE_W - TILE_W - 10 - t * travel)
+
+
+@pytest.mark.parametrize("turn_back", [False, True], ids=["walk-past", "turn-back"])
+def test_people_crossing_keep_their_face_mapping(
+    t1: np.ndarray, lisa: np.ndarray, turn_back: bool
+) -> None:
+    """The astronaut (-> Lisa) walks in front of Matt (-> another t1 person), who is hidden for
+    two frames while they overlap. Matching on the last box handed Matt's track to the astronaut
+    after a walk-past; prediction hands it over when they turn back, and Matt's face is still
+    half hidden when they part: the identity re-checks (and handing the mappings back) keep
+    every written face on its own mapping, in every frame."""
+    astronaut, matt = data.astronaut(), person(t1, 3)
+    tiles = [cv2.resize(portrait(img), (TILE_W, TILE_H)) for img in (astronaut, matt)]
+    refs = [np.ascontiguousarray(img[:, ::-1]) for img in (astronaut, matt)]
+    engine = FaceEngine(
+        [Mapping(source=lisa, reference=refs[0]), Mapping(source=person(t1, 1), reference=refs[1])]
+    )
+    frames, lefts = [], []
+    for frame in range(16):
+        xa, xm = _walk(frame, 16, turn_back)
+        canvas = np.full((SCENE_H, SCENE_W, 3), 60, np.uint8)
+        canvas[20 : 20 + TILE_H, xm : xm + TILE_W] = tiles[1]  # Matt behind
+        canvas[20 : 20 + TILE_H, xa : xa + TILE_W] = tiles[0]
+        frames.append(canvas)
+        lefts.append((xa, xm))
+    written = []
+    for (xa, xm), result in zip(lefts, engine.process_batch(frames), strict=True):
+        assert result.faces_swapped == result.faces_found
+        for face, mapping in zip(result.swapped, result.mappings, strict=True):
+            centre = (face.bbox[0] + face.bbox[2]) / 2
+            nearest = min((0, 1), key=lambda k: abs(centre - (xa, xm)[k] - TILE_W / 2))
+            written.append((nearest, mapping))
+    assert {who for who, _ in written} == {0, 1}
+    assert [m for _, m in written] == [who for who, _ in written]
 
 
 @pytest.fixture(scope="module")
