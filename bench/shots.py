@@ -6,15 +6,17 @@ Generates a film of known shots (recast.samples.mixed_shots: hard cuts, dissolve
 black, flashes, fast pans), then runs on the same file, in this process's run:
 - `python -m tasks detect-shots` (our stage, as a pod runs it) and `detect_shots()` in-process;
 - `scenedetect -i FILM list-scenes` with its defaults (its default detector).
-Prints frames per second (wall time, process start included for both commands), F1 at one
-frame of tolerance over all boundaries and per transition kind, and the ratios. Nothing is
-asserted.
+Prints frames per second (wall time, process start included for both commands), the CPU
+seconds each command used (its processes and their children: steadier than wall time on a
+shared machine), F1 at one frame of tolerance over all boundaries and per transition kind, and
+the ratios. Nothing is asserted.
 """
 
 from __future__ import annotations
 
 import argparse
 import csv
+import resource
 import subprocess
 import sys
 import tempfile
@@ -47,13 +49,19 @@ def f1(found: list[int], truth: list[int]) -> tuple[float, int, int]:
     return score, len(found) - hits, len(truth) - hits
 
 
-def timed(cmd: list[str]) -> float:
-    started = time.perf_counter()
+def _children_cpu() -> float:
+    usage = resource.getrusage(resource.RUSAGE_CHILDREN)
+    return usage.ru_utime + usage.ru_stime
+
+
+def timed(cmd: list[str]) -> tuple[float, float]:
+    """(wall seconds, CPU seconds) of a command and the processes it waited for."""
+    started, cpu = time.perf_counter(), _children_cpu()
     subprocess.run(cmd, check=True, capture_output=True)
-    return time.perf_counter() - started
+    return time.perf_counter() - started, _children_cpu() - cpu
 
 
-def scenedetect_cuts(film: Path, out: Path, fps: float) -> tuple[list[int], float]:
+def scenedetect_cuts(film: Path, out: Path, fps: float) -> tuple[list[int], tuple[float, float]]:
     scenedetect = str(Path(sys.executable).with_name("scenedetect"))
     seconds = timed([scenedetect, "-i", str(film), "-o", str(out), "list-scenes", "-q"])
     with next(out.glob("*.csv")).open() as handle:
@@ -62,14 +70,16 @@ def scenedetect_cuts(film: Path, out: Path, fps: float) -> tuple[list[int], floa
     return [round(float(row[3]) * fps) for row in rows[1:]], seconds
 
 
-def report(name: str, found: list[int], truth: dict[int, str], frames: int, secs: float) -> None:
+def report(
+    name: str, found: list[int], truth: dict[int, str], frames: int, secs: float, cpu: str = ""
+) -> None:
     score, fp, fn = f1(found, list(truth))
     kinds = []
     for kind in ("cut", "dissolve", "fade"):
         wanted = [f for f, k in truth.items() if k == kind]
         hit = sum(any(abs(f - g) <= TOLERANCE for g in found) for f in wanted)
         kinds.append(f"{kind} {hit}/{len(wanted)}")
-    print(f"{name:34s} {frames / secs:7.0f} fps  {secs:6.2f} s  F1 {score:.3f} "
+    print(f"{name:34s} {frames / secs:7.0f} fps  {secs:6.2f} s{cpu}  F1 {score:.3f} "
           f"(fp {fp}, missed {fn}; found {', '.join(kinds)})")  # fmt: skip
 
 
@@ -93,18 +103,22 @@ def main() -> None:
               f"{sum(k == 'dissolve' for k in truth.values())} dissolves, "
               f"{sum(k == 'fade' for k in truth.values())} fades)")  # fmt: skip
         out = Path(tmp) / "shots.json"
-        ours_cli = timed(
+        ours_cli, ours_cpu = timed(
             [sys.executable, "-m", "tasks", "detect-shots", str(film), "--out", str(out)]
         )
         ours = [s["start_frame"] for s in read_json(str(out))["shots"][1:]]
         started = time.perf_counter()
         in_process = [s.start_frame for s in detect_shots(film).shots[1:]]
         ours_lib = time.perf_counter() - started
-        theirs, theirs_cli = scenedetect_cuts(film, Path(tmp) / "sd", float(Fraction(args.fps)))
-    report("recast detect-shots (CLI)", ours, truth, frames, ours_cli)
-    report("recast detect_shots() in-process", in_process, truth, frames, ours_lib)
-    report("scenedetect list-scenes (defaults)", theirs, truth, frames, theirs_cli)
-    print(f"speed ratio (CLI vs CLI): {theirs_cli / ours_cli:.2f}x  "
+        theirs, (theirs_cli, theirs_cpu) = scenedetect_cuts(
+            film, Path(tmp) / "sd", float(Fraction(args.fps))
+        )
+    report("recast detect-shots (CLI)", ours, truth, frames, ours_cli, f" ({ours_cpu:5.2f} s CPU)")
+    report("recast detect_shots() in-process", in_process, truth, frames, ours_lib, " " * 15)
+    report("scenedetect list-scenes (defaults)", theirs, truth, frames, theirs_cli,
+           f" ({theirs_cpu:5.2f} s CPU)")  # fmt: skip
+    print(f"speed ratio (CLI vs CLI): {theirs_cli / ours_cli:.2f}x wall, "
+          f"{theirs_cpu / ours_cpu:.2f}x CPU  "
           f"(in-process vs their CLI: {theirs_cli / ours_lib:.2f}x)")  # fmt: skip
 
 

@@ -7,12 +7,15 @@ frames), then times in this process's run: `split_units` (one decode pass, one m
 unit) + `assemble` (review: H.264 CRF 18 medium + audio copied), against
 `ffmpeg -i FILM -c:v libx264 -preset medium -crf 18 -pix_fmt yuv420p -c:a copy`. With
 `--master` the master preset (ProRes 422 HQ + PCM) is timed against the same ffmpeg transcode
-to ProRes. Prints seconds and the ratio; nothing is asserted.
+to ProRes. Prints wall and CPU seconds (this process and its ffmpeg children: CPU is the
+steadier figure on a shared machine) and both ratios; nothing is asserted. `--mezzanine h264`
+is the lossless x264 mezzanine, `ffv1` lossless FFV1 (see tasks/media/frames.py).
 """
 
 from __future__ import annotations
 
 import argparse
+import resource
 import subprocess
 import sys
 import tempfile
@@ -36,6 +39,14 @@ PLAIN = {
     "master": ["-c:v", "prores_ks", "-profile:v", "3", "-pix_fmt", "yuv422p10le",
                "-c:a", "pcm_s24le"],
 }  # fmt: skip
+
+
+def cpu() -> float:
+    """CPU seconds used so far by this process and the children it waited for."""
+    own, kids = (
+        resource.getrusage(who) for who in (resource.RUSAGE_SELF, resource.RUSAGE_CHILDREN)
+    )
+    return own.ru_utime + own.ru_stime + kids.ru_utime + kids.ru_stime
 
 
 def shot_list(lengths: list[int], fps: str) -> ShotList:
@@ -68,24 +79,29 @@ def main() -> None:
               f"{len(lengths)} shots, {len(plan.units)} units, mezzanine {args.mezzanine}, "
               f"delivery {delivery}")  # fmt: skip
 
-        started = time.perf_counter()
+        started, cpu_at = time.perf_counter(), cpu()
         parts = split_units(film, plan.units, tmp / "units", mezzanine=args.mezzanine)
         split_s = time.perf_counter() - started
-        started = time.perf_counter()
+        started, cpu_split = time.perf_counter(), cpu()
         suffix = ".mov" if args.master else ".mp4"
         assemble([parts[u.id] for u in plan.units], film, tmp / f"out{suffix}", info.fps,
                  delivery=delivery)  # fmt: skip
         assemble_s = time.perf_counter() - started
+        cpu_ours = cpu() - cpu_at
+        cpu_split -= cpu_at
 
-        started = time.perf_counter()
+        started, cpu_at = time.perf_counter(), cpu()
         cmd = ["ffmpeg", "-v", "error", "-y", "-i", str(film), *PLAIN[delivery]]
         subprocess.run([*cmd, str(tmp / f"plain{suffix}")], check=True)
-        plain_s = time.perf_counter() - started
+        plain_s, cpu_plain = time.perf_counter() - started, cpu() - cpu_at
     ours = split_s + assemble_s
     print(f"split {split_s:.2f} s + assemble {assemble_s:.2f} s = {ours:.2f} s "
-          f"({info.frame_count / ours:.0f} fps)")  # fmt: skip
-    print(f"plain ffmpeg transcode: {plain_s:.2f} s ({info.frame_count / plain_s:.0f} fps)")
-    print(f"ratio (split + assemble) / plain: {ours / plain_s:.2f}x")
+          f"({info.frame_count / ours:.0f} fps); CPU {cpu_split:.2f} + "
+          f"{cpu_ours - cpu_split:.2f} = {cpu_ours:.2f} s")  # fmt: skip
+    print(f"plain ffmpeg transcode: {plain_s:.2f} s ({info.frame_count / plain_s:.0f} fps); "
+          f"CPU {cpu_plain:.2f} s")  # fmt: skip
+    print(f"ratio (split + assemble) / plain: {ours / plain_s:.2f}x wall, "
+          f"{cpu_ours / cpu_plain:.2f}x CPU")  # fmt: skip
 
 
 if __name__ == "__main__":

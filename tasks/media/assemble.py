@@ -4,7 +4,10 @@ One ffmpeg run per delivery preset (delivery.py): the concat demuxer reads the u
 frames are renumbered on an exact 1/fps time base (so no container rounding can drop or repeat
 one), converted to YUV with the source's matrix and tagged with its colour, sample aspect ratio
 and timecode; the source's audio streams are mapped back untouched where the container allows
-(languages kept), moved by the source's video lead-in so they stay in sync. The result is
+(languages kept), moved by the source's video lead-in so they stay in sync, and so are its
+text subtitles (delivery.py). Units in YUV
+(split's, in the source's own pixel format and matrix) go to the delivery format without a
+colour conversion; RGB units (the swap's) are converted with the source's matrix. The result is
 probed: anything but the source's frame count is an error. A rotated source comes back upright
 (every stage decodes it upright), so it carries no rotation flag; a variable-rate source comes
 back at its constant rate (see probe.py).
@@ -18,7 +21,8 @@ import tempfile
 from collections.abc import Sequence
 from pathlib import Path
 
-from tasks.media.delivery import Delivery, audio_args, preset
+from tasks.media.delivery import Delivery, audio_args, preset, subtitle_args
+from tasks.media.ffprobe import ffprobe
 from tasks.media.probe import probe, video_lead_in
 from tasks.spec import DeliveryPreset, Probe, SpecError, parse_fps
 
@@ -61,7 +65,8 @@ def assemble(
     spec = preset(delivery)
     with tempfile.TemporaryDirectory(prefix="recast-assemble-", dir=out.parent) as tmp:
         listing = _write_concat_list(Path(tmp) / "units.ffconcat", unit_videos)
-        cmd = _command(listing, source, out, info, spec)
+        native = _units_native(unit_videos[0], info)
+        cmd = _command(listing, source, out, info, spec, native)
         log.debug("running %s", " ".join(cmd))
         result = subprocess.run(cmd, capture_output=True, text=True, check=False)
     if result.returncode != 0:
@@ -86,7 +91,26 @@ def _write_concat_list(path: Path, videos: Sequence[Path]) -> Path:
     return path
 
 
-def _video_filter(info: Probe, spec: Delivery) -> str:
+def _units_native(unit: Path, info: Probe) -> bool:
+    """Whether the units (all of a render share one format) hold the source's own YUV
+    pictures: split's mezzanines do; RGB ones (the swap's) and BT.709 ones made from RGB
+    (frames.FrameWriter) need a colour conversion, unless BT.709 is the source's too."""
+    streams = ffprobe(unit, ["-select_streams", "v:0", "-show_streams"]).get("streams", [])
+    if not streams:
+        raise SpecError(f"{unit}: not a readable unit video")
+    video = streams[0]
+    pix_fmt = str(video.get("pix_fmt", ""))
+    if pix_fmt.startswith(("gbr", "bgr", "rgb", "0rgb", "0bgr", "argb", "abgr")):
+        return False
+    space, colour_range = (str(video.get(k) or "") for k in ("color_space", "color_range"))
+    # Untagged range means limited (tv): ProRes tags it where the source did not.
+    if colour_range in ("", "unknown"):
+        colour_range = "tv"
+    same_space = (space if space not in ("", "unknown") else None) == info.color_space
+    return same_space and colour_range == (info.color_range or "tv")
+
+
+def _video_filter(info: Probe, spec: Delivery, native_units: bool = False) -> str:
     rate = parse_fps(info.fps)
     height = "ceil(ih/2)*2" if spec.even_height else "ih"
     # Frame N at exactly N/fps; chroma subsampling needs even sizes: pad (never crop) one pixel.
@@ -96,14 +120,17 @@ def _video_filter(info: Probe, spec: Delivery) -> str:
         f"pad=ceil(iw/2)*2:{height}",
         f"setsar={info.sar.replace(':', '/')}",
     ]
-    # Use the matrix the units were decoded with (the source's, else swscale's BT.601), so
-    # every player shows the output as it shows the source.
-    matrix = _MATRICES.get(info.color_space or "", "bt601")
-    # Units in a YUV mezzanine are BT.709 limited (frames.py): through RGB first, as FFmpeg
-    # 5.1's swscale does not change matrix from YUV to YUV. RGB units pass through unchanged.
-    steps.append("scale=in_color_matrix=bt709:in_range=tv")
-    steps.append("format=rgb24")
-    steps.append(f"scale=out_color_matrix={matrix}:out_range=tv")
+    if not native_units:
+        # Use the matrix the units were decoded with (the source's, else swscale's BT.601),
+        # so every player shows the output as it shows the source. YUV units made from RGB
+        # are BT.709 limited (frames.py): through RGB first, as FFmpeg 5.1's swscale does not
+        # change matrix from YUV to YUV. RGB units pass through unchanged.
+        matrix = _MATRICES.get(info.color_space or "", "bt601")
+        steps.append("scale=in_color_matrix=bt709:in_range=tv")
+        steps.append("format=rgb24")
+        steps.append(f"scale=out_color_matrix={matrix}:out_range=tv")
+    # Native units hold the source's own pictures: only subsampling, bit depth (and a full
+    # range to limited) change, with no matrix.
     steps.append(f"format={spec.pix_fmt}")
     # Tag the frames themselves: FFmpeg 5.1 encoders take the frames' tags over -colorspace.
     steps.append(":".join(["setparams=range=tv", *_colour_params(info)]))
@@ -128,12 +155,15 @@ def _source_input(source: Path) -> list[str]:
     return [*offset, "-i", str(source)]
 
 
-def _command(listing: Path, source: Path, out: Path, info: Probe, spec: Delivery) -> list[str]:
+def _command(
+    listing: Path, source: Path, out: Path, info: Probe, spec: Delivery, native_units: bool
+) -> list[str]:
     cmd = [FFMPEG, "-y", "-v", "error", "-f", "concat", "-safe", "0", "-i", str(listing)]
     cmd += [*_source_input(source), "-map", "0:v:0", "-map", "1:a?"]
-    cmd += ["-vf", _video_filter(info, spec), "-r", info.fps, "-fps_mode", "cfr"]
+    cmd += ["-vf", _video_filter(info, spec, native_units), "-r", info.fps, "-fps_mode", "cfr"]
     cmd += [*spec.video, "-pix_fmt", spec.pix_fmt]
     cmd += audio_args(spec, [a.codec for a in info.audio])
+    cmd += subtitle_args(info.subtitles, source_input=1)  # timed like the audio (-itsoffset)
     if info.timecode:
         cmd += ["-timecode", info.timecode]
     # Container tags from the source; the rotation flag is not carried (frames come upright).

@@ -5,13 +5,17 @@
   encoded to AAC.
 - `master`: ProRes 422 HQ (10-bit 4:2:2) + PCM in MOV, for conform and grading. PCM audio is
   copied untouched; anything else is decoded to 24-bit PCM (lossless from the decoded samples).
+Text subtitles go to both as mov_text (copied when they are mov_text already); bitmap ones
+(DVD, Blu-ray, DVB) have no place in MP4 or MOV and are left out (the probe warns).
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass
 
-from tasks.spec import DeliveryPreset
+from tasks.spec import DeliveryPreset, SubtitleStream
+
+TEXT_SUBTITLES = frozenset({"mov_text", "subrip", "srt", "ass", "ssa", "webvtt", "text"})
 
 
 @dataclass(frozen=True)
@@ -66,4 +70,14 @@ def audio_args(delivery: Delivery, codecs: list[str]) -> list[str]:
         else:
             encoder, *rest = delivery.audio
             args += [f"-c:a:{index}", encoder, *(a.format(index=index) for a in rest)]
+    return args
+
+
+def subtitle_args(subtitles: list[SubtitleStream], source_input: int) -> list[str]:
+    """Maps and codecs that carry the text subtitle streams of input `source_input`."""
+    args: list[str] = []
+    text = [s for s in subtitles if s.codec in TEXT_SUBTITLES]
+    for index, stream in enumerate(text):
+        codec = "copy" if stream.codec == "mov_text" else "mov_text"
+        args += ["-map", f"{source_input}:{stream.index}", f"-c:s:{index}", codec]
     return args

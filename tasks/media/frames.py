@@ -1,19 +1,27 @@
 """Decode films to RGB frames and write unit mezzanines, both through PyAV.
 
-Mezzanines (chosen per render, `RenderSpec.mezzanine`), all in Matroska at an exact 1/fps
-time base, intra-only so any frame decodes on its own:
-- `ffv1`: lossless FFV1 level 3 in bgr0, a byte shuffle of RGB24, so a frame written and read
-  back is the same bytes (no YUV matrix, no rounding). FFmpeg 5.1's FFV1 has no 8-bit gbrp.
-- `prores`: ProRes 422 HQ (prores_ks profile 3, 10-bit 4:2:2), BT.709 limited range.
+Mezzanines (chosen per render, `RenderSpec.mezzanine`), all in Matroska at an exact 1/fps time
+base. Split writes the source's decoded pictures as they are (`NativeWriter`, `native_format`):
+no RGB conversion, in the source's own pixel format and colour tags, so `read_frames` gives a
+unit exactly the RGB it gives the source:
+- `ffv1`: lossless FFV1 level 3, intra-only, sliced (bit-exact with the decoded source);
+- `h264`: lossless x264 (qp 0, ultrafast: about 60% of FFV1's size on our 720p test film,
+  2-4x cheaper to write and read; bit-exact too);
+- `prores`: ProRes 422 HQ (prores_ks profile 3, 10-bit 4:2:2).
+RGB frames (the swap and restore stages, and split for a rotated source or a pixel format the
+codec lacks) go through `FrameWriter`:
+- `ffv1`: FFV1 in bgr0, a byte shuffle of RGB24, so a frame written and read back is the same
+  bytes (no YUV matrix, no rounding). FFmpeg 5.1's FFV1 has no 8-bit gbrp.
+- `prores`: as above, from RGB, BT.709 limited range.
 - `h264`: x264 intra-only at CRF 4 (tuned for PSNR) in 4:4:4, BT.709 limited range.
 The YUV ones are tagged BT.709 and decoded with the tag, so RGB comes back as it went in, within
-the codec's loss (>= 45 dB PSNR). The swap stage writes FFV1 whatever the split used.
+the codec's loss (>= 45 dB PSNR). The swap stage writes RGB FFV1 whatever the split used.
 """
 
 from __future__ import annotations
 
 import logging
-from collections.abc import Generator
+from collections.abc import Generator, Iterator
 from dataclasses import dataclass, field
 from fractions import Fraction
 from pathlib import Path
@@ -25,6 +33,7 @@ from av.video.reformatter import Interpolation
 from av.video.stream import VideoStream
 
 from tasks.media.decode import retime, upright, video_frames
+from tasks.media.ffprobe import ffprobe
 from tasks.spec import Mezzanine, Probe, SpecError, parse_fps
 
 log = logging.getLogger(__name__)
@@ -52,6 +61,14 @@ MEZZANINE_FORMATS: dict[str, MezzanineFormat] = {
 _ACCURATE = Interpolation.BILINEAR | Interpolation.ACCURATE_RND | Interpolation.FULL_CHR_H_INT
 # RGB needs no matrix: a plain shuffle, which the accurate path would only slow down.
 _RGB_FORMATS = frozenset({"bgr0", "rgb24", "bgr24", "gbrp", "rgba", "bgra"})
+# Split's mezzanines from decoded pictures; pix_fmt "" keeps the source's.
+NATIVE_FORMATS: dict[str, MezzanineFormat] = {
+    "ffv1": MezzanineFormat(
+        "ffv1", "", {"level": "3", "g": "1", "slicecrc": "1", "slices": "4"}, yuv=False
+    ),
+    "h264": MezzanineFormat("libx264", "", {"qp": "0", "preset": "ultrafast"}, yuv=False),
+    "prores": MezzanineFormat("prores_ks", "yuv422p10le", {"profile": "3", "vendor": "apl0"}),
+}
 # Kept for callers that name the lossless format directly.
 MEZZANINE_CODEC = MEZZANINE_FORMATS["ffv1"].codec
 MEZZANINE_PIX_FMT = MEZZANINE_FORMATS["ffv1"].pix_fmt
@@ -155,6 +172,95 @@ class FrameWriter:
         log.debug("wrote %d frames to %s", self.frames_written, self.path)
 
     def __enter__(self) -> FrameWriter:
+        return self
+
+    def __exit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        self.close()
+
+
+def native_format(mezzanine: Mezzanine, source: Path, info: Probe) -> MezzanineFormat | None:
+    """The format split writes decoded pictures of the film `info` describes in, without RGB;
+    None where only the RGB path will do (a rotated picture is turned upright in RGB; a pixel
+    format the codec lacks; 4:2:0 x264 needs even sides; ProRes takes limited range only)."""
+    fmt = NATIVE_FORMATS[mezzanine]
+    if info.rotation % 360 or info.pix_fmt in _RGB_FORMATS:
+        return None
+    pix_fmt = fmt.pix_fmt or info.pix_fmt
+    supported = {f.name for f in av.codec.Codec(fmt.codec, "w").video_formats or ()}
+    if pix_fmt not in supported or (mezzanine == "prores" and info.color_range == "pc"):
+        return None
+    subsampled = "420" in pix_fmt or "nv12" in pix_fmt
+    if fmt.codec == "libx264" and subsampled and (info.width % 2 or info.height % 2):
+        return None
+    options = dict(fmt.options)
+    # The chroma siting too: RGB conversion with full chroma interpolation depends on it.
+    streams = ffprobe(source, ["-select_streams", "v:0", "-show_streams"]).get("streams", [])
+    chroma = str(streams[0].get("chroma_location", "")) if streams else ""
+    if chroma and chroma != "unspecified":
+        options["chroma_sample_location"] = chroma
+    return MezzanineFormat(fmt.codec, pix_fmt, options, yuv=False)
+
+
+def decoded_frames(path: Path, info: Probe) -> Generator[av.VideoFrame, None, None]:
+    """The film's pictures as decoded (not turned, not converted), retimed when variable-rate;
+    the same frames, in the same order, as `read_frames` converts to RGB."""
+    frames: Iterator[av.VideoFrame] = video_frames(path)
+    if info.vfr:
+        timed = ((float(f.time or 0.0), f) for f in frames)
+        frames = retime(timed, parse_fps(info.fps), info.frame_count)
+    yield from frames
+
+
+class NativeWriter:
+    """Write decoded pictures to a unit mezzanine in `fmt` (see native_format), keeping the
+    colour tags of `like` (a frame of the source) so the unit decodes as the source does."""
+
+    def __init__(self, path: Path, like: av.VideoFrame, fps: str, fmt: MezzanineFormat) -> None:
+        self.path = path
+        self.frames_written = 0
+        self._format = fmt
+        self._rate = parse_fps(fps)
+        self._container: av.container.OutputContainer | None = av.open(
+            str(path), mode="w", format="matroska"
+        )
+        stream = self._container.add_stream(fmt.codec, rate=self._rate)
+        if not isinstance(stream, VideoStream):
+            raise TypeError(f"{fmt.codec} did not give a video stream")
+        stream.width, stream.height, stream.pix_fmt = like.width, like.height, fmt.pix_fmt
+        stream.time_base = stream.codec_context.time_base = 1 / self._rate
+        context = stream.codec_context
+        context.colorspace, context.color_range = like.colorspace, like.color_range
+        context.color_primaries, context.color_trc = like.color_primaries, like.color_trc
+        context.thread_type, context.thread_count = "AUTO", 0
+        stream.options = dict(fmt.options)
+        self._stream = stream
+
+    def write(self, frame: av.VideoFrame) -> None:
+        if self._container is None:
+            raise SpecError(f"{self.path}: writer is closed")
+        if frame.format.name != self._format.pix_fmt:
+            # YUV to YUV (ProRes' 10-bit 4:2:2): no matrix, the range kept.
+            frame = frame.reformat(format=self._format.pix_fmt)
+        frame.pts = self.frames_written  # a retimed film repeats a frame: give each its slot
+        frame.time_base = self._stream.codec_context.time_base
+        self._container.mux(self._stream.encode(frame))
+        self.frames_written += 1
+
+    def close(self) -> None:
+        if self._container is None:
+            return
+        try:
+            self._container.mux(self._stream.encode(None))
+        finally:
+            self._container.close()
+            self._container = None
+
+    def __enter__(self) -> NativeWriter:
         return self
 
     def __exit__(

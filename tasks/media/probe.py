@@ -17,6 +17,7 @@ from pathlib import Path
 import av
 
 from tasks.media import limits
+from tasks.media.delivery import TEXT_SUBTITLES
 from tasks.media.ffprobe import JsonDict, ffprobe, number, tag
 from tasks.media.packets import PacketScan, scan_packets
 from tasks.media.rate import constant_rate_frames, header_rate, is_variable, typical_rate
@@ -233,8 +234,13 @@ def _warnings(rate: Fraction, vfr: bool, subtitles: list[SubtitleStream]) -> lis
     found = []
     if vfr:
         found.append(f"variable frame rate: retimed to a constant {fps_string(rate)} fps")
-    if subtitles:
-        found.append(f"{len(subtitles)} subtitle stream(s) are not carried into the render")
+    bitmaps = [s for s in subtitles if s.codec not in TEXT_SUBTITLES]
+    if bitmaps:
+        codecs = ", ".join(sorted({s.codec for s in bitmaps}))
+        found.append(
+            f"{len(bitmaps)} bitmap subtitle stream(s) ({codecs}) are not carried into the "
+            "render: MP4 and MOV take text subtitles only"
+        )
     return found
 
 

@@ -2,19 +2,29 @@
 
 Frames are numbered from 0 in presentation order (upright, a variable-rate film retimed to its
 constant rate), the numbering detect_shots uses, and unit i gets frames [start_frame, end_frame)
-in `out_dir/<unit.id>.mkv`, in the chosen mezzanine (see frames.py).
+in `out_dir/<unit.id>.mkv`, in the chosen mezzanine (see frames.py). The decoded pictures are
+written as they are, in the source's pixel format (no RGB round trip: cheaper, and bit-exact
+for the lossless mezzanines); a rotated film, or a format the codec lacks, goes through RGB.
 """
 
 from __future__ import annotations
 
 import logging
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
 from contextlib import ExitStack, closing
 from pathlib import Path
+from typing import Any
 
-from tasks.media.frames import FrameWriter, read_frames
+from tasks.media.frames import (
+    FrameWriter,
+    MezzanineFormat,
+    NativeWriter,
+    decoded_frames,
+    native_format,
+    read_frames,
+)
 from tasks.media.probe import probe
-from tasks.spec import Mezzanine, SpecError, Unit
+from tasks.spec import Mezzanine, Probe, SpecError, Unit
 
 log = logging.getLogger(__name__)
 
@@ -30,17 +40,19 @@ def split_units(
     out_dir.mkdir(parents=True, exist_ok=True)
     outputs = {u.id: out_dir / f"{u.id}.mkv" for u in units}
     ordered = sorted(units, key=lambda u: u.start_frame)
+    native = native_format(mezzanine, source, info)
     with ExitStack() as stack:
-        frames = stack.enter_context(closing(read_frames(source, info)))
-        writing: dict[str, tuple[Unit, FrameWriter]] = {}
+        decoding = decoded_frames(source, info) if native else read_frames(source, info)
+        frames: Iterator[Any] = stack.enter_context(closing(decoding))
+        writing: dict[str, tuple[Unit, FrameWriter | NativeWriter]] = {}
         next_unit = 0
         for index, frame in enumerate(frames):
             # Units may overlap or leave gaps: open each one as its first frame arrives.
             while next_unit < len(ordered) and ordered[next_unit].start_frame == index:
                 unit = ordered[next_unit]
-                size = (frame.shape[1], frame.shape[0])
-                writer = FrameWriter(outputs[unit.id], *size, info.fps, codec=mezzanine)
-                writing[unit.id] = (unit, stack.enter_context(writer))
+                writer = _writer(outputs[unit.id], frame, info, mezzanine, native)
+                stack.push(writer)  # closed on the way out, whatever happens
+                writing[unit.id] = (unit, writer)
                 next_unit += 1
             for unit, writer in list(writing.values()):
                 writer.write(frame)
@@ -51,8 +63,17 @@ def split_units(
                 break  # nothing left to cut: skip decoding the tail
         if writing or next_unit < len(ordered):
             raise SpecError(f"{source}: ended before frame {max(u.end_frame for u in units)}")
-    log.info("split %s into %d %s units in %s", source, len(units), mezzanine, out_dir)
+    log.info("split %s into %d %s units (%s) in %s", source, len(units), mezzanine,
+             native.pix_fmt if native else "rgb", out_dir)  # fmt: skip
     return outputs
+
+
+def _writer(
+    path: Path, frame: Any, info: Probe, mezzanine: Mezzanine, native: MezzanineFormat | None
+) -> FrameWriter | NativeWriter:
+    if native is not None:
+        return NativeWriter(path, frame, info.fps, native)
+    return FrameWriter(path, frame.shape[1], frame.shape[0], info.fps, codec=mezzanine)
 
 
 def _check_units(units: Sequence[Unit], frame_count: int) -> None:

@@ -1,9 +1,11 @@
 """Find a film's shots: hard cuts, dissolves and fades, each at its exact frame.
 
-One decode pass at reduced resolution (swscale shrinks while converting; the H.264 loop filter
-is skipped, which only detection can afford) feeds PySceneDetect's AdaptiveDetector (hard cuts,
-robust to camera motion), its ThresholdDetector (fades through black) and our own measures
-(signals.py: flashes, dissolves); transitions.py turns them into boundaries.
+One decode pass at thumbnail size (small.py: an ffmpeg process decodes and shrinks on another
+core; PyAV when the film is variable-rate or ffmpeg complains) feeds PySceneDetect's
+AdaptiveDetector (hard cuts, robust to camera motion), its ThresholdDetector (fades through
+black) and our own measures (signals.py: flashes, dissolves); transitions.py turns them into
+boundaries. PySceneDetect itself is imported only once the decoder runs, so its import (and
+the ffmpeg check it runs) overlaps decoding.
 
 Frames are numbered in presentation order from 0, as split and assemble count them (a
 variable-rate film retimed to its constant rate first). PySceneDetect's SceneManager numbers
@@ -20,22 +22,26 @@ from collections.abc import Iterator
 from dataclasses import asdict, dataclass
 from fractions import Fraction
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import numpy as np
-from scenedetect import AdaptiveDetector, FrameTimecode, ThresholdDetector
 
 from tasks.media.decode import retime, video_frames
 from tasks.media.probe import probe
 from tasks.shots import transitions
-from tasks.shots.signals import Signals
-from tasks.shots.small import small_bgr
+from tasks.shots.signals import THUMB_SIZE, Signals
+from tasks.shots.small import FastDecodeError, ffmpeg_available, piped_blocks, small_bgr
 from tasks.spec import Probe, Shot, ShotList, SpecError, parse_fps
+
+if TYPE_CHECKING:
+    from scenedetect import FrameTimecode
 
 log = logging.getLogger(__name__)
 
 DETECTOR = "pyscenedetect-adaptive+threshold+recast-flash-dissolve"
 # Decoder shortcuts for detection only: no deblocking, faster (non-bit-exact) paths.
 _FAST_DECODE = {"skip_loop_filter": "all", "flags2": "+fast"}
+_PYAV_BLOCK = 32
 
 
 @dataclass(frozen=True)
@@ -46,7 +52,9 @@ class DetectParams:
     fade_threshold: float = 12.0
     dissolve_window: int = 8
     min_shot_frames: int = 8
-    decode_width: int = 160
+    # Every frame is measured at this size (both detectors and signals.py's thumbnails).
+    decode_width: int = THUMB_SIZE[0]
+    decode_height: int = THUMB_SIZE[1]
 
 
 def detect_shots(path: Path, *, min_shot_frames: int = 8, **overrides: float) -> ShotList:
@@ -55,7 +63,20 @@ def detect_shots(path: Path, *, min_shot_frames: int = 8, **overrides: float) ->
     info = probe(path)
     rate = parse_fps(info.fps)
     started = time.monotonic()
-    cuts, fades, signals = _scan(path, info, rate, params)
+    size = (params.decode_width, params.decode_height)
+    scan = None
+    if not info.vfr and ffmpeg_available():
+        try:
+            scan = _scan(path, piped_blocks(path, *size), rate, params)
+        except FastDecodeError as exc:
+            log.warning("%s: fast decode gave up (%s); decoding with PyAV", path, exc)
+        if scan is not None and len(scan[2].luma) != info.frame_count:
+            log.warning("%s: fast decode gave %d frames, not %d; decoding with PyAV",
+                        path, len(scan[2].luma), info.frame_count)  # fmt: skip
+            scan = None
+    if scan is None:
+        scan = _scan(path, _pyav_blocks(path, info, rate, size), rate, params)
+    cuts, fades, signals = scan
     decoded = len(signals.luma)
     if decoded != info.frame_count:
         raise SpecError(f"{path}: decoded {decoded} frames, the container says {info.frame_count}")
@@ -70,13 +91,18 @@ def detect_shots(path: Path, *, min_shot_frames: int = 8, **overrides: float) ->
 
 
 def _scan(
-    path: Path, info: Probe, rate: Fraction, params: DetectParams
+    path: Path, blocks: Iterator[np.ndarray], rate: Fraction, params: DetectParams
 ) -> tuple[list[int], list[int], Signals]:
     """One decode pass through every detector; (hard cut candidates, fade cuts, signals)."""
+    first = next(blocks, None)  # the decoder is running: PySceneDetect's import overlaps it
+    from scenedetect import FrameTimecode, ThresholdDetector
+
+    from tasks.shots.content import BlockAdaptiveDetector
+
     # Cut candidates: PySceneDetect's adaptive detector, which misses a cut at the end of a
     # fast pan, and any frame that changes by `cut_jump` (which fires inside fast pans);
     # transitions.py vets them all.
-    adaptive = AdaptiveDetector(
+    adaptive = BlockAdaptiveDetector(
         adaptive_threshold=params.adaptive_threshold,
         min_content_val=params.min_content_val,
         min_scene_len=1,  # minimum length is applied once, to all transitions together
@@ -85,21 +111,34 @@ def _scan(
     signals = Signals(window=params.dissolve_window)
     cuts: set[int] = set()
     fades: list[int] = []
+    fps = float(rate)  # FrameTimecode is twice as fast with a float rate; frames stay exact
     index = -1
-    for index, frame in enumerate(_small_frames(path, info, rate, params.decode_width)):
-        timecode = FrameTimecode(index, rate)
-        signals.add(frame)
-        if signals.jump[index] >= params.cut_jump:
-            _watch([timecode], cuts, signals)
-        _watch(adaptive.process_frame(timecode, frame), cuts, signals)
-        fades += [tc.frame_num for tc in threshold.process_frame(timecode, frame)]
+    for block in _chain(first, blocks):
+        signals.add_block(block)
+        adaptive.feed(block)
+        # ThresholdDetector measures a frame by its mean: give it each frame shrunk to one
+        # pixel of that mean (computed for the block already), not the frame again.
+        means = np.asarray(signals.luma[index + 1 :]).reshape(-1, 1, 1)
+        for frame, mean in zip(block, means, strict=True):
+            index += 1
+            timecode = FrameTimecode(index, fps)
+            if signals.jump[index] >= params.cut_jump:
+                _watch([timecode], cuts, signals)
+            _watch(adaptive.process_frame(timecode, frame), cuts, signals)
+            fades += [tc.frame_num for tc in threshold.process_frame(timecode, mean)]
     if index < 0:
         raise SpecError(f"{path}: no frame could be decoded")
-    end = FrameTimecode(index, rate)
+    end = FrameTimecode(index, fps)
     _watch(adaptive.post_process(end), cuts, signals)
     fades += [tc.frame_num for tc in threshold.post_process(end)]
     signals.finish()
     return sorted(cuts), fades, signals
+
+
+def _chain(first: np.ndarray | None, rest: Iterator[np.ndarray]) -> Iterator[np.ndarray]:
+    if first is not None:
+        yield first
+        yield from rest
 
 
 def _watch(found: list[FrameTimecode], cuts: set[int], signals: Signals) -> None:
@@ -108,19 +147,22 @@ def _watch(found: list[FrameTimecode], cuts: set[int], signals: Signals) -> None
         signals.watch(frame)
 
 
-def _small_frames(path: Path, info: Probe, rate: Fraction, width: int) -> Iterator[np.ndarray]:
-    """BGR frames `width` wide (never enlarged), retimed when the film is variable-rate."""
+def _pyav_blocks(
+    path: Path, info: Probe, rate: Fraction, size: tuple[int, int]
+) -> Iterator[np.ndarray]:
+    """Small BGR frames in blocks, retimed when the film is variable-rate."""
     # Rotation does not matter to detection: frames are measured as decoded.
-    coded_w, coded_h = (
-        (info.height, info.width) if info.rotation % 180 else (info.width, info.height)
-    )
-    w = min(width, coded_w)
-    h = max(1, round(coded_h * w / coded_w))
     frames = video_frames(path, _FAST_DECODE)
     if info.vfr:
         frames = retime(((float(f.time or 0.0), f) for f in frames), rate, info.frame_count)
+    block: list[np.ndarray] = []
     for frame in frames:
-        yield small_bgr(frame, w, h)
+        block.append(small_bgr(frame, *size))
+        if len(block) == _PYAV_BLOCK:
+            yield np.stack(block)
+            block = []
+    if block:
+        yield np.stack(block)
 
 
 def _shot_list(

@@ -1,13 +1,14 @@
-"""Per-frame measures for transitions, computed in one streaming pass over small frames.
+"""Per-frame measures for transitions, computed in one streaming pass over thumbnails.
 
-Each frame is reduced to a tiny float thumbnail; a ring buffer of the last few thumbnails gives,
-per frame i (distances are mean absolute differences on 0..255):
+Frames arrive a block at a time as THUMB_SIZE thumbnails (detect.py decodes at that size) and
+every measure is computed for the whole block at once with numpy; a short history of earlier
+thumbnails spans block edges. Per frame i (distances are mean absolute differences on 0..255):
 - `jump[i]`: distance from frame i-1 to frame i (what a hard cut makes large);
 - `settle[c]`, for each candidate cut c given to `watch`: the smallest distance between a frame
   among the FLASH_FRAMES before c and one among c..c+FLASH_FRAMES. After a real cut the picture
   never comes back; after a flash (or around one) it does, so a small settle marks a flash;
-- `chord[i]` and `bend[i]`: for frames a = i-W and b = i+W, |b - a| and |i - (a + b) / 2|,
-  for W = `window` and `window + 2` (a flash at one end spoils only one of them).
+- `chord[k][i]` and `bend[k][i]`: for frames a = i-W and b = i+W, |b - a| and |i - (a + b) / 2|,
+  for W = `window` (k=0) and `window + 2` (k=1; a flash at one end spoils only one of them).
   Inside a dissolve every frame is a linear mix of the two shots, so the middle frame is the
   mean of the ends: a long chord with no bend. A pan or zoom bends (its middle is not the mean
   of its ends), a hard cut bends by half the chord, a flash by more.
@@ -16,19 +17,18 @@ per frame i (distances are mean absolute differences on 0..255):
 
 from __future__ import annotations
 
-from collections import deque
 from dataclasses import dataclass, field
 
-import cv2
 import numpy as np
 
-THUMB_SIZE = (48, 27)
+THUMB_SIZE = (48, 27)  # width, height
 FLASH_FRAMES = 4
 
 
-def _distance(a: np.ndarray, b: np.ndarray) -> float:
-    """Mean absolute difference (OpenCV's L1 norm: a few times faster than numpy here)."""
-    return float(cv2.norm(a, b, cv2.NORM_L1)) / a.size
+def _distances(a: np.ndarray, b: np.ndarray) -> np.ndarray:
+    """Mean absolute difference of each pair of thumbnails along the first axis."""
+    distances: np.ndarray = np.abs(a - b).mean(axis=(1, 2, 3))
+    return distances
 
 
 @dataclass
@@ -39,64 +39,77 @@ class Signals:
     chord: list[list[float]] = field(default_factory=lambda: [[], []])
     bend: list[list[float]] = field(default_factory=lambda: [[], []])
     luma: list[float] = field(default_factory=list)
-    _thumbs: deque[np.ndarray] = field(default_factory=deque)
+    # The newest thumbnails (float32), `_first` the index of the first one kept.
+    _history: np.ndarray = field(default_factory=lambda: np.empty((0, 0, 0, 3), np.float32))
+    _first: int = 0
     _watched: list[int] = field(default_factory=list)
-
-    def add(self, bgr: np.ndarray) -> None:
-        """Take the next frame (BGR, any size)."""
-        thumb = cv2.resize(bgr, THUMB_SIZE, interpolation=cv2.INTER_AREA).astype(np.float32)
-        index = len(self.luma)
-        self.luma.append(float(thumb.mean()))
-        self.jump.append(_distance(self._thumbs[-1], thumb) if self._thumbs else 0.0)
-        for values in (*self.chord, *self.bend):
-            values.append(0.0)
-        self._thumbs.append(thumb)
-        if len(self._thumbs) > max(2 * self.window + 5, 2 * FLASH_FRAMES + 1):
-            self._thumbs.popleft()
-        self._update_dissolve(index, thumb)
-        self._settle_due(index)
-
-    def watch(self, cut: int) -> None:
-        """Measure how far the picture settles after candidate cut `cut` (<= newest frame)."""
-        self._watched.append(cut)
-        self._settle_due(len(self.luma) - 1)
-
-    def _back(self, frames: int) -> np.ndarray | None:
-        """The thumbnail `frames` before the newest one, if still buffered."""
-        return self._thumbs[-1 - frames] if frames < len(self._thumbs) else None
-
-    def _settle_due(self, newest: int, *, final: bool = False) -> None:
-        for cut in [c for c in self._watched if final or c + FLASH_FRAMES <= newest]:
-            self._watched.remove(cut)
-            before = [self._back(newest - i) for i in range(cut - FLASH_FRAMES, cut)]
-            after = [self._back(newest - i) for i in range(cut, cut + FLASH_FRAMES + 1)]
-            pairs = [
-                _distance(a, b) for a in before for b in after if a is not None and b is not None
-            ]
-            self.settle[cut] = min(pairs, default=255.0)
-
-    def _update_dissolve(self, index: int, thumb: np.ndarray) -> None:
-        for k, w in enumerate(self.windows):
-            start, middle = self._back(2 * w), self._back(w)
-            if start is None or middle is None:
-                return
-            self.chord[k][index - w] = _distance(start, thumb)
-            self.bend[k][index - w] = _distance(middle, (start + thumb) / 2)
 
     @property
     def windows(self) -> tuple[int, int]:
         return (self.window, self.window + 2)
 
+    @property
+    def frames(self) -> int:
+        return len(self.luma)
+
+    def add_block(self, bgr: np.ndarray) -> None:
+        """Take the next frames: (n, height, width, 3) uint8 thumbnails."""
+        if not len(bgr):
+            return
+        start = self.frames
+        thumbs = bgr.astype(np.float32)
+        every = np.concatenate([self._history, thumbs]) if len(self._history) else thumbs
+        offset = start - self._first  # position of the block's first frame in `every`
+        self.luma += thumbs.mean(axis=(1, 2, 3)).tolist()
+        if offset:
+            self.jump += _distances(every[offset:], every[offset - 1 : -1]).tolist()
+        else:  # the film's first frame changes from nothing
+            self.jump += [0.0, *_distances(every[1:], every[:-1]).tolist()]
+        for k, w in enumerate(self.windows):
+            # Middles m = i - w for the block's frames i with i - 2w >= 0.
+            self.chord[k] += [0.0] * len(thumbs)
+            self.bend[k] += [0.0] * len(thumbs)
+            ends = np.arange(max(start, 2 * w), self.frames) - self._first
+            if not len(ends):
+                continue
+            a, m, b = every[ends - 2 * w], every[ends - w], every[ends]
+            first_middle = int(ends[0]) + self._first - w
+            chord, bend = _distances(a, b), _distances(m, (a + b) / 2)
+            self.chord[k][first_middle : first_middle + len(ends)] = chord.tolist()
+            self.bend[k][first_middle : first_middle + len(ends)] = bend.tolist()
+        # Enough for the dissolve windows, and for cuts found anywhere in this block.
+        keep = len(thumbs) + max(2 * self.windows[1], 2 * FLASH_FRAMES + 1) + 1
+        self._history = every[-keep:]
+        self._first = self.frames - len(self._history)
+        self._settle_due()
+
+    def watch(self, cut: int) -> None:
+        """Measure how far the picture settles after candidate cut `cut` (a frame added)."""
+        self._watched.append(cut)
+        self._settle_due()
+
+    def _settle_due(self, *, final: bool = False) -> None:
+        newest = self.frames - 1
+        for cut in [c for c in self._watched if final or c + FLASH_FRAMES <= newest]:
+            self._watched.remove(cut)
+            lo = max(cut - FLASH_FRAMES, self._first)
+            hi = min(cut + FLASH_FRAMES, newest)
+            before = self._history[lo - self._first : cut - self._first]
+            after = self._history[max(cut, self._first) - self._first : hi + 1 - self._first]
+            if not len(before) or not len(after):
+                self.settle[cut] = 255.0
+                continue
+            pairs = np.abs(before[:, None] - after[None, :]).mean(axis=(2, 3, 4))
+            self.settle[cut] = float(pairs.min())
+
     def dissolve_score(self, max_bend: float) -> list[float]:
         """Per frame, min over windows of chord - 2 * bend; 0 where any window bends more
         than `max_bend` of its chord (a linear mix does not bend)."""
-        scores = []
-        for i in range(len(self.luma)):
-            pairs = [(c[i], b[i]) for c, b in zip(self.chord, self.bend, strict=True)]
-            straight = all(b <= max_bend * c for c, b in pairs)
-            scores.append(min(c - 2 * b for c, b in pairs) if straight else 0.0)
-        return scores
+        chord, bend = np.array(self.chord), np.array(self.bend)
+        straight = (bend <= max_bend * chord).all(axis=0)
+        scores = np.where(straight, (chord - 2 * bend).min(axis=0), 0.0)
+        return [float(s) for s in scores]
 
     def finish(self) -> None:
         """Settle the cuts near the end with the frames there are."""
-        self._settle_due(len(self.luma) - 1, final=True)
+        self._settle_due(final=True)
