@@ -1,6 +1,7 @@
 """Shot detection benchmark: our detector against PySceneDetect's own `scenedetect` command.
 
     .venv/bin/python bench/shots.py [--shots 40] [--size 640x360] [--seed 1] [--no-fast-pans]
+                                    [--census]
 
 Generates a film of known shots (recast.samples.mixed_shots: hard cuts, dissolves, fades through
 black, flashes, fast pans), then runs on the same file, in this process's run:
@@ -9,7 +10,8 @@ black, flashes, fast pans), then runs on the same file, in this process's run:
 Prints frames per second (wall time, process start included for both commands), the CPU
 seconds each command used (its processes and their children: steadier than wall time on a
 shared machine), F1 at one frame of tolerance over all boundaries and per transition kind, and
-the ratios. Nothing is asserted.
+the ratios. Nothing is asserted. With `--census`, the CLI runs once more with `--census` (faces
+counted per shot on the same decode) and the extra seconds it cost are printed on one more line.
 """
 
 from __future__ import annotations
@@ -90,6 +92,7 @@ def main() -> None:
     parser.add_argument("--seed", type=int, default=1)
     parser.add_argument("--fps", default="25")
     parser.add_argument("--no-fast-pans", action="store_true")
+    parser.add_argument("--census", action="store_true", help="also time detect-shots --census")
     args = parser.parse_args()
     width, height = (int(v) for v in args.size.split("x"))
     shots = mixed_shots(args.shots, args.seed, fast_pans=not args.no_fast_pans)
@@ -113,6 +116,7 @@ def main() -> None:
         theirs, (theirs_cli, theirs_cpu) = scenedetect_cuts(
             film, Path(tmp) / "sd", float(Fraction(args.fps))
         )
+        census_line = _census(film, Path(tmp), ours_cli, ours_cpu) if args.census else None
     report("recast detect-shots (CLI)", ours, truth, frames, ours_cli, f" ({ours_cpu:5.2f} s CPU)")
     report("recast detect_shots() in-process", in_process, truth, frames, ours_lib, " " * 15)
     report("scenedetect list-scenes (defaults)", theirs, truth, frames, theirs_cli,
@@ -120,6 +124,23 @@ def main() -> None:
     print(f"speed ratio (CLI vs CLI): {theirs_cli / ours_cli:.2f}x wall, "
           f"{theirs_cpu / ours_cpu:.2f}x CPU  "
           f"(in-process vs their CLI: {theirs_cli / ours_lib:.2f}x)")  # fmt: skip
+    if census_line:
+        print(census_line)
+
+
+def _census(film: Path, tmp: Path, plain_wall: float, plain_cpu: float) -> str:
+    """detect-shots --census on the same film: its cost over the plain CLI's, and what it found."""
+    out, census = tmp / "census-shots.json", tmp / "census.json"
+    wall, cpu = timed([sys.executable, "-m", "tasks", "detect-shots", str(film), "--out", str(out),
+                       "--census", str(census)])  # fmt: skip
+    counted = read_json(str(census))
+    faces = [s["faces"] for s in counted["shots"]]
+    return (f"census (detect-shots --census): +{wall - plain_wall:.2f} s wall "
+            f"({wall / plain_wall:.2f}x), +{cpu - plain_cpu:.2f} s CPU; "
+            f"{sum(s['samples'] for s in counted['shots'])} frames sampled (every "
+            f"{counted['every']}, {counted['width']} px, {counted['detector']}), "
+            f"{counted['seconds']:.2f} s counting; shots with faces {sum(f > 0 for f in faces)}"
+            f"/{len(faces)}, at most {max(faces)}")  # fmt: skip
 
 
 if __name__ == "__main__":

@@ -35,6 +35,9 @@ def _parser() -> argparse.ArgumentParser:
     s = sub.add_parser("detect-shots", help="shot list of a video as JSON")
     s.add_argument("video", help="local path or s3:// URI")
     s.add_argument("--out", required=True, help="SHOTS.json: local path or s3:// URI")
+    s.add_argument(
+        "--census", help="also count faces per shot (same decode) into CENSUS.json, for planning"
+    )
 
     s = sub.add_parser("probe", help="technical facts of an asset; refuses unusable files")
     s.add_argument("asset")
@@ -71,7 +74,7 @@ def _dispatch(args: argparse.Namespace) -> dict[str, Any]:
         return importlib.import_module(f"tasks.stages.{name}")
 
     handlers: dict[str, Callable[[], dict[str, Any]]] = {
-        "detect-shots": lambda: stage("shots").run(args.video, args.out),
+        "detect-shots": lambda: stage("shots").run(args.video, args.out, args.census),
         "probe": lambda: stage("probe").run(args.asset, args.out),
         "check-faces": lambda: stage("check_faces").run(args.spec),
         "plan": lambda: stage("plan").run(args.run),

@@ -42,6 +42,11 @@ class RunLayout:
         return join(self.prefix, "shots.json")
 
     @property
+    def census(self) -> str:
+        """Faces per shot, counted during shot detection; the plan balances units with them."""
+        return join(self.prefix, "census.json")
+
+    @property
     def plan(self) -> str:
         return join(self.prefix, "plan.json")
 

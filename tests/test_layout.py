@@ -21,6 +21,7 @@ def test_every_artefact_lives_under_the_run_prefix() -> None:
         == "s3://work/base/runs/run-1/units/u0001-0a0b0c0d/source.mkv"
     )
     assert layout.film.startswith(layout.prefix + "/output/")
+    assert layout.census == "s3://work/base/runs/run-1/census.json"
 
 
 def test_delivery_prefix_uses_the_asset_stem_and_run() -> None:

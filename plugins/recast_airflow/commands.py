@@ -14,7 +14,7 @@ def check_faces(layout: RunLayout) -> list[str]:
 
 
 def detect_shots(asset: str, layout: RunLayout) -> list[str]:
-    return ["detect-shots", asset, "--out", layout.shots]
+    return ["detect-shots", asset, "--out", layout.shots, "--census", layout.census]
 
 
 def split(asset: str, layout: RunLayout) -> list[str]:

@@ -12,6 +12,9 @@ variable-rate film retimed to its constant rate first). PySceneDetect's SceneMan
 frames from timestamps instead, which drifts wherever timestamps and frames disagree (a
 timestamp gap put every later cut 5 frames late in our tests), so we feed the detectors
 ourselves.
+
+Asked (a `Sampler`, e.g. the face census), the same decode pass also hands over one frame every
+`seconds`, upright RGB at a modest width: no second decode of the film.
 """
 
 from __future__ import annotations
@@ -22,15 +25,21 @@ from collections.abc import Iterator
 from dataclasses import asdict, dataclass
 from fractions import Fraction
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Protocol
 
 import numpy as np
 
-from tasks.media.decode import retime, video_frames
+from tasks.media.decode import retime, upright, video_frames
 from tasks.media.probe import probe
 from tasks.shots import transitions
 from tasks.shots.signals import THUMB_SIZE, Signals
-from tasks.shots.small import FastDecodeError, ffmpeg_available, piped_blocks, small_bgr
+from tasks.shots.small import (
+    FastDecodeError,
+    Samples,
+    ffmpeg_available,
+    piped_blocks,
+    small_bgr,
+)
 from tasks.spec import Probe, Shot, ShotList, SpecError, parse_fps
 
 if TYPE_CHECKING:
@@ -57,17 +66,36 @@ class DetectParams:
     decode_height: int = THUMB_SIZE[1]
 
 
-def detect_shots(path: Path, *, min_shot_frames: int = 8, **overrides: float) -> ShotList:
-    """Shots of the film at `path`: frames from 0 in presentation order, end exclusive."""
+class Sampler(Protocol):
+    """Takes a sparse set of the decoded frames (the face census counts faces on them)."""
+
+    seconds: float  # one frame every this many seconds of film, from frame 0
+    width: int  # upright width of the frames it takes (never more than the film's)
+
+    def start(self, every: int) -> None:
+        """A decode pass begins, taking frames 0, `every`, 2 x `every`...: forget any other."""
+
+    def take(self, index: int, frame: np.ndarray) -> None:
+        """Frame `index`, upright RGB uint8; may be called from another thread."""
+
+
+def detect_shots(
+    path: Path, *, min_shot_frames: int = 8, sampler: Sampler | None = None, **overrides: float
+) -> ShotList:
+    """Shots of the film at `path`: frames from 0 in presentation order, end exclusive.
+    `sampler`, if given, is handed its frames from the same decode pass."""
     params = DetectParams(min_shot_frames=min_shot_frames, **overrides)  # type: ignore[arg-type]
     info = probe(path)
     rate = parse_fps(info.fps)
     started = time.monotonic()
     size = (params.decode_width, params.decode_height)
+    samples = _samples(sampler, info, rate)
     scan = None
     if not info.vfr and ffmpeg_available():
         try:
-            scan = _scan(path, piped_blocks(path, *size), rate, params)
+            if sampler is not None and samples is not None:
+                sampler.start(samples.every)
+            scan = _scan(path, piped_blocks(path, *size, samples=samples), rate, params)
         except FastDecodeError as exc:
             log.warning("%s: fast decode gave up (%s); decoding with PyAV", path, exc)
         if scan is not None and len(scan[2].luma) != info.frame_count:
@@ -75,7 +103,9 @@ def detect_shots(path: Path, *, min_shot_frames: int = 8, **overrides: float) ->
                         path, len(scan[2].luma), info.frame_count)  # fmt: skip
             scan = None
     if scan is None:
-        scan = _scan(path, _pyav_blocks(path, info, rate, size), rate, params)
+        if sampler is not None and samples is not None:
+            sampler.start(samples.every)
+        scan = _scan(path, _pyav_blocks(path, info, rate, size, samples), rate, params)
     cuts, fades, signals = scan
     decoded = len(signals.luma)
     if decoded != info.frame_count:
@@ -147,8 +177,29 @@ def _watch(found: list[FrameTimecode], cuts: set[int], signals: Signals) -> None
         signals.watch(frame)
 
 
+def _samples(sampler: Sampler | None, info: Probe, rate: Fraction) -> Samples | None:
+    """What the decoder must hand `sampler`: sizes as decoded, frames turned upright on the way."""
+    if sampler is None:
+        return None
+    every = max(1, round(float(rate) * sampler.seconds))
+    width = max(8, min(sampler.width, info.width) // 2 * 2)
+    height = max(8, round(width * info.height / info.width / 2) * 2)
+    if info.rotation % 180:  # the decoder gives the stored picture, on its side
+        width, height = height, width
+    rotation = info.rotation
+
+    def take(index: int, frame: np.ndarray) -> None:
+        sampler.take(index, upright(frame, rotation))
+
+    return Samples(every, width, height, take)
+
+
 def _pyav_blocks(
-    path: Path, info: Probe, rate: Fraction, size: tuple[int, int]
+    path: Path,
+    info: Probe,
+    rate: Fraction,
+    size: tuple[int, int],
+    samples: Samples | None = None,
 ) -> Iterator[np.ndarray]:
     """Small BGR frames in blocks, retimed when the film is variable-rate."""
     # Rotation does not matter to detection: frames are measured as decoded.
@@ -156,7 +207,10 @@ def _pyav_blocks(
     if info.vfr:
         frames = retime(((float(f.time or 0.0), f) for f in frames), rate, info.frame_count)
     block: list[np.ndarray] = []
-    for frame in frames:
+    for index, frame in enumerate(frames):
+        if samples is not None and index % samples.every == 0:
+            rgb = frame.to_ndarray(width=samples.width, height=samples.height, format="rgb24")
+            samples.take(index, rgb)
         block.append(small_bgr(frame, *size))
         if len(block) == _PYAV_BLOCK:
             yield np.stack(block)

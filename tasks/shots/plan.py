@@ -4,8 +4,11 @@ A frame's expected cost is the number of faces in its shot when the caller knows
 time goes into each face it swaps), at least 1 (every frame is decoded and searched), else 1.
 Shots longer than the frame cap are cut into near-equal chunks; the pieces are packed in order
 into the fewest units the frame cap allows, then the heaviest unit is made as light as it can be
-with that many units (so the slowest pod finishes soonest). When the fewest units would still
-be more than `max_units`, the frame cap grows. Unit ids hash the seed and the frame range, so a
+with that many units (so the slowest pod finishes soonest). With face counts, a unit's budget is
+the frame cap at the film's mean faces per frame: face-heavy stretches get more, shorter units
+(long face-heavy shots shorter chunks), never more than `max_units` in all; a film with the same
+faces everywhere is planned exactly as by frames. When the fewest units would still be more
+than `max_units`, the frame cap grows. Unit ids hash the seed and the frame range, so a
 rerun with the same input and settings finds its earlier outputs.
 """
 
@@ -63,7 +66,13 @@ def plan_units(
         pieces = _chunk(shots, frame_cap, weight)
     if frame_cap > max_unit_frames:
         log.info("units grown to %d frames to stay within %d units", frame_cap, max_units)
-    groups = _partition(pieces, frame_cap, _balanced_cost(pieces, frame_cap))
+    target = _count(pieces, frame_cap)
+    if faces:
+        budget = -(-frame_cap * sum(p.cost for p in pieces) // shots.frame_count)
+        pieces = _chunk(shots, frame_cap, weight, budget)
+        by_cost = _count(pieces, frame_cap, max(budget, max(p.cost for p in pieces)))
+        target = min(max_units, max(target, by_cost))
+    groups = _partition(pieces, frame_cap, _balanced_cost(pieces, frame_cap, target))
     units = [_unit(i, group, seed) for i, group in enumerate(groups)]
     return UnitPlan(fps=shots.fps, frame_count=shots.frame_count, units=units)
 
@@ -74,13 +83,17 @@ def unit_id(index: int, start: int, end: int, seed: str = "") -> str:
     return f"u{index:04d}-{digest}"
 
 
-def _chunk(shots: ShotList, cap: int, weight: Mapping[int, int]) -> list[_Piece]:
-    """Each shot as one piece, or as near-equal chunks of at most `cap` frames."""
+def _chunk(
+    shots: ShotList, cap: int, weight: Mapping[int, int], budget: int | None = None
+) -> list[_Piece]:
+    """Each shot as one piece, or as near-equal chunks of at most `cap` frames (and, given a
+    cost `budget`, at most that cost where the shot's faces allow)."""
     pieces: list[_Piece] = []
     for shot in shots.shots:
-        parts = -(-shot.frames // cap)
-        bounds = [shot.start_frame + shot.frames * k // parts for k in range(parts + 1)]
         w = weight[shot.index]
+        frames_cap = cap if budget is None else min(cap, max(1, budget // w))
+        parts = -(-shot.frames // frames_cap)
+        bounds = [shot.start_frame + shot.frames * k // parts for k in range(parts + 1)]
         pieces += [_Piece(shot.index, a, b, (b - a) * w) for a, b in pairwise(bounds)]
     return pieces
 
@@ -106,9 +119,8 @@ def _count(pieces: list[_Piece], frame_cap: int, cost_cap: int | None = None) ->
     return len(_partition(pieces, frame_cap, cost_cap))
 
 
-def _balanced_cost(pieces: list[_Piece], frame_cap: int) -> int:
-    """Smallest cost cap that still packs the pieces into as few groups as the frame cap does."""
-    target = _count(pieces, frame_cap)
+def _balanced_cost(pieces: list[_Piece], frame_cap: int, target: int) -> int:
+    """Smallest cost cap that still packs the pieces into at most `target` groups."""
     low, high = max(p.cost for p in pieces), sum(p.cost for p in pieces)
     while low < high:
         middle = (low + high) // 2

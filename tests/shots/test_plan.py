@@ -117,3 +117,18 @@ def test_cap_stays_under_airflow_map_length() -> None:
     plan = plan_units(shots, max_units=1023, max_unit_frames=1)
     assert len(plan.units) <= 1023
     _assert_covers(plan, shots)
+
+
+def test_the_same_faces_everywhere_plan_as_frames(many_shots: ShotList) -> None:
+    same = {s.index: 3 for s in many_shots.shots}
+    assert plan_units(many_shots, seed="f", faces=same) == plan_units(many_shots, seed="f")
+
+
+def test_face_heavy_stretches_get_more_shorter_units() -> None:
+    shots = _shots([3000, 3000])  # 3000 frames without faces, then 3000 with four
+    plan = plan_units(shots, max_unit_frames=480, faces={0: 0, 1: 4})
+    _assert_covers(plan, shots)
+    empty = [u.frames for u in plan.units if u.end_frame <= 3000]
+    crowded = [u.frames for u in plan.units if u.start_frame >= 3000]
+    assert max(crowded) < min(empty) <= 480
+    assert len(plan.units) > len(plan_units(shots, max_unit_frames=480).units)
