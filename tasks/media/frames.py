@@ -26,6 +26,7 @@ from dataclasses import dataclass, field
 from fractions import Fraction
 from pathlib import Path
 from types import TracebackType
+from typing import Self
 
 import av
 import numpy as np
@@ -94,7 +95,46 @@ def read_frames(path: Path, info: Probe | None = None) -> Generator[np.ndarray, 
         yield upright(rgb, frame.rotation or 0)
 
 
-class FrameWriter:
+class _MezzanineFile:
+    """One video stream in Matroska: frame i gets pts i, flushed and closed once."""
+
+    path: Path
+    frames_written: int
+    _container: av.container.OutputContainer | None
+    _stream: VideoStream
+
+    def _mux(self, frame: av.VideoFrame) -> None:
+        if self._container is None:
+            raise SpecError(f"{self.path}: writer is closed")
+        frame.pts = self.frames_written  # a retimed film repeats a frame: give each its slot
+        frame.time_base = self._stream.codec_context.time_base
+        self._container.mux(self._stream.encode(frame))
+        self.frames_written += 1
+
+    def close(self) -> None:
+        """Flush the encoder and finish the file (idempotent)."""
+        if self._container is None:
+            return
+        try:
+            self._container.mux(self._stream.encode(None))
+        finally:
+            self._container.close()
+            self._container = None
+        log.debug("wrote %d frames to %s", self.frames_written, self.path)
+
+    def __enter__(self) -> Self:
+        return self
+
+    def __exit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        self.close()
+
+
+class FrameWriter(_MezzanineFile):
     """Write RGB24 frames to a unit mezzanine (Matroska) at an exact rational rate.
 
     Frame i gets pts i in a 1/fps time base, so the frame count and order are exact whatever
@@ -155,32 +195,7 @@ class FrameWriter:
                 dst_colorspace="ITU709",
                 dst_color_range="MPEG",
             )
-        video_frame.pts = self.frames_written
-        video_frame.time_base = self._stream.codec_context.time_base
-        self._container.mux(self._stream.encode(video_frame))
-        self.frames_written += 1
-
-    def close(self) -> None:
-        """Flush the encoder and finish the file (idempotent)."""
-        if self._container is None:
-            return
-        try:
-            self._container.mux(self._stream.encode(None))
-        finally:
-            self._container.close()
-            self._container = None
-        log.debug("wrote %d frames to %s", self.frames_written, self.path)
-
-    def __enter__(self) -> FrameWriter:
-        return self
-
-    def __exit__(
-        self,
-        exc_type: type[BaseException] | None,
-        exc: BaseException | None,
-        tb: TracebackType | None,
-    ) -> None:
-        self.close()
+        self._mux(video_frame)
 
 
 def native_format(mezzanine: Mezzanine, source: Path, info: Probe) -> MezzanineFormat | None:
@@ -216,7 +231,7 @@ def decoded_frames(path: Path, info: Probe) -> Generator[av.VideoFrame, None, No
     yield from frames
 
 
-class NativeWriter:
+class NativeWriter(_MezzanineFile):
     """Write decoded pictures to a unit mezzanine in `fmt` (see native_format), keeping the
     colour tags of `like` (a frame of the source) so the unit decodes as the source does."""
 
@@ -246,27 +261,4 @@ class NativeWriter:
         if frame.format.name != self._format.pix_fmt:
             # YUV to YUV (ProRes' 10-bit 4:2:2): no matrix, the range kept.
             frame = frame.reformat(format=self._format.pix_fmt)
-        frame.pts = self.frames_written  # a retimed film repeats a frame: give each its slot
-        frame.time_base = self._stream.codec_context.time_base
-        self._container.mux(self._stream.encode(frame))
-        self.frames_written += 1
-
-    def close(self) -> None:
-        if self._container is None:
-            return
-        try:
-            self._container.mux(self._stream.encode(None))
-        finally:
-            self._container.close()
-            self._container = None
-
-    def __enter__(self) -> NativeWriter:
-        return self
-
-    def __exit__(
-        self,
-        exc_type: type[BaseException] | None,
-        exc: BaseException | None,
-        tb: TracebackType | None,
-    ) -> None:
-        self.close()
+        self._mux(frame)
