@@ -15,6 +15,7 @@ from contextlib import ExitStack, closing
 from pathlib import Path
 from typing import Any
 
+from tasks.media.copy_units import copy_ranges, copy_units, read_packets
 from tasks.media.frames import (
     FrameWriter,
     MezzanineFormat,
@@ -28,6 +29,8 @@ from tasks.spec import Mezzanine, Probe, SpecError, Unit
 
 log = logging.getLogger(__name__)
 
+LOSSLESS = ("ffv1", "h264")  # the mezzanines a copied unit can stand in for
+
 
 def split_units(
     source: Path, units: Sequence[Unit], out_dir: Path, *, mezzanine: Mezzanine = "ffv1"
@@ -39,7 +42,10 @@ def split_units(
     _check_units(units, info.frame_count)
     out_dir.mkdir(parents=True, exist_ok=True)
     outputs = {u.id: out_dir / f"{u.id}.mkv" for u in units}
-    ordered = sorted(units, key=lambda u: u.start_frame)
+    copied = _copy_what_can_be(source, info, units, outputs, mezzanine)
+    ordered = sorted((u for u in units if u.id not in copied), key=lambda u: u.start_frame)
+    if not ordered:
+        return outputs
     native = native_format(mezzanine, source, info)
     with ExitStack() as stack:
         decoding = decoded_frames(source, info) if native else read_frames(source, info)
@@ -62,10 +68,33 @@ def split_units(
             if next_unit == len(ordered) and not writing:
                 break  # nothing left to cut: skip decoding the tail
         if writing or next_unit < len(ordered):
-            raise SpecError(f"{source}: ended before frame {max(u.end_frame for u in units)}")
+            raise SpecError(f"{source}: ended before frame {max(u.end_frame for u in ordered)}")
     log.info("split %s into %d %s units (%s) in %s", source, len(units), mezzanine,
              native.pix_fmt if native else "rgb", out_dir)  # fmt: skip
     return outputs
+
+
+def _copy_what_can_be(
+    source: Path,
+    info: Probe,
+    units: Sequence[Unit],
+    outputs: dict[str, Path],
+    mezzanine: Mezzanine,
+) -> set[str]:
+    """Copy the units when every one starts and ends on the source's keyframes (lossless
+    choices only: a copy decodes to exactly the source's pictures); the ids copied. All or
+    none: assemble's concat demuxer reads the units as one stream, so they share one format."""
+    if mezzanine not in LOSSLESS:
+        return set()
+    packets = read_packets(source, info)
+    if packets is None:
+        return set()
+    ranges = copy_ranges(packets, units)
+    if len(ranges) != len(units):
+        log.info("%d of %d units start on a keyframe: all encoded", len(ranges), len(units))
+        return set()
+    copy_units(source, ranges, outputs, {u.id: u.frames for u in units})
+    return set(ranges)
 
 
 def _writer(

@@ -137,11 +137,11 @@ def test_a_unit_killed_mid_way_is_redone_identically(
 
 @pytest.fixture
 def tiny_scratch(tmp_path: Path) -> Iterator[Path]:
-    """A 2 MiB tmpfs: room for the unit's input, not for its output."""
+    """A 1 MiB tmpfs: room for the unit's input (copied from the source), not its output."""
     mount = tmp_path / "tmpfs"
     mount.mkdir()
     done = subprocess.run(
-        ["mount", "-t", "tmpfs", "-o", "size=2m", "tmpfs", str(mount)],
+        ["mount", "-t", "tmpfs", "-o", "size=1m", "tmpfs", str(mount)],
         capture_output=True,
         text=True,
     )
@@ -161,7 +161,7 @@ def test_a_full_scratch_disk_fails_the_unit_with_a_clear_reason(
     reason = failed.stderr.strip().splitlines()[-1]
     assert failed.returncode == 1, failed.stderr[-2000:]
     assert reason.startswith(f"recast: swap: no space left in scratch {tiny_scratch} ("), reason
-    assert "2 MiB in all" in reason
+    assert "1 MiB in all" in reason
     assert not FINAL & set(unit_keys_in(reference.bucket, layout, unit))
     assert not _swap_entries(cache)
 

@@ -1,0 +1,106 @@
+"""Units on the source's keyframes are copied, not decoded and encoded again, and stay exact."""
+
+from __future__ import annotations
+
+import subprocess
+from itertools import pairwise
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from tasks.media.assemble import assemble
+from tasks.media.copy_units import copy_ranges, read_packets
+from tasks.media.ffprobe import ffprobe
+from tasks.media.frames import read_frames
+from tasks.media.probe import probe
+from tasks.media.split import split_units
+from tasks.spec import Unit
+
+from .conftest import FILM_SHOTS
+
+EDGES = [0, *np.cumsum(FILM_SHOTS).tolist()]  # 0, 20, 34, 52, 64
+
+
+def _units() -> list[Unit]:
+    return [
+        Unit(id=f"u{i:04d}-0000000{i}", index=i, start_frame=s, end_frame=e, shots=[i])
+        for i, (s, e) in enumerate(pairwise(EDGES))
+    ]
+
+
+def _encode(film: Path, out: Path, *video: str) -> Path:
+    cmd = ["ffmpeg", "-v", "error", "-y", "-i", str(film), *video, "-c:a", "copy", str(out)]
+    subprocess.run(cmd, check=True)
+    return out
+
+
+def _keyed_at_cuts(film: Path, out: Path, *extra: str) -> Path:
+    """H.264 with B-frames and a keyframe at every shot's first frame (as encoders place
+    them at scene cuts)."""
+    at = "+".join(f"eq(n,{e})" for e in EDGES[:-1])
+    return _encode(
+        film, out, "-c:v", "libx264", "-preset", "veryfast", "-bf", "2", "-sc_threshold", "0",
+        "-g", "250", "-force_key_frames", f"expr:{at}", *extra,
+    )  # fmt: skip
+
+
+def _codec(path: Path) -> str:
+    streams = ffprobe(path, ["-select_streams", "v:0", "-show_streams"])["streams"]
+    return str(streams[0]["codec_name"])
+
+
+def _assert_exact(source: Path, parts: dict[str, Path], units: list[Unit]) -> None:
+    frames = np.stack(list(read_frames(source)))
+    for unit in units:
+        got = np.stack(list(read_frames(parts[unit.id])))
+        assert np.array_equal(got, frames[unit.start_frame : unit.end_frame]), unit.id
+
+
+def test_units_on_keyframes_are_copied_bit_exact(film: Path, tmp_path: Path) -> None:
+    source = _keyed_at_cuts(film, tmp_path / "keyed.mp4")
+    units = _units()
+    parts = split_units(source, units, tmp_path / "units", mezzanine="ffv1")
+    assert {_codec(p) for p in parts.values()} == {"h264"}  # copied: not FFV1
+    _assert_exact(source, parts, units)
+    out = assemble(list(parts.values()), source, tmp_path / "out.mp4", probe(source).fps)
+    assert probe(out).frame_count == EDGES[-1]
+
+
+def test_an_intra_only_source_is_always_copied(film: Path, tmp_path: Path) -> None:
+    source = _encode(film, tmp_path / "prores.mov", "-c:v", "prores_ks", "-profile:v", "1")
+    units = _units()
+    parts = split_units(source, units, tmp_path / "units", mezzanine="h264")
+    assert {_codec(p) for p in parts.values()} == {"prores"}
+    _assert_exact(source, parts, units)
+
+
+def test_a_unit_off_the_keyframes_means_all_are_encoded(film: Path, tmp_path: Path) -> None:
+    source = _keyed_at_cuts(film, tmp_path / "keyed.mp4")
+    units = _units()
+    shifted = [*units[:-2], units[-2].model_copy(update={"end_frame": 50})]
+    shifted.append(units[-1].model_copy(update={"start_frame": 50}))
+    packets = read_packets(source, probe(source))
+    assert packets is not None
+    assert set(copy_ranges(packets, shifted)) == {u.id for u in units[:-2]}
+    parts = split_units(source, shifted, tmp_path / "units", mezzanine="ffv1")
+    assert {_codec(p) for p in parts.values()} == {"ffv1"}  # one format for the concat
+    _assert_exact(source, parts, shifted)
+
+
+def test_open_gop_leading_pictures_are_not_cut_off(film: Path, tmp_path: Path) -> None:
+    """An open GOP's keyframe is preceded (in display) by B-frames that need the frames
+    before it: a unit starting there cannot be copied alone."""
+    source = _keyed_at_cuts(film, tmp_path / "open.mp4", "-x264-params", "open_gop=1")
+    packets = read_packets(source, probe(source))
+    if packets is None:
+        pytest.skip("this x264 marks no keyframe in an open-GOP MP4")
+    ranges = copy_ranges(packets, _units())
+    for unit in _units():
+        if unit.id in ranges:
+            first, end = ranges[unit.id]
+            assert sorted(packets.frame[first:end].tolist()) == list(
+                range(unit.start_frame, unit.end_frame)
+            )
+    parts = split_units(source, _units(), tmp_path / "units", mezzanine="ffv1")
+    _assert_exact(source, parts, _units())
