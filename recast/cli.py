@@ -40,7 +40,9 @@ def _parser() -> argparse.ArgumentParser:
     d.add_argument("--out", type=Path, default=Path("out"), help="folder for the results")
 
     k = sub.add_parser("pods", help="write the pod each tier submits (Kubernetes API JSON)")
-    k.add_argument("--tier", default="all", help="a tier of the tier file, or 'all'")
+    k.add_argument(
+        "--tier", default="all", help="a tier of the tier file, 'finalize' (its pod), or 'all'"
+    )
     k.add_argument("--out", type=Path, required=True, help="folder for <tier>.json")
 
     u = sub.add_parser("up", help="the Airflow UI on 127.0.0.1, with S3 and the demo inputs")
@@ -103,13 +105,13 @@ def _pods(args: argparse.Namespace) -> None:
     import json
 
     from recast_airflow.config import Settings
-    from recast_airflow.pods import sample_pods
+    from recast_airflow.pods import FINALIZE, sample_pods
     from recast_airflow.tiers import load_tiers
 
     settings = dataclasses.replace(Settings.from_env(), backend="kubernetes")
-    known = load_tiers(settings.tiers_file)
+    known = [*sorted(load_tiers(settings.tiers_file)), FINALIZE]
     if args.tier != "all" and args.tier not in known:
-        raise ValueError(f"unknown tier {args.tier!r}; {settings.tiers_file} has {sorted(known)}")
+        raise ValueError(f"unknown tier {args.tier!r}; {settings.tiers_file} has {known[:-1]}")
     args.out.mkdir(parents=True, exist_ok=True)
     with contextlib.redirect_stdout(sys.stderr):  # the operator logs as it builds; keep stdout
         pods = sample_pods(settings, args.tier)

@@ -79,6 +79,11 @@ def _shot_warnings(found: int, swapped: int) -> list[str]:
     return []
 
 
+def _of(sample: FaceSample) -> str:
+    """Which mapping, so a render with several actors says whose face it means."""
+    return "" if sample.mapping is None else f" (face mapping {sample.mapping})"
+
+
 def _identity_warnings(samples: list[FaceSample], limits: Thresholds) -> list[str]:
     """One warning per kind, naming the worst frame: a long shot does not flood the report."""
     warnings = []
@@ -86,14 +91,14 @@ def _identity_warnings(samples: list[FaceSample], limits: Thresholds) -> list[st
     if far:
         worst = min(far, key=lambda s: s.to_source)
         warnings.append(
-            f"replaced face far from its source at frame {worst.frame} "
+            f"replaced face far from its source{_of(worst)} at frame {worst.frame} "
             f"(similarity {worst.to_source:.2f} < {limits.similarity:.2f})"
         )
     closer = [s for s in samples if s.to_original >= s.to_source]
     if closer:
         worst = max(closer, key=lambda s: s.to_original - s.to_source)
         warnings.append(
-            f"replaced face still looks like the original at frame {worst.frame} "
+            f"replaced face{_of(worst)} still looks like the original at frame {worst.frame} "
             f"(to original {worst.to_original:.2f} >= to source {worst.to_source:.2f})"
         )
     weak = [s for s in samples if s.detection < limits.detection]

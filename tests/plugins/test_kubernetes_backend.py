@@ -203,6 +203,9 @@ def test_recast_pods_writes_one_file_per_tier(tmp_path: Path) -> None:
     pod = json.loads((tmp_path / "spot.json").read_text())
     assert pod["kind"] == "Pod" and pod["spec"]["priorityClassName"] == "recast-spot"
     assert main(["pods", "--tier", "nope", "--out", str(tmp_path)]) == 1
+    only = tmp_path / "finalize-only"
+    assert main(["pods", "--tier", "finalize", "--out", str(only)]) == 0
+    assert [p.name for p in only.glob("*.json")] == ["finalize.json"]
 
 
 @pytest.mark.parametrize("tier", ALL_TIERS)

@@ -81,3 +81,17 @@ def test_report_totals_costs_and_html() -> None:
     page = to_html(report, {0: ShotThumbs(jpeg(frame), jpeg(frame + 50))})
     assert page.count("data:image/jpeg;base64,") == 2
     assert "C-1" in page and "no face in this shot" in page
+
+
+def test_warnings_name_the_face_mapping_when_several_actors_are_replaced() -> None:
+    swaps = [{"per_shot": [{"shot": 0, "faces_found": 2, "faces_swapped": 2}]}]
+    samples = [
+        FaceSample(0, 3, 0, 0.95, 0.90, 0.9, mapping=0),
+        FaceSample(0, 3, 1, 0.20, 0.40, 0.9, mapping=1),
+    ]
+    row = shot_rows(SHOTS, swaps, samples, Thresholds(similarity=0.35, detection=0.6))[0]
+    assert row["warnings"] == [
+        "replaced face far from its source (face mapping 1) at frame 3 (similarity 0.20 < 0.35)",
+        "replaced face (face mapping 1) still looks like the original at frame 3 "
+        "(to original 0.40 >= to source 0.20)",
+    ]
