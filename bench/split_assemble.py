@@ -27,11 +27,10 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path[:0] = [str(ROOT)]
 
 from recast.samples import make_film, varied_shots  # noqa: E402
-from tasks.media import split as split_module  # noqa: E402
 from tasks.media.assemble import assemble  # noqa: E402
 from tasks.media.copy_units import copy_ranges, read_packets  # noqa: E402
 from tasks.media.probe import probe  # noqa: E402
-from tasks.media.split import split_units  # noqa: E402
+from tasks.media.split import LOSSLESS, split_units  # noqa: E402
 from tasks.shots.plan import plan_units  # noqa: E402
 from tasks.spec import Shot, ShotList  # noqa: E402
 
@@ -85,12 +84,13 @@ def main() -> None:
               f"delivery {delivery}")  # fmt: skip
 
         started, cpu_at = time.perf_counter(), cpu()
-        if args.no_copy:
-            split_module.LOSSLESS = ()  # the copy path is for lossless choices only
-        parts = split_units(film, plan.units, tmp / "units", mezzanine=args.mezzanine)
+        parts = split_units(
+            film, plan.units, tmp / "units", mezzanine=args.mezzanine, copy=not args.no_copy
+        )
         packets = read_packets(film, probe(film))
         on_keys = len(copy_ranges(packets, plan.units)) if packets else 0
-        copied = on_keys if on_keys == len(parts) and split_module.LOSSLESS else 0
+        lossless = args.mezzanine in LOSSLESS and not args.no_copy
+        copied = on_keys if on_keys == len(parts) and lossless else 0
         print(f"units on the source's keyframes: {on_keys} of {len(parts)}, copied: {copied}")
         split_s = time.perf_counter() - started
         started, cpu_split = time.perf_counter(), cpu()

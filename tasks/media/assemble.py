@@ -47,6 +47,7 @@ def assemble(
     fps: str,
     *,
     delivery: DeliveryPreset = "review",
+    info: Probe | None = None,
 ) -> Path:
     """Concatenate `unit_videos` in order into `out` with `source`'s audio, as `delivery`."""
     if not unit_videos:
@@ -54,7 +55,7 @@ def assemble(
     missing = [str(p) for p in unit_videos if not p.is_file()]
     if missing:
         raise SpecError(f"unit videos missing: {', '.join(missing)}")
-    info = probe(source)
+    info = info or probe(source)  # the caller's probe of `source`, when it has one
     try:
         same_rate = parse_fps(fps) == parse_fps(info.fps)
     except ValueError as exc:

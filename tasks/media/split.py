@@ -33,16 +33,22 @@ LOSSLESS = ("ffv1", "h264")  # the mezzanines a copied unit can stand in for
 
 
 def split_units(
-    source: Path, units: Sequence[Unit], out_dir: Path, *, mezzanine: Mezzanine = "ffv1"
+    source: Path,
+    units: Sequence[Unit],
+    out_dir: Path,
+    *,
+    mezzanine: Mezzanine = "ffv1",
+    copy: bool = True,
 ) -> dict[str, Path]:
-    """Write each unit's frames of `source` to `out_dir/<unit.id>.mkv`; return id -> path."""
+    """Write each unit's frames of `source` to `out_dir/<unit.id>.mkv`; return id -> path.
+    `copy=False` encodes the units even where they could be copied (copy_units.py)."""
     if not units:
         raise SpecError("no units to split")
     info = probe(source)
     _check_units(units, info.frame_count)
     out_dir.mkdir(parents=True, exist_ok=True)
     outputs = {u.id: out_dir / f"{u.id}.mkv" for u in units}
-    copied = _copy_what_can_be(source, info, units, outputs, mezzanine)
+    copied = _copy_what_can_be(source, info, units, outputs, mezzanine) if copy else set()
     ordered = sorted((u for u in units if u.id not in copied), key=lambda u: u.start_frame)
     if not ordered:
         return outputs

@@ -37,11 +37,13 @@ def run(asset: str, run_prefix: str) -> dict[str, Any]:
             for u in plan.units
         ]
         original = probe(source)
-        film = assemble(parts, source, tmp / "film.mp4", plan.fps)
+        film = assemble(parts, source, tmp / "film.mp4", plan.fps, info=original)
         facts = probe(film)
         check_film(facts, original, plan, "the review film")
         if spec.delivery == "master":
-            master = assemble(parts, source, tmp / "master.mov", plan.fps, delivery="master")
+            master = assemble(
+                parts, source, tmp / "master.mov", plan.fps, delivery="master", info=original
+            )
             check_film(probe(master), original, plan, "the master")
             outputs["master"] = storage.upload(master, layout.master)
         # Decoded once: the contact sheet and the report's thumbnails show the same frames.

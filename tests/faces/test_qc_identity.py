@@ -28,7 +28,8 @@ from tasks.faces.detect import Face, detect_faces
 from tasks.faces.embed import embed_face
 from tasks.layout import RunLayout
 from tasks.media.frames import read_frames
-from tasks.stages import assemble, finalize, plan, probe, restore, split, swap
+from tasks.stages import swap
+from tests.stage_chain import render_stages
 
 SIDE = 320
 FRAMES = 8
@@ -58,16 +59,7 @@ def _render(tmp: Path, t1: np.ndarray, lisa: np.ndarray) -> tuple[RunLayout, Pat
     storage.write_json(layout.spec, spec)
     shot = {"index": 0, "start_frame": 0, "end_frame": FRAMES}
     storage.write_json(layout.shots, {"fps": "24", "frame_count": FRAMES, "shots": [shot]})
-    probe.run(str(film), layout.probe)
-    units = plan.run(layout.prefix)["units"]
-    split.run(str(film), layout.prefix)
-    swaps = [swap.run(layout.prefix, u) for u in units]
-    restores = [restore.run(layout.prefix, u) for u in units]
-    assemble.run(str(film), layout.prefix)
-    storage.write_json(
-        layout.results, {"run_id": "r9", "stages": {}, "swaps": swaps, "restores": restores}
-    )
-    finalize.run(str(film), layout.prefix)
+    render_stages(film, layout, "r9")
     return layout, film, sources
 
 

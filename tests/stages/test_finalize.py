@@ -25,7 +25,8 @@ from tasks.provenance import identity as ids
 from tasks.provenance.c2pa_manifest import verify
 from tasks.qc import thumbs
 from tasks.spec import ShotList
-from tasks.stages import assemble, finalize, plan, probe, publish, restore, split, swap
+from tasks.stages import finalize, publish
+from tests.stage_chain import render_stages
 
 SHOTS = [8, 6]
 
@@ -160,15 +161,7 @@ def test_identity_similarity_is_the_renders_own(tmp_path: Path) -> None:
     bounds = [{"index": 0, "start_frame": 0, "end_frame": 10},
               {"index": 1, "start_frame": 10, "end_frame": 16}]  # fmt: skip
     storage.write_json(layout.shots, {"fps": "24", "frame_count": 16, "shots": bounds})
-    probe.run(str(film), layout.probe)
-    units = plan.run(layout.prefix)["units"]
-    split.run(str(film), layout.prefix)
-    swaps = [swap.run(layout.prefix, u) for u in units]
-    restores = [restore.run(layout.prefix, u) for u in units]
-    assemble.run(str(film), layout.prefix)
-    results = {"run_id": "r7", "stages": {}, "swaps": swaps, "restores": restores}
-    storage.write_json(layout.results, results)
-    assert finalize.run(str(film), layout.prefix)["faces_measured"] == 3
+    assert render_stages(film, layout, "r7")["faces_measured"] == 3
 
     qc = storage.read_json(layout.qc_json)
     assert qc["identity_model"] == "dlib"
@@ -177,7 +170,7 @@ def test_identity_similarity_is_the_renders_own(tmp_path: Path) -> None:
     assert [s["frame"] for s in row["identity"]] == [2, 4, 7]  # 4: the thumbnail's frame
     before, after = list(read_frames(film)), list(read_frames(Path(layout.film)))
     logged = {}
-    for u in units:
+    for u in (unit["id"] for unit in storage.read_json(layout.plan)["units"]):
         logged.update(faces_log.parse(json.loads(Path(layout.unit(u, "faces.json")).read_text())))
     image = load_image(source)
     wanted = embed_face(image, detect_faces(image)[0])
