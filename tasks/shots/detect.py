@@ -1,7 +1,8 @@
 """Find a film's shots: hard cuts, dissolves and fades, each at its exact frame.
 
-One decode pass at thumbnail size (small.py: an ffmpeg process decodes and shrinks on another
-core; PyAV when the film is variable-rate or ffmpeg complains) feeds PySceneDetect's
+One decode pass at thumbnail size (segments.py: the film decoded in segments between keyframes,
+one decoder per core; in order, on one decoder, when the film is variable-rate or a segment
+does not decode cleanly) feeds PySceneDetect's
 AdaptiveDetector (hard cuts, robust to camera motion), its ThresholdDetector (fades through
 black) and our own measures (signals.py: flashes, dissolves); transitions.py turns them into
 boundaries. PySceneDetect itself is imported only once the decoder runs, so its import (and
@@ -21,25 +22,28 @@ from __future__ import annotations
 
 import logging
 import time
-from collections.abc import Iterator
+from collections.abc import Generator, Iterator
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import asdict, dataclass
 from fractions import Fraction
 from pathlib import Path
 from typing import TYPE_CHECKING, Protocol
 
 import numpy as np
+from av.video.reformatter import VideoReformatter
 
 from tasks.media.decode import retime, upright, video_frames
 from tasks.media.probe import probe
 from tasks.shots import transitions
-from tasks.shots.signals import THUMB_SIZE, Signals
-from tasks.shots.small import (
-    FastDecodeError,
-    Samples,
-    ffmpeg_available,
-    piped_blocks,
-    small_bgr,
+from tasks.shots.segments import (
+    FAST_DECODE,
+    FrameTable,
+    Sampling,
+    SegmentError,
+    frame_table,
+    parallel_thumbnails,
 )
+from tasks.shots.signals import THUMB_SIZE, Signals
 from tasks.spec import Probe, Shot, ShotList, SpecError, parse_fps
 
 if TYPE_CHECKING:
@@ -48,8 +52,6 @@ if TYPE_CHECKING:
 log = logging.getLogger(__name__)
 
 DETECTOR = "pyscenedetect-adaptive+threshold+recast-flash-dissolve"
-# Decoder shortcuts for detection only: no deblocking, faster (non-bit-exact) paths.
-_FAST_DECODE = {"skip_loop_filter": "all", "flags2": "+fast"}
 _PYAV_BLOCK = 32
 
 
@@ -85,27 +87,31 @@ def detect_shots(
     """Shots of the film at `path`: frames from 0 in presentation order, end exclusive.
     `sampler`, if given, is handed its frames from the same decode pass."""
     params = DetectParams(min_shot_frames=min_shot_frames, **overrides)  # type: ignore[arg-type]
-    info = probe(path)
-    rate = parse_fps(info.fps)
-    started = time.monotonic()
     size = (params.decode_width, params.decode_height)
-    samples = _samples(sampler, info, rate)
-    scan = None
-    if not info.vfr and ffmpeg_available():
-        try:
+    started = time.monotonic()
+    early: _Started | SegmentError | None = None
+    try:
+        with ThreadPoolExecutor(1, thread_name_prefix="probe") as side:
+            probing = side.submit(probe, path)
+            if sampler is None:  # nothing waits on the probe's facts: decode meanwhile
+                early = _start_quietly(path, size, None)
+            info = probing.result()  # an unusable film is refused for what the probe says
+        rate = parse_fps(info.fps)
+        samples = _samples(sampler, info, rate)
+        scan = None
+        if not info.vfr:
+            if early is None:
+                if sampler is not None and samples is not None:
+                    sampler.start(samples.every)
+                early = _start_quietly(path, size, samples)
+            scan = _scan_started(path, early, info, rate, params)
+        if scan is None:
             if sampler is not None and samples is not None:
                 sampler.start(samples.every)
-            scan = _scan(path, piped_blocks(path, *size, samples=samples), rate, params)
-        except FastDecodeError as exc:
-            log.warning("%s: fast decode gave up (%s); decoding with PyAV", path, exc)
-        if scan is not None and len(scan[2].luma) != info.frame_count:
-            log.warning("%s: fast decode gave %d frames, not %d; decoding with PyAV",
-                        path, len(scan[2].luma), info.frame_count)  # fmt: skip
-            scan = None
-    if scan is None:
-        if sampler is not None and samples is not None:
-            sampler.start(samples.every)
-        scan = _scan(path, _pyav_blocks(path, info, rate, size, samples), rate, params)
+            scan = _scan(path, _pyav_blocks(path, info, rate, size, samples), rate, params)
+    finally:
+        if isinstance(early, _Started):
+            early.blocks.close()
     cuts, fades, signals = scan
     decoded = len(signals.luma)
     if decoded != info.frame_count:
@@ -118,6 +124,46 @@ def detect_shots(
     log.info("%s: %d boundaries in %d frames (%.0f fps)", path, len(bounds), decoded,
              decoded / elapsed)  # fmt: skip
     return _shot_list(bounds, decoded, info.fps, params)
+
+
+@dataclass
+class _Started:
+    """A parallel decode under way: the frame table, and the first block already decoded."""
+
+    table: FrameTable
+    first: np.ndarray | None
+    blocks: Generator[np.ndarray, None, None]
+
+
+def _start_quietly(
+    path: Path, size: tuple[int, int], samples: Sampling | None
+) -> _Started | SegmentError:
+    """Start decoding in parallel segments; the error, to report once the probe had its say."""
+    try:
+        table = frame_table(path)
+    except SegmentError as exc:
+        return exc
+    blocks = parallel_thumbnails(path, table, size, sampling=samples)
+    try:
+        return _Started(table, next(blocks, None), blocks)
+    except SegmentError as exc:
+        blocks.close()
+        return exc
+
+
+def _scan_started(
+    path: Path, early: _Started | SegmentError, info: Probe, rate: Fraction, params: DetectParams
+) -> tuple[list[int], list[int], Signals] | None:
+    """The scan on the parallel decode; None (and a warning) if it fell short."""
+    try:
+        if isinstance(early, SegmentError):
+            raise early
+        if early.table.frames != info.frame_count:
+            raise SegmentError(f"{early.table.frames} timed packets, {info.frame_count} frames")
+        return _scan(path, _chain(early.first, early.blocks), rate, params)
+    except SegmentError as exc:
+        log.warning("%s: parallel decode gave up (%s); decoding in order", path, exc)
+        return None
 
 
 def _scan(
@@ -177,7 +223,7 @@ def _watch(found: list[FrameTimecode], cuts: set[int], signals: Signals) -> None
         signals.watch(frame)
 
 
-def _samples(sampler: Sampler | None, info: Probe, rate: Fraction) -> Samples | None:
+def _samples(sampler: Sampler | None, info: Probe, rate: Fraction) -> Sampling | None:
     """What the decoder must hand `sampler`: sizes as decoded, frames turned upright on the way."""
     if sampler is None:
         return None
@@ -191,7 +237,7 @@ def _samples(sampler: Sampler | None, info: Probe, rate: Fraction) -> Samples | 
     def take(index: int, frame: np.ndarray) -> None:
         sampler.take(index, upright(frame, rotation))
 
-    return Samples(every, width, height, take)
+    return Sampling(every, width, height, take)
 
 
 def _pyav_blocks(
@@ -199,19 +245,22 @@ def _pyav_blocks(
     info: Probe,
     rate: Fraction,
     size: tuple[int, int],
-    samples: Samples | None = None,
+    samples: Sampling | None = None,
 ) -> Iterator[np.ndarray]:
-    """Small BGR frames in blocks, retimed when the film is variable-rate."""
+    """Small BGR frames in blocks, retimed when the film is variable-rate: scaled as the
+    parallel decode scales them, so both paths measure the same thumbnails."""
     # Rotation does not matter to detection: frames are measured as decoded.
-    frames = video_frames(path, _FAST_DECODE)
+    frames = video_frames(path, FAST_DECODE)
+    thumbs, sampled = VideoReformatter(), VideoReformatter()
     if info.vfr:
         frames = retime(((float(f.time or 0.0), f) for f in frames), rate, info.frame_count)
     block: list[np.ndarray] = []
     for index, frame in enumerate(frames):
         if samples is not None and index % samples.every == 0:
-            rgb = frame.to_ndarray(width=samples.width, height=samples.height, format="rgb24")
-            samples.take(index, rgb)
-        block.append(small_bgr(frame, *size))
+            rgb = sampled.reformat(frame, samples.width, samples.height, format="rgb24")
+            samples.take(index, rgb.to_ndarray())
+        small = thumbs.reformat(frame, *size, format="bgr24", interpolation="AREA")
+        block.append(small.to_ndarray())
         if len(block) == _PYAV_BLOCK:
             yield np.stack(block)
             block = []

@@ -16,6 +16,7 @@ from tasks.faces.census import FaceCensus
 from tasks.shots import detect
 from tasks.shots.census import Census, shot_faces
 from tasks.shots.detect import detect_shots
+from tasks.shots.segments import FrameTable, SegmentError
 from tasks.spec import Shot, ShotList
 
 # At 25 fps a frame is sampled every 12: 0, 12, ... The 10-frame shot at 97-107 holds none.
@@ -45,12 +46,12 @@ def film(tmp_path_factory: pytest.TempPathFactory) -> Path:
     return make_film(path, specs, fps="25", size=(640, 360), audio=False)
 
 
-@pytest.mark.parametrize("decoder", ["ffmpeg", "pyav"])
+@pytest.mark.parametrize("decoder", ["parallel", "in order"])
 def test_census_counts_known_faces_per_shot(
     film: Path, decoder: str, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    if decoder == "pyav":
-        monkeypatch.setattr(detect, "ffmpeg_available", lambda: False)
+    if decoder == "in order":
+        monkeypatch.setattr(detect, "frame_table", _no_table)
     census = FaceCensus()
     shots = detect_shots(film, sampler=census)
     assert shots == detect_shots(film)  # the census changes nothing in the shot list
@@ -59,6 +60,10 @@ def test_census_counts_known_faces_per_shot(
     assert [s.faces for s in counted.shots] == FACES
     assert [s.samples for s in counted.shots][3] == 0
     assert counted.detector == "centerface" and counted.fits(shots)
+
+
+def _no_table(path: Path) -> FrameTable:
+    raise SegmentError("decode in order")
 
 
 def test_cli_census_leaves_the_shot_list_as_it_was(film: Path, tmp_path: Path) -> None:

@@ -1,0 +1,226 @@
+"""Thumbnails of every frame, decoded in parallel: the film cut at keyframes into segments, one
+decoder per core.
+
+Shot detection is bound by decoding every frame, and one H.264 decoder barely uses a second
+core (frame threads wait on each other's references). A keyframe starts a run of frames that
+decodes without anything before it, so segments starting at keyframes decode side by side,
+each on a thread of its own with its own demuxer and decoder (PyAV lets go of the GIL while
+it decodes and scales). The caller gets the segments in film order; a few run ahead.
+
+Frames are numbered by their timestamps against the packet table (the presented packets'
+timestamps, sorted), so a segment knows exactly which frames it holds: frames decoded before
+its first timestamp (a seek lands on the keyframe at or before it; an open GOP's leading
+pictures) are dropped, and it stops at the next segment's first timestamp. Any frame out of
+place, any damage, raises `SegmentError`, and the caller decodes the film once, in order, the
+careful way (which then names the damage). Constant-rate films only: a variable-rate film is
+retimed, which needs every frame in order.
+"""
+
+from __future__ import annotations
+
+import os
+import threading
+from collections import deque
+from collections.abc import Callable, Generator
+from concurrent.futures import Future, ThreadPoolExecutor
+from dataclasses import dataclass
+from pathlib import Path
+
+import av
+import numpy as np
+from av.video.reformatter import VideoReformatter
+
+from tasks.media.limits import demux_options
+
+# Decoder shortcuts detection can afford: no deblocking, faster (non-bit-exact) paths.
+FAST_DECODE = {"skip_loop_filter": "all", "flags2": "+fast"}
+# A segment this long amortises its seek (decoding from the keyframe) and keeps a few in
+# memory cheaply: thumbnails are a few KB a frame.
+SEGMENT_FRAMES = 300
+
+
+class SegmentError(Exception):
+    """The parallel decode could not account for every frame: decode in order instead."""
+
+
+@dataclass(frozen=True)
+class FrameTable:
+    """The video stream's presented frames: timestamps in presentation order, and the indices
+    of the keyframes among them."""
+
+    pts: list[int]
+    keyframes: list[int]
+
+    @property
+    def frames(self) -> int:
+        return len(self.pts)
+
+
+@dataclass(frozen=True)
+class Sampling:
+    """Frames 0, `every`, 2 x `every`... also as RGB uint8 `width` x `height` (as decoded),
+    each handed to `take(index, frame)` from a decoding thread."""
+
+    every: int
+    width: int
+    height: int
+    take: Callable[[int, np.ndarray], None]
+
+
+def frame_table(path: Path) -> FrameTable:
+    """Demux (no decode) the first video stream's packets; SegmentError if any is untimed or
+    the file cannot be read."""
+    try:
+        return _frame_table(path)
+    except (av.FFmpegError, OSError) as exc:
+        raise SegmentError(f"cannot read the packets: {exc}") from exc
+
+
+def _frame_table(path: Path) -> FrameTable:
+    with av.open(str(path), options=demux_options()) as container:
+        if not container.streams.video:
+            raise SegmentError("no video stream")
+        stream = container.streams.video[0]
+        pts: list[int] = []
+        keys: set[int] = set()
+        for packet in container.demux(stream):
+            if not packet.size or packet.is_discard:
+                continue  # the final flush packet; an edit list's hidden pre-roll
+            if packet.pts is None:
+                raise SegmentError("a packet without a timestamp")
+            pts.append(int(packet.pts))
+            if packet.is_keyframe:
+                keys.add(int(packet.pts))
+    pts.sort()
+    return FrameTable(pts, [i for i, p in enumerate(pts) if p in keys])
+
+
+def plan_segments(
+    table: FrameTable, workers: int, length: int = SEGMENT_FRAMES
+) -> list[tuple[int, int]]:
+    """[first, end) frame ranges starting at keyframes (the first at 0), each at least
+    `length` frames long where the keyframes allow (the last at least half that); one segment
+    for one worker."""
+    total = table.frames
+    if workers < 2:
+        return [(0, total)]
+    starts = [0]
+    for key in table.keyframes:
+        if key - starts[-1] >= length and total - key >= length // 2:
+            starts.append(key)
+    return list(zip(starts, [*starts[1:], total], strict=True))
+
+
+def workers_available() -> int:
+    return len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count() or 1
+
+
+def parallel_thumbnails(
+    path: Path,
+    table: FrameTable,
+    size: tuple[int, int],
+    *,
+    workers: int | None = None,
+    sampling: Sampling | None = None,
+    length: int = SEGMENT_FRAMES,
+) -> Generator[np.ndarray, None, None]:
+    """Every frame of the film as BGR uint8 `size` thumbnails, in arrays of a segment each, in
+    film order; SegmentError when a segment does not decode to exactly its frames."""
+    workers = workers or workers_available()
+    segments = plan_segments(table, workers, length)
+    local = threading.local()
+    opened: list[_SegmentDecoder] = []
+
+    def decode(segment: tuple[int, int]) -> np.ndarray:
+        decoder = getattr(local, "decoder", None)
+        if decoder is None:
+            try:
+                decoder = _SegmentDecoder(path, table, size, sampling, len(segments) > 1)
+                local.decoder = decoder
+            except (av.FFmpegError, OSError) as exc:
+                raise SegmentError(f"cannot open a decoder: {exc}") from exc
+            opened.append(decoder)
+        return decoder.decode(*segment)
+
+    threads = min(workers, len(segments))
+    pending: deque[Future[np.ndarray]] = deque()
+    try:
+        with ThreadPoolExecutor(threads, thread_name_prefix="thumbs") as pool:
+            try:
+                for segment in segments:
+                    pending.append(pool.submit(decode, segment))
+                    if len(pending) > threads:
+                        yield pending.popleft().result()
+                while pending:
+                    yield pending.popleft().result()
+            finally:  # a caller that stops early: no segment more is started
+                for future in pending:
+                    future.cancel()
+    finally:
+        for decoder in opened:
+            decoder.close()
+
+
+class _SegmentDecoder:
+    """One thread's demuxer, decoder and scalers, reused from segment to segment."""
+
+    def __init__(
+        self,
+        path: Path,
+        table: FrameTable,
+        size: tuple[int, int],
+        sampling: Sampling | None,
+        parallel: bool,
+    ) -> None:
+        self.table = table
+        self.size = size
+        self.sampling = sampling
+        self.container = av.open(str(path), options=demux_options())
+        self.stream = self.container.streams.video[0]
+        # The segments are the parallelism; one segment alone gets the decoder's own threads.
+        self.stream.thread_type = "NONE" if parallel else "AUTO"
+        self.stream.codec_context.options = dict(FAST_DECODE)
+        self.thumbs = VideoReformatter()
+        self.samples = VideoReformatter()
+
+    def close(self) -> None:
+        self.container.close()
+
+    def decode(self, first: int, end: int) -> np.ndarray:
+        pts = self.table.pts
+        width, height = self.size
+        out = np.empty((end - first, height, width, 3), np.uint8)
+        start = pts[first]
+        stop = pts[end] if end < len(pts) else None
+        self.container.seek(start, stream=self.stream, backward=True, any_frame=False)
+        index = first
+        try:
+            for frame in self.container.decode(self.stream):
+                if frame.pts is None:
+                    raise SegmentError(f"frame after {index} is untimed")
+                if frame.pts < start:
+                    continue  # before the segment: the seek lands on a keyframe at or before
+                if frame.is_corrupt:
+                    raise SegmentError(f"frame {index} is corrupt")
+                if stop is not None and frame.pts >= stop:
+                    break
+                if index >= end or frame.pts != pts[index]:
+                    raise SegmentError(f"frame {index} is not where the packets put it")
+                small = self.thumbs.reformat(
+                    frame, width, height, format="bgr24", interpolation="AREA"
+                )
+                out[index - first] = small.to_ndarray()
+                self._sample(index, frame)
+                index += 1
+        except av.FFmpegError as exc:
+            raise SegmentError(f"cannot decode frames {first}-{end}: {exc}") from exc
+        if index != end:
+            raise SegmentError(f"frames {first}-{end}: decoded {index - first}")
+        return out
+
+    def _sample(self, index: int, frame: av.VideoFrame) -> None:
+        sampling = self.sampling
+        if sampling is None or index % sampling.every:
+            return
+        rgb = self.samples.reformat(frame, sampling.width, sampling.height, format="rgb24")
+        sampling.take(index, rgb.to_ndarray())

@@ -1,0 +1,132 @@
+"""Thumbnails decoded in parallel segments equal the in-order decode, frame for frame."""
+
+from __future__ import annotations
+
+import logging
+import subprocess
+import threading
+from dataclasses import replace
+from fractions import Fraction
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from recast.samples import make_film, varied_shots
+from tasks.media.probe import probe
+from tasks.shots import detect
+from tasks.shots.detect import detect_shots
+from tasks.shots.segments import (
+    FrameTable,
+    Sampling,
+    SegmentError,
+    frame_table,
+    parallel_thumbnails,
+    plan_segments,
+)
+from tasks.shots.signals import THUMB_SIZE
+
+LENGTHS = [20, 13, 17, 31, 9, 25]
+
+
+def _reencode(source: Path, out: Path, x264: str) -> Path:
+    subprocess.run(["ffmpeg", "-v", "error", "-i", str(source), "-c:v", "libx264", "-crf", "20",
+                    "-bf", "3", "-x264-params", x264, "-an", str(out)], check=True)  # fmt: skip
+    return out
+
+
+@pytest.fixture(scope="module")
+def films(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Path]:
+    tmp = tmp_path_factory.mktemp("segments")
+    source = make_film(tmp / "source.mp4", varied_shots(LENGTHS), fps="25", size=(320, 180))
+    return {
+        # Keyframes every 12 frames, away from the cuts, B-frames across them.
+        "closed": _reencode(source, tmp / "closed.mp4", "keyint=12:min-keyint=12:scenecut=0"),
+        # Open GOPs: the pictures just before a keyframe (in display order) follow it in decode
+        # order and lean on both sides.
+        "open": _reencode(source, tmp / "open.mp4", "keyint=12:min-keyint=12:open-gop=1"),
+    }
+
+
+def _in_order(film: Path, sampling: Sampling | None = None) -> np.ndarray:
+    info = probe(film)
+    rate = Fraction(info.fps)
+    return np.concatenate(list(detect._pyav_blocks(film, info, rate, THUMB_SIZE, sampling)))
+
+
+@pytest.mark.parametrize("kind", ["closed", "open"])
+@pytest.mark.parametrize("workers", [2, 3])
+def test_segments_equal_the_in_order_decode(
+    films: dict[str, Path], kind: str, workers: int
+) -> None:
+    film = films[kind]
+    table = frame_table(film)
+    segments = plan_segments(table, workers, length=10)
+    assert len(segments) >= 5
+    assert all(first in table.keyframes for first, _ in segments[1:])
+    assert [end for _, end in segments[:-1]] == [first for first, _ in segments[1:]]
+    blocks = list(parallel_thumbnails(film, table, THUMB_SIZE, workers=workers, length=10))
+    assert [len(b) for b in blocks] == [end - first for first, end in segments]
+    assert np.array_equal(np.concatenate(blocks), _in_order(film))
+
+
+def test_one_worker_decodes_one_segment(films: dict[str, Path]) -> None:
+    table = frame_table(films["closed"])
+    assert plan_segments(table, 1, length=10) == [(0, sum(LENGTHS))]
+
+
+def test_samples_are_the_same_frames_either_way(films: dict[str, Path]) -> None:
+    film = films["open"]
+    taken: dict[str, dict[int, np.ndarray]] = {"parallel": {}, "in order": {}}
+    lock = threading.Lock()
+
+    def sampling(into: dict[int, np.ndarray]) -> Sampling:
+        def take(index: int, frame: np.ndarray) -> None:
+            with lock:
+                into[index] = frame
+
+        return Sampling(every=7, width=64, height=36, take=take)
+
+    table = frame_table(film)
+    list(parallel_thumbnails(film, table, THUMB_SIZE, workers=2, length=10,
+                             sampling=sampling(taken["parallel"])))  # fmt: skip
+    _in_order(film, sampling(taken["in order"]))
+    assert sorted(taken["parallel"]) == list(range(0, sum(LENGTHS), 7))
+    assert sorted(taken["parallel"]) == sorted(taken["in order"])
+    for index, frame in taken["parallel"].items():
+        assert frame.shape == (36, 64, 3)
+        assert np.array_equal(frame, taken["in order"][index])
+
+
+def test_a_frame_out_of_place_is_refused(films: dict[str, Path]) -> None:
+    table = frame_table(films["closed"])
+    # The packet table says frame 30 comes later than it does: the segment holding it fails.
+    wrong = replace(table, pts=[*table.pts[:30], table.pts[30] + 1, *table.pts[31:]])
+    with pytest.raises(SegmentError, match="not where the packets put it"):
+        list(parallel_thumbnails(films["closed"], wrong, THUMB_SIZE, workers=2, length=10))
+
+
+def test_stopping_early_leaves_no_decoder_running(films: dict[str, Path]) -> None:
+    table = frame_table(films["closed"])
+    blocks = parallel_thumbnails(films["closed"], table, THUMB_SIZE, workers=2, length=10)
+    assert len(next(blocks)) >= 10
+    blocks.close()
+    assert not [t for t in threading.enumerate() if t.name.startswith("thumbs")]
+
+
+def test_detection_falls_back_to_the_in_order_decode(
+    films: dict[str, Path], monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture
+) -> None:
+    film = films["open"]
+    parallel = detect_shots(film)
+    starts = [0, *np.cumsum(LENGTHS)[:-1].tolist()]
+    assert [s.start_frame for s in parallel.shots] == starts
+
+    def broken(path: Path) -> FrameTable:
+        raise SegmentError("no table today")
+
+    monkeypatch.setattr(detect, "frame_table", broken)
+    with caplog.at_level(logging.WARNING):
+        fallback = detect_shots(film)
+    assert "decoding in order" in caplog.text
+    assert fallback == parallel
