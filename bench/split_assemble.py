@@ -1,15 +1,21 @@
 """Split + assemble against one plain ffmpeg transcode of the same film at the same settings.
 
     .venv/bin/python bench/split_assemble.py [--seconds 30] [--size 1280x720] [--mezzanine ffv1]
+        [--gop 48 [--no-scenecut]] [--on-cuts] [--unit-frames 480]
 
 Generates a film (H.264 + AAC, shots of 1-2 s), plans units with the real planner (unit cap 480
-frames), then times in this process's run: `split_units` (one decode pass, one mezzanine per
-unit) + `assemble` (review: H.264 CRF 18 medium + audio copied), against
+frames, or `--unit-frames`), then times in this process's run: `split_units` (one decode pass,
+one mezzanine per unit) + `assemble` (review: H.264 CRF 18 medium + audio copied), against
 `ffmpeg -i FILM -c:v libx264 -preset medium -crf 18 -pix_fmt yuv420p -c:a copy`. With
 `--master` the master preset (ProRes 422 HQ + PCM) is timed against the same ffmpeg transcode
 to ProRes. Prints wall and CPU seconds (this process and its ffmpeg children: CPU is the
 steadier figure on a shared machine) and both ratios; nothing is asserted. `--mezzanine h264`
 is the lossless x264 mezzanine, `ffv1` lossless FFV1 (see tasks/media/frames.py).
+
+`--gop N` re-encodes the film as a long-GOP source (x264, 2 B-frames, a keyframe at least every
+N frames; `--no-scenecut`: only those, so most cuts are not keyframes) before anything is timed.
+The plan then uses the source's clean starts, as the probe stage records them (the time that
+scan takes is printed apart); `--on-cuts` plans without them, as before.
 """
 
 from __future__ import annotations
@@ -28,11 +34,11 @@ sys.path[:0] = [str(ROOT)]
 
 from recast.samples import make_film, varied_shots  # noqa: E402
 from tasks.media.assemble import assemble  # noqa: E402
-from tasks.media.copy_units import copy_ranges, read_packets  # noqa: E402
+from tasks.media.copy_units import clean_starts, copy_ranges, read_packets  # noqa: E402
 from tasks.media.probe import probe  # noqa: E402
 from tasks.media.split import LOSSLESS, split_units  # noqa: E402
 from tasks.shots.plan import plan_units  # noqa: E402
-from tasks.spec import Shot, ShotList  # noqa: E402
+from tasks.spec import CleanStarts, Shot, ShotList  # noqa: E402
 
 PLAIN = {
     "review": ["-c:v", "libx264", "-preset", "medium", "-crf", "18", "-pix_fmt", "yuv420p",
@@ -58,6 +64,15 @@ def shot_list(lengths: list[int], fps: str) -> ShotList:
     return ShotList(fps=fps, frame_count=start, shots=shots)
 
 
+def long_gop(film: Path, out: Path, gop: int, scenecut: bool) -> Path:
+    """`film` again as x264 with B-frames and keyframes at most `gop` frames apart."""
+    params = f"keyint={gop}" + ("" if scenecut else ":scenecut=0")
+    cmd = ["ffmpeg", "-v", "error", "-y", "-i", str(film), "-c:v", "libx264", "-preset",
+           "veryfast", "-crf", "18", "-bf", "2", "-x264-params", params]  # fmt: skip
+    subprocess.run([*cmd, "-c:a", "copy", str(out)], check=True)
+    return out
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("--seconds", type=int, default=30)
@@ -68,6 +83,10 @@ def main() -> None:
     parser.add_argument(
         "--no-copy", action="store_true", help="encode every unit even on the source's keyframes"
     )
+    parser.add_argument("--gop", type=int, help="re-encode the source with this keyframe interval")
+    parser.add_argument("--no-scenecut", action="store_true", help="no keyframes at the cuts")
+    parser.add_argument("--on-cuts", action="store_true", help="plan without the clean starts")
+    parser.add_argument("--unit-frames", type=int, default=480, help="the plan's frame cap")
     args = parser.parse_args()
     width, height = (int(v) for v in args.size.split("x"))
     delivery = "master" if args.master else "review"
@@ -77,17 +96,33 @@ def main() -> None:
         tmp = Path(tmp_dir)
         film = make_film(tmp / "film.mp4", varied_shots(lengths), fps=args.fps,
                          size=(width, height))  # fmt: skip
+        if args.gop:
+            film = long_gop(film, tmp / "long_gop.mp4", args.gop, not args.no_scenecut)
         info = probe(film)
-        plan = plan_units(shot_list(lengths, info.fps), seed="bench")
+        started = time.perf_counter()
+        packets = read_packets(film, info)
+        starts = None if packets is None else CleanStarts.of(clean_starts(packets).tolist(),
+                                                              info.frame_count)  # fmt: skip
+        scan_s = time.perf_counter() - started
+        shots = shot_list(lengths, info.fps)
+        cap = args.unit_frames
+        plan = plan_units(shots, max_unit_frames=cap, seed="bench",
+                          starts=None if args.on_cuts else starts)  # fmt: skip
+        on_cuts = plan_units(shots, max_unit_frames=cap, seed="bench")
+        moved = len({u.start_frame for u in plan.units} - {u.start_frame for u in on_cuts.units})
+        gop = f"GOP {args.gop}{'' if args.no_scenecut else ' + scene cuts'}" if args.gop else ""
         print(f"film: {info.frame_count} frames, {width}x{height} @ {info.fps} fps, "
               f"{len(lengths)} shots, {len(plan.units)} units, mezzanine {args.mezzanine}, "
-              f"delivery {delivery}")  # fmt: skip
+              f"delivery {delivery}{', ' + gop if gop else ''}")  # fmt: skip
+        clean = "none" if starts is None else sum(e - s for s, e in starts.ranges)
+        print(f"clean starts: {clean} (scan {scan_s:.2f} s, in the probe stage); plan "
+              f"{'on the cuts' if args.on_cuts else 'with them'}: {moved} of "
+              f"{len(on_cuts.units)} unit starts moved off the cuts")  # fmt: skip
 
         started, cpu_at = time.perf_counter(), cpu()
         parts = split_units(
             film, plan.units, tmp / "units", mezzanine=args.mezzanine, copy=not args.no_copy
         )
-        packets = read_packets(film, probe(film))
         on_keys = len(copy_ranges(packets, plan.units)) if packets else 0
         lossless = args.mezzanine in LOSSLESS and not args.no_copy
         copied = on_keys if on_keys == len(parts) and lossless else 0

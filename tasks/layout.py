@@ -11,6 +11,7 @@ from tasks.storage import join
 _UNSAFE = re.compile(r"[^A-Za-z0-9._-]+")
 # The shared unit cache: unset, `<work>/cache` beside `<work>/runs`; `off` disables it.
 ENV_CACHE = "RECAST_UNIT_CACHE"
+KEYFRAMES = "keyframes.json"
 
 
 def safe_run_id(run_id: str) -> str:
@@ -45,6 +46,12 @@ class RunLayout:
     def census(self) -> str:
         """Faces per shot, counted during shot detection; the plan balances units with them."""
         return join(self.prefix, "census.json")
+
+    @property
+    def keyframes(self) -> str:
+        """Where units may start for split to copy them (a CleanStarts), written by the probe
+        stage beside probe.json when the asset's packets allow copying; the plan snaps to it."""
+        return join(self.prefix, KEYFRAMES)
 
     @property
     def plan(self) -> str:

@@ -6,6 +6,7 @@ models, serialised as JSON and validated again where it is read.
 
 from __future__ import annotations
 
+import bisect
 import hashlib
 import json
 import re
@@ -38,6 +39,8 @@ SwapperChoice = Literal["auto", "classical", "inswapper"]
 SWAPPERS: tuple[str, ...] = get_args(SwapperChoice)
 DELIVERY_PRESETS: tuple[str, ...] = get_args(DeliveryPreset)
 MEZZANINES: tuple[str, ...] = get_args(Mezzanine)
+# The lossless mezzanines, which a unit copied from the source can stand in for (split.LOSSLESS).
+LOSSLESS_MEZZANINES: tuple[Mezzanine, ...] = ("ffv1", "h264")
 TRANSITIONS: tuple[str, ...] = get_args(Transition)
 
 # Airflow's default max_map_length is 1024; stay well under it.
@@ -63,7 +66,7 @@ class SpecError(ValueError):
 
 
 class _Model(BaseModel):
-    model_config = ConfigDict(extra="forbid", frozen=True)
+    model_config = ConfigDict(extra="forbid", frozen=True, defer_build=True)
 
     def to_json(self) -> str:
         return self.model_dump_json()
@@ -357,6 +360,47 @@ class UnitPlan(_Model):
     fps: str
     frame_count: int
     units: list[Unit] = Field(min_length=1)
+
+
+class CleanStarts(_Model):
+    """The frames a unit may start on for split to copy it (tasks/media/copy_units.py), as
+    [start, end) ranges: an intra-only film is one range, a long-GOP one a range per GOP."""
+
+    frame_count: int = Field(gt=0)
+    ranges: list[tuple[int, int]]
+
+    @model_validator(mode="after")
+    def _sorted_and_apart(self) -> CleanStarts:
+        last = -1  # the end of the previous range: ranges neither overlap nor touch
+        for start, end in self.ranges:
+            if not last < start < end <= self.frame_count:
+                raise ValueError(f"range [{start}, {end}) is empty, unsorted or past the film")
+            last = end
+        return self
+
+    @classmethod
+    def of(cls, frames: Sequence[int], frame_count: int) -> CleanStarts:
+        """From sorted, distinct frame numbers."""
+        ranges: list[tuple[int, int]] = []
+        for frame in frames:
+            if ranges and ranges[-1][1] == frame:
+                ranges[-1] = (ranges[-1][0], frame + 1)
+            else:
+                ranges.append((frame, frame + 1))
+        return cls(frame_count=frame_count, ranges=ranges)
+
+    def __contains__(self, frame: int) -> bool:
+        return self.nearest(frame) == frame
+
+    def nearest(self, frame: int) -> int | None:
+        """The clean start closest to `frame` (the earlier one on a tie); None if there is none."""
+        at = bisect.bisect_right(self.ranges, (frame, self.frame_count + 1)) - 1
+        candidates = []
+        if at >= 0:  # the range starting at or before `frame`
+            candidates.append(min(frame, self.ranges[at][1] - 1))
+        if at + 1 < len(self.ranges):
+            candidates.append(self.ranges[at + 1][0])
+        return min(candidates, key=lambda c: (abs(c - frame), c), default=None)
 
 
 class ShotFaces(_Model):

@@ -75,6 +75,19 @@ def read_packets(source: Path, info: Probe) -> Packets | None:
     return Packets(index, frame, np.asarray(key, dtype=bool))
 
 
+def clean_starts(packets: Packets) -> np.ndarray:
+    """The frames k a unit may start on to be copied: decode position k holds frame k, a
+    keyframe, and the k packets before it are exactly frames 0..k-1 (no picture after the cut
+    is decoded before it, none before the cut after it). Any [s, e) with s and e clean starts
+    (or e the frame count) is then a closed run of packets, which copy_ranges accepts. An open
+    GOP's keyframe, whose leading pictures are shown before it, is not one."""
+    frame = packets.frame
+    position = np.arange(len(frame))
+    shown_before = np.maximum.accumulate(np.concatenate(([-1], frame))[:-1])
+    # k distinct frames, none above k - 1: exactly 0..k-1.
+    return np.flatnonzero(packets.key & (frame == position) & (shown_before == position - 1))
+
+
 def copy_ranges(packets: Packets, units: Sequence[Unit]) -> dict[str, tuple[int, int]]:
     """Unit id -> [first, end) decode positions, for the units that can be copied."""
     total = len(packets.frame)

@@ -2,11 +2,11 @@
 
 One decode pass at thumbnail size (segments.py: the film decoded in segments between keyframes,
 one decoder per core; in order, on one decoder, when the film is variable-rate or a segment
-does not decode cleanly) feeds PySceneDetect's
-AdaptiveDetector (hard cuts, robust to camera motion), its ThresholdDetector (fades through
-black) and our own measures (signals.py: flashes, dissolves); transitions.py turns them into
-boundaries. PySceneDetect itself is imported only once the decoder runs, so its import (and
-the ffmpeg check it runs) overlaps decoding.
+does not decode cleanly) feeds PySceneDetect's AdaptiveDetector (hard cuts, robust to camera
+motion), its ThresholdDetector (fades through black) and our own measures (signals.py:
+flashes, dissolves); transitions.py turns them into boundaries. The probe and PySceneDetect's
+import (which runs an ffmpeg check) go on beside the first segments' decode: on a short film
+they are most of the time.
 
 Frames are numbered in presentation order from 0, as split and assemble count them (a
 variable-rate film retimed to its constant rate first). PySceneDetect's SceneManager numbers
@@ -20,6 +20,7 @@ Asked (a `Sampler`, e.g. the face census), the same decode pass also hands over 
 
 from __future__ import annotations
 
+import importlib
 import logging
 import time
 from collections.abc import Generator, Iterator
@@ -91,8 +92,9 @@ def detect_shots(
     started = time.monotonic()
     early: _Started | SegmentError | None = None
     try:
-        with ThreadPoolExecutor(1, thread_name_prefix="probe") as side:
+        with ThreadPoolExecutor(2, thread_name_prefix="detect-setup") as side:
             probing = side.submit(probe, path)
+            side.submit(importlib.import_module, "tasks.shots.content")  # PySceneDetect's
             if sampler is None:  # nothing waits on the probe's facts: decode meanwhile
                 early = _start_quietly(path, size, None)
             info = probing.result()  # an unusable film is refused for what the probe says

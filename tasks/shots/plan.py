@@ -10,22 +10,33 @@ the frame cap at the film's mean faces per frame: face-heavy stretches get more,
 faces everywhere is planned exactly as by frames. When the fewest units would still be more
 than `max_units`, the frame cap grows. Unit ids hash the seed and the frame range, so a
 rerun with the same input and settings finds its earlier outputs.
+
+Given the source's clean starts (where split can copy a unit from, tasks/media/copy_units.py),
+every boundary between units moves to the nearest one, but only when none has to move more than
+a quarter of the frame cap (as grown for `max_units`): copying is all units or none, so a plan
+with one boundary left off them buys nothing and stays as planned on the cuts. Two boundaries
+landing on the same start merge their units (never more units); a unit grows by at most the
+quarter cap at either end. A unit may then start mid-shot, as a chunk of a long shot does.
 """
 
 from __future__ import annotations
 
+import bisect
 import hashlib
 import logging
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from itertools import pairwise
 
-from tasks.spec import ShotList, SpecError, Unit, UnitPlan
+from tasks.spec import CleanStarts, ShotList, SpecError, Unit, UnitPlan
 
 log = logging.getLogger(__name__)
 
 # Airflow's default max_map_length: a plan may never map more tasks than this.
 MAX_MAP_LENGTH = 1024
+# A boundary may move to a clean start at most the frame cap over this (a keyframe interval of
+# 250, x264's default, fits any boundary from a cap of 500 frames up).
+SNAP_SHARE = 4
 
 
 @dataclass(frozen=True)
@@ -47,10 +58,12 @@ def plan_units(
     max_unit_frames: int = 480,
     seed: str = "",
     faces: Mapping[int, int] | None = None,
+    starts: CleanStarts | None = None,
 ) -> UnitPlan:
     """Cover every frame exactly once with at most `max_units` contiguous units.
 
     `faces` maps a shot index to its face count, when known, to balance units by frames x faces.
+    `starts`, the source's clean starts, when known, moves the units onto them where it can.
     """
     if not 1 <= max_units < MAX_MAP_LENGTH or max_unit_frames < 1:
         raise SpecError(
@@ -69,11 +82,18 @@ def plan_units(
     target = _count(pieces, frame_cap)
     if faces:
         budget = -(-frame_cap * sum(p.cost for p in pieces) // shots.frame_count)
-        pieces = _chunk(shots, frame_cap, weight, budget)
-        by_cost = _count(pieces, frame_cap, max(budget, max(p.cost for p in pieces)))
-        target = min(max_units, max(target, by_cost))
+        shorter = _chunk(shots, frame_cap, weight, budget)
+        # Shorter chunks can pack worse: keep them only if the frame cap still fits max_units.
+        if _count(shorter, frame_cap) <= max_units:
+            pieces = shorter
+            by_cost = _count(pieces, frame_cap, max(budget, max(p.cost for p in pieces)))
+            target = min(max_units, max(target, by_cost))
     groups = _partition(pieces, frame_cap, _balanced_cost(pieces, frame_cap, target))
-    units = [_unit(i, group, seed) for i, group in enumerate(groups)]
+    bounds = [*(group[0].start for group in groups), shots.frame_count]
+    if starts is not None:
+        bounds = _snap(bounds, starts, frame_cap // SNAP_SHARE) or bounds
+    firsts = [s.start_frame for s in shots.shots]  # shot i is shots.shots[i] (ShotList checks)
+    units = [_unit(i, a, b, firsts, seed) for i, (a, b) in enumerate(pairwise(bounds))]
     return UnitPlan(fps=shots.fps, frame_count=shots.frame_count, units=units)
 
 
@@ -131,12 +151,33 @@ def _balanced_cost(pieces: list[_Piece], frame_cap: int, target: int) -> int:
     return low
 
 
-def _unit(index: int, group: list[_Piece], seed: str) -> Unit:
-    start, end = group[0].start, group[-1].end
+def _snap(bounds: list[int], starts: CleanStarts, reach: int) -> list[int] | None:
+    """`bounds` (0, ..., frame count) each moved to the nearest clean start, or None when one
+    is more than `reach` frames from any (or the film does not start on one)."""
+    if starts.frame_count != bounds[-1] or 0 not in starts:
+        log.info("clean starts of another film, or not from its first frame: units on the cuts")
+        return None
+    moved = [0]
+    for bound in bounds[1:-1]:
+        near = starts.nearest(bound)
+        if near is None or abs(near - bound) > reach:
+            log.info("no clean start within %d frames of the boundary at frame %d: units "
+                     "planned on the cuts", reach, bound)  # fmt: skip
+            return None
+        if near != moved[-1]:  # the same start twice (nearest is monotonic): units merge
+            moved.append(near)
+    log.info("unit boundaries moved to the source's clean starts: %d units, was %d",
+             len(moved), len(bounds) - 1)  # fmt: skip
+    return [*moved, bounds[-1]]
+
+
+def _unit(index: int, start: int, end: int, firsts: Sequence[int], seed: str) -> Unit:
+    """Unit `index` of [start, end), listing every shot it overlaps (by their first frames)."""
+    touched = range(bisect.bisect_right(firsts, start) - 1, bisect.bisect_left(firsts, end))
     return Unit(
         id=unit_id(index, start, end, seed),
         index=index,
         start_frame=start,
         end_frame=end,
-        shots=sorted({p.shot for p in group}),
+        shots=list(touched),
     )

@@ -1,5 +1,7 @@
 """plan: pack the shot list into work units (one pod each), balanced by frames x faces when the
-detect-shots stage counted faces (`census.json` beside the shot list), else by frames."""
+detect-shots stage counted faces (`census.json` beside the shot list), else by frames; with a
+lossless mezzanine, on the source's clean starts (`keyframes.json`, from the probe stage) when
+every boundary is near one, so that split copies the units instead of encoding them."""
 
 from __future__ import annotations
 
@@ -13,7 +15,7 @@ from tasks import storage
 from tasks.layout import RunLayout
 from tasks.shots.census import Census
 from tasks.shots.plan import plan_units
-from tasks.spec import RenderSpec, ShotList
+from tasks.spec import LOSSLESS_MEZZANINES, CleanStarts, RenderSpec, ShotList
 
 log = logging.getLogger(__name__)
 
@@ -24,21 +26,41 @@ def run(run_prefix: str) -> dict[str, Any]:
     spec = RenderSpec.parse(storage.read_bytes(layout.spec))
     shots = ShotList.model_validate(storage.read_json(layout.shots))
     faces = census_faces(layout, shots)
+    # Only a lossless mezzanine is ever copied: otherwise the cuts are the better boundaries.
+    starts = clean_starts(layout, shots) if spec.mezzanine in LOSSLESS_MEZZANINES else None
     plan = plan_units(
         shots,
         max_units=spec.max_units,
         max_unit_frames=spec.unit_frames,
         seed=layout.prefix,
         faces=faces,
+        starts=starts,
     )
     storage.write_json(layout.plan, plan.model_dump())
+    on_starts = None if starts is None else all(u.start_frame in starts for u in plan.units)
     return {
         "stage": "plan",
         "seconds": time.perf_counter() - started,
         "units": [u.id for u in plan.units],
         "shots": len(shots.shots),
         "face_counts": faces is not None,  # balanced by frames x faces, else by frames
+        "on_keyframes": on_starts,  # every unit on a clean start (split copies); None: unknown
     }
+
+
+def clean_starts(layout: RunLayout, shots: ShotList) -> CleanStarts | None:
+    """Where units may start to be copied, from the probe; None when unknown or not this film."""
+    if not storage.exists(layout.keyframes):
+        return None
+    try:
+        starts = CleanStarts.model_validate(storage.read_json(layout.keyframes))
+    except ValueError as exc:  # not JSON, or not a CleanStarts
+        log.warning("%s is unreadable, planning on the cuts: %s", layout.keyframes, exc)
+        return None
+    if starts.frame_count != shots.frame_count:
+        log.warning("%s is of another film, planning on the cuts", layout.keyframes)
+        return None
+    return starts
 
 
 def census_faces(layout: RunLayout, shots: ShotList) -> dict[int, int] | None:

@@ -1,17 +1,29 @@
 """probe: read the asset's technical facts and refuse what cannot be processed.
 
 An accepted asset's sha256 is recorded with its facts (one streamed read of the copy the probe
-already has): every unit's cache key starts from it (tasks.checkpoint).
+already has): every unit's cache key starts from it (tasks.checkpoint). Where its packets allow
+units to be copied (tasks/media/copy_units.py), the frames a unit may start on for that go to
+`keyframes.json` beside the facts, for the planner: a file, not XCom (an intra-only film has
+one per frame, however compact the ranges).
 """
 
 from __future__ import annotations
 
+import logging
 import time
+from pathlib import Path
 from typing import Any
 
+import av
+
 from tasks import storage
+from tasks.layout import KEYFRAMES
+from tasks.media.copy_units import clean_starts, read_packets
 from tasks.media.probe import probe
+from tasks.spec import CleanStarts, Probe, SpecError
 from tasks.stages._workdir import local_copy, named_as, workdir
+
+log = logging.getLogger(__name__)
 
 
 def run(asset: str, out: str) -> dict[str, Any]:
@@ -22,5 +34,28 @@ def run(asset: str, out: str) -> dict[str, Any]:
         with named_as(local, asset):
             facts = probe(local)
         facts = facts.model_copy(update={"sha256": storage.sha256_file(local)})
+        starts = keyframes(local, facts)
     storage.write_json(out, facts.model_dump())
-    return {"stage": "probe", "seconds": time.perf_counter() - started, **facts.model_dump()}
+    if starts is not None:  # in the run's prefix, as probe.json is (RunLayout.keyframes)
+        folder = out.rsplit("/", 1)[0] if "/" in out else "."
+        storage.write_json(storage.join(folder, KEYFRAMES), starts.model_dump())
+    clean = None if starts is None else sum(end - start for start, end in starts.ranges)
+    return {
+        "stage": "probe",
+        "seconds": time.perf_counter() - started,
+        **facts.model_dump(),
+        "clean_starts": clean,  # None: units of this asset are never copied
+    }
+
+
+def keyframes(source: Path, facts: Probe) -> CleanStarts | None:
+    """The frames a unit may start on to be copied, or None where copying is unsafe. Only an
+    optimisation: a file that cannot be read for it is planned without."""
+    try:
+        packets = read_packets(source, facts)
+    except (SpecError, OSError, av.FFmpegError) as exc:  # e.g. a damaged packet past the probe
+        log.warning("no keyframes for the planner: %s", exc)
+        return None
+    if packets is None:
+        return None
+    return CleanStarts.of(clean_starts(packets).tolist(), facts.frame_count)

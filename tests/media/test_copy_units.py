@@ -10,11 +10,12 @@ import numpy as np
 import pytest
 
 from tasks.media.assemble import assemble
-from tasks.media.copy_units import copy_ranges, read_packets
+from tasks.media.copy_units import clean_starts, copy_ranges, read_packets
 from tasks.media.ffprobe import ffprobe
 from tasks.media.frames import read_frames
 from tasks.media.probe import probe
 from tasks.media.split import split_units
+from tasks.shots.plan import unit_id
 from tasks.spec import Unit
 
 from .conftest import FILM_SHOTS
@@ -104,3 +105,43 @@ def test_open_gop_leading_pictures_are_not_cut_off(film: Path, tmp_path: Path) -
             )
     parts = split_units(source, _units(), tmp_path / "units", mezzanine="ffv1")
     _assert_exact(source, parts, _units())
+
+
+# x264 keyframes every 24 frames, none at the cuts, B-frames: closed GOPs, open GOPs, or I only.
+GOPS = {
+    "closed": ("-bf", "3", "-x264-params", "keyint=24:scenecut=0"),
+    "open": ("-bf", "3", "-x264-params", "keyint=24:scenecut=0:open-gop=1"),
+    "intra": ("-x264-params", "keyint=1"),
+}
+
+
+def _span(index: int, start: int, end: int) -> Unit:
+    return Unit(id=unit_id(index, start, end), index=index, start_frame=start, end_frame=end,
+                shots=[0])  # fmt: skip
+
+
+@pytest.mark.parametrize("gop", GOPS)
+def test_clean_starts_bound_exactly_the_units_that_copy(
+    film: Path, tmp_path: Path, gop: str
+) -> None:
+    source = _encode(film, tmp_path / f"{gop}.mp4", "-c:v", "libx264", "-preset", "veryfast",
+                     *GOPS[gop])  # fmt: skip
+    packets = read_packets(source, probe(source))
+    assert packets is not None
+    starts = clean_starts(packets).tolist()
+    keyframes = sorted(packets.frame[packets.key].tolist())
+    total = EDGES[-1]
+    if gop == "closed":
+        assert starts == keyframes == [0, 24, 48]
+    elif gop == "intra":
+        assert starts == list(range(total))
+    else:  # the open GOPs' keyframes show leading pictures first: not starts
+        assert set(starts) < set(keyframes)
+    # Any run from a clean start to a later one (or the end) copies...
+    ends = [*starts, total]
+    spans = [(s, e) for s in starts for e in ends if e > s]
+    units = [_span(i, s, e) for i, (s, e) in enumerate(spans)]
+    assert set(copy_ranges(packets, units)) == {u.id for u in units}
+    # ... and one from any other frame up to the next clean start does not.
+    others = [(f, next(e for e in ends if e > f)) for f in range(total) if f not in starts]
+    assert not copy_ranges(packets, [_span(i, s, e) for i, (s, e) in enumerate(others)])

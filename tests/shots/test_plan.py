@@ -132,3 +132,11 @@ def test_face_heavy_stretches_get_more_shorter_units() -> None:
     crowded = [u.frames for u in plan.units if u.start_frame >= 3000]
     assert max(crowded) < min(empty) <= 480
     assert len(plan.units) > len(plan_units(shots, max_unit_frames=480).units)
+
+
+def test_face_counts_never_cost_more_units_than_allowed() -> None:
+    # Heavy shots cut into shorter chunks pack worse: 6 groups here, over the cap of 5.
+    shots = _shots([22, 27, 51, 13, 17])
+    plan = plan_units(shots, max_units=5, max_unit_frames=32, faces={2: 3, 3: 3, 4: 0})
+    assert len(plan.units) <= 5
+    _assert_covers(plan, shots)
