@@ -13,10 +13,12 @@ rerun with the same input and settings finds its earlier outputs.
 
 Given the source's clean starts (where split can copy a unit from, tasks/media/copy_units.py),
 every boundary between units moves to the nearest one, but only when none has to move more than
-a quarter of the frame cap (as grown for `max_units`): copying is all units or none, so a plan
-with one boundary left off them buys nothing and stays as planned on the cuts. Two boundaries
-landing on the same start merge their units (never more units); a unit grows by at most the
-quarter cap at either end. A unit may then start mid-shot, as a chunk of a long shot does.
+half the frame cap (as grown for `max_units`): copying is all units or none, so a plan with one
+boundary left off them buys nothing and stays as planned on the cuts. Half the cap lets any
+keyframe interval up to the cap itself (x264's default 250 under the default 480) reach every
+boundary. Two boundaries landing on the same start merge their units (never more units); a unit
+grows by at most half a keyframe interval at either end. A unit may then start mid-shot, as a
+chunk of a long shot does.
 """
 
 from __future__ import annotations
@@ -34,9 +36,9 @@ log = logging.getLogger(__name__)
 
 # Airflow's default max_map_length: a plan may never map more tasks than this.
 MAX_MAP_LENGTH = 1024
-# A boundary may move to a clean start at most the frame cap over this (a keyframe interval of
-# 250, x264's default, fits any boundary from a cap of 500 frames up).
-SNAP_SHARE = 4
+# A boundary may move to a clean start at most the frame cap over this: any keyframe interval up
+# to the cap reaches every boundary.
+SNAP_SHARE = 2
 
 
 @dataclass(frozen=True)

@@ -98,8 +98,14 @@ def test_boundaries_move_to_the_nearest_keyframe() -> None:
 
 def test_a_boundary_too_far_from_any_keyframe_keeps_the_cuts() -> None:
     shots = _shots([200, 200, 200, 200])
-    far = CleanStarts.of([0, 250, 700], 800)  # 150 frames from 400, over 480 / 4
+    # The boundary at 400 (shots 0-1 | 2-3) is 300 frames from either start, over 480 / 2.
+    far = CleanStarts.of([0, 100, 700], 800)
     assert plan_units(shots, max_unit_frames=480, starts=far) == plan_units(shots)
+    near = CleanStarts.of([0, 250, 700], 800)  # 150 frames from it: within reach
+    assert [u.start_frame for u in plan_units(shots, max_unit_frames=480, starts=near).units] == [
+        0,
+        250,
+    ]
 
 
 def test_two_boundaries_on_one_keyframe_merge_their_units() -> None:
