@@ -88,33 +88,8 @@ def detect_shots(
     """Shots of the film at `path`: frames from 0 in presentation order, end exclusive.
     `sampler`, if given, is handed its frames from the same decode pass."""
     params = DetectParams(min_shot_frames=min_shot_frames, **overrides)  # type: ignore[arg-type]
-    size = (params.decode_width, params.decode_height)
     started = time.monotonic()
-    early: _Started | SegmentError | None = None
-    try:
-        with ThreadPoolExecutor(2, thread_name_prefix="detect-setup") as side:
-            probing = side.submit(probe, path)
-            side.submit(importlib.import_module, "tasks.shots.content")  # PySceneDetect's
-            if sampler is None:  # nothing waits on the probe's facts: decode meanwhile
-                early = _start_quietly(path, size, None)
-            info = probing.result()  # an unusable film is refused for what the probe says
-        rate = parse_fps(info.fps)
-        samples = _samples(sampler, info, rate)
-        scan = None
-        if not info.vfr:
-            if early is None:
-                if sampler is not None and samples is not None:
-                    sampler.start(samples.every)
-                early = _start_quietly(path, size, samples)
-            scan = _scan_started(path, early, info, rate, params)
-        if scan is None:
-            if sampler is not None and samples is not None:
-                sampler.start(samples.every)
-            scan = _scan(path, _pyav_blocks(path, info, rate, size, samples), rate, params)
-    finally:
-        if isinstance(early, _Started):
-            early.blocks.close()
-    cuts, fades, signals = scan
+    info, (cuts, fades, signals) = _measure(path, params, sampler)
     decoded = len(signals.luma)
     if decoded != info.frame_count:
         raise SpecError(f"{path}: decoded {decoded} frames, the container says {info.frame_count}")
@@ -126,6 +101,38 @@ def detect_shots(
     log.info("%s: %d boundaries in %d frames (%.0f fps)", path, len(bounds), decoded,
              decoded / elapsed)  # fmt: skip
     return _shot_list(bounds, decoded, info.fps, params)
+
+
+def _measure(
+    path: Path, params: DetectParams, sampler: Sampler | None
+) -> tuple[Probe, tuple[list[int], list[int], Signals]]:
+    """The probe, and one scan of the film: decoded in parallel segments, or in order where
+    that falls short (a variable-rate film, a segment that does not decode cleanly)."""
+    size = (params.decode_width, params.decode_height)
+    early: _Started | SegmentError | None = None
+    try:
+        with ThreadPoolExecutor(2, thread_name_prefix="detect-setup") as side:
+            probing = side.submit(probe, path)
+            side.submit(importlib.import_module, "tasks.shots.content")  # PySceneDetect's
+            if sampler is None:  # nothing waits on the probe's facts: decode meanwhile
+                early = _start_quietly(path, size, None)
+            info = probing.result()  # an unusable film is refused for what the probe says
+        rate = parse_fps(info.fps)
+        samples = _samples(sampler, info, rate)
+        if not info.vfr:
+            if early is None:
+                if sampler is not None and samples is not None:
+                    sampler.start(samples.every)
+                early = _start_quietly(path, size, samples)
+            scan = _scan_started(path, early, info, rate, params)
+            if scan is not None:
+                return info, scan
+        if sampler is not None and samples is not None:
+            sampler.start(samples.every)
+        return info, _scan(path, _pyav_blocks(path, info, rate, size, samples), rate, params)
+    finally:
+        if isinstance(early, _Started):
+            early.blocks.close()
 
 
 @dataclass

@@ -25,6 +25,7 @@ from tasks.shots.segments import (
     plan_segments,
 )
 from tasks.shots.signals import THUMB_SIZE
+from tasks.spec import SpecError
 
 LENGTHS = [20, 13, 17, 31, 9, 25]
 
@@ -130,3 +131,19 @@ def test_detection_falls_back_to_the_in_order_decode(
         fallback = detect_shots(film)
     assert "decoding in order" in caplog.text
     assert fallback == parallel
+
+
+def test_a_truncated_film_is_refused_for_what_the_probe_says(
+    films: dict[str, Path], tmp_path: Path
+) -> None:
+    # The decode starts beside the probe; the probe's reason is the one reported, and no
+    # decoder is left running.
+    data = films["closed"].read_bytes()
+    cut = tmp_path / "cut.mp4"
+    cut.write_bytes(data[: len(data) // 2])
+    with pytest.raises(SpecError) as probed:
+        probe(cut)
+    with pytest.raises(SpecError) as detected:
+        detect_shots(cut)
+    assert str(detected.value) == str(probed.value)
+    assert not [t for t in threading.enumerate() if t.name.startswith("thumbs")]
