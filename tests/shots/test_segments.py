@@ -147,3 +147,22 @@ def test_a_truncated_film_is_refused_for_what_the_probe_says(
         detect_shots(cut)
     assert str(detected.value) == str(probed.value)
     assert not [t for t in threading.enumerate() if t.name.startswith("thumbs")]
+
+
+@pytest.mark.parametrize("ext", [".mkv", ".mov", ".ts"])
+def test_other_containers_give_the_same_frames_or_decline(
+    films: dict[str, Path], ext: str, tmp_path: Path
+) -> None:
+    # Remuxed, not re-encoded: the same pictures under another container's timestamps and
+    # seeking. A container that seeks inexactly may decline (SegmentError: detection then
+    # decodes in order), never hand over a wrong frame.
+    film = tmp_path / f"film{ext}"
+    subprocess.run(["ffmpeg", "-v", "error", "-i", str(films["open"]), "-c", "copy",
+                    str(film)], check=True)  # fmt: skip
+    table = frame_table(film)
+    try:
+        blocks = list(parallel_thumbnails(film, table, THUMB_SIZE, workers=2, length=10))
+    except SegmentError:
+        assert ext == ".ts", f"{ext} should seek exactly"
+        return
+    assert np.array_equal(np.concatenate(blocks), _in_order(film))
