@@ -27,8 +27,16 @@ FLASH_FRAMES = 4
 
 def _distances(a: np.ndarray, b: np.ndarray) -> np.ndarray:
     """Mean absolute difference of each pair of thumbnails along the first axis."""
-    distances: np.ndarray = np.abs(a - b).mean(axis=(1, 2, 3))
-    return distances
+    difference = np.subtract(a, b)
+    np.abs(difference, out=difference)
+    return _means(difference)
+
+
+def _means(frames: np.ndarray) -> np.ndarray:
+    """Mean of each frame. Flattened first: numpy reduces one long axis several times faster
+    than three short ones."""
+    means: np.ndarray = frames.reshape(len(frames), -1).mean(axis=1)
+    return means
 
 
 @dataclass
@@ -60,7 +68,7 @@ class Signals:
         thumbs = bgr.astype(np.float32)
         every = np.concatenate([self._history, thumbs]) if len(self._history) else thumbs
         offset = start - self._first  # position of the block's first frame in `every`
-        self.luma += thumbs.mean(axis=(1, 2, 3)).tolist()
+        self.luma += _means(thumbs).tolist()
         if offset:
             self.jump += _distances(every[offset:], every[offset - 1 : -1]).tolist()
         else:  # the film's first frame changes from nothing
@@ -99,7 +107,7 @@ class Signals:
             if not len(before) or not len(after):
                 self.settle[cut] = 255.0
                 continue
-            pairs = np.abs(before[:, None] - after[None, :]).mean(axis=(2, 3, 4))
+            pairs = np.abs(_flat(before)[:, None] - _flat(after)[None, :]).mean(axis=2)
             self.settle[cut] = float(pairs.min())
 
     def dissolve_score(self, max_bend: float) -> list[float]:
@@ -113,3 +121,7 @@ class Signals:
     def finish(self) -> None:
         """Settle the cuts near the end with the frames there are."""
         self._settle_due(final=True)
+
+
+def _flat(frames: np.ndarray) -> np.ndarray:
+    return frames.reshape(len(frames), -1)
