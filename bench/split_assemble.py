@@ -34,11 +34,12 @@ sys.path[:0] = [str(ROOT)]
 
 from recast.samples import make_film, varied_shots  # noqa: E402
 from tasks.media.assemble import assemble  # noqa: E402
-from tasks.media.copy_units import clean_starts, copy_ranges, read_packets  # noqa: E402
+from tasks.media.copy_units import copy_ranges, copy_starts, read_packets  # noqa: E402
+from tasks.media.packets import scan_packets  # noqa: E402
 from tasks.media.probe import probe  # noqa: E402
 from tasks.media.split import LOSSLESS, split_units  # noqa: E402
 from tasks.shots.plan import plan_units  # noqa: E402
-from tasks.spec import CleanStarts, Shot, ShotList  # noqa: E402
+from tasks.spec import Shot, ShotList  # noqa: E402
 
 PLAIN = {
     "review": ["-c:v", "libx264", "-preset", "medium", "-crf", "18", "-pix_fmt", "yuv420p",
@@ -100,9 +101,8 @@ def main() -> None:
             film = long_gop(film, tmp / "long_gop.mp4", args.gop, not args.no_scenecut)
         info = probe(film)
         started = time.perf_counter()
-        packets = read_packets(film, info)
-        starts = None if packets is None else CleanStarts.of(clean_starts(packets).tolist(),
-                                                              info.frame_count)  # fmt: skip
+        scan = scan_packets(film)
+        packets, starts = read_packets(scan, info), copy_starts(scan, info)
         scan_s = time.perf_counter() - started
         shots = shot_list(lengths, info.fps)
         cap = args.unit_frames
@@ -115,7 +115,7 @@ def main() -> None:
               f"{len(lengths)} shots, {len(plan.units)} units, mezzanine {args.mezzanine}, "
               f"delivery {delivery}{', ' + gop if gop else ''}")  # fmt: skip
         clean = "none" if starts is None else sum(e - s for s, e in starts.ranges)
-        print(f"clean starts: {clean} (scan {scan_s:.2f} s, in the probe stage); plan "
+        print(f"clean starts: {clean} (packet scan {scan_s:.2f} s, the probe's own); plan "
               f"{'on the cuts' if args.on_cuts else 'with them'}: {moved} of "
               f"{len(on_cuts.units)} unit starts moved off the cuts")  # fmt: skip
 

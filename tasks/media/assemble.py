@@ -48,8 +48,9 @@ def assemble(
     *,
     delivery: DeliveryPreset = "review",
     info: Probe | None = None,
-) -> Path:
-    """Concatenate `unit_videos` in order into `out` with `source`'s audio, as `delivery`."""
+) -> Probe:
+    """Concatenate `unit_videos` in order into `out` with `source`'s audio, as `delivery`; the
+    probe of the film made (it is probed to check its frames anyway)."""
     if not unit_videos:
         raise SpecError("no unit videos to assemble")
     missing = [str(p) for p in unit_videos if not p.is_file()]
@@ -80,7 +81,7 @@ def assemble(
         )
     log.info("assembled %d units into %s (%s, %d frames)", len(unit_videos), out, delivery,
              made.frame_count)  # fmt: skip
-    return out
+    return made
 
 
 def _write_concat_list(path: Path, videos: Sequence[Path]) -> Path:

@@ -26,8 +26,8 @@ import av
 import numpy as np
 
 from tasks.media.limits import demux_options
-from tasks.media.packets import scan_packets
-from tasks.spec import Probe, SpecError, Unit
+from tasks.media.packets import PacketScan, scan_packets
+from tasks.spec import CleanStarts, Probe, SpecError, Unit
 
 log = logging.getLogger(__name__)
 
@@ -36,7 +36,6 @@ log = logging.getLogger(__name__)
 class Packets:
     """The video stream's packets in decode order: presentation index and keyframe flag."""
 
-    stream_index: int
     frame: np.ndarray  # presentation index of each packet, in decode order
     key: np.ndarray  # bool, in decode order
 
@@ -47,32 +46,26 @@ class Packets:
         return inverse
 
 
-def read_packets(source: Path, info: Probe) -> Packets | None:
-    """The packet table, or None when packets and frames may not correspond one to one."""
-    if info.vfr or info.rotation:
+def read_packets(scan: PacketScan, info: Probe) -> Packets | None:
+    """The packet table of a scan (tasks.media.packets), or None when packets and frames may
+    not correspond one to one."""
+    if info.vfr or info.rotation or not all(scan.shown):
         return None
-    try:
-        container = av.open(str(source), options=demux_options())
-    except (av.FFmpegError, OSError) as exc:
-        raise SpecError(f"{source}: cannot open for reading: {exc}") from exc
-    pts: list[int] = []
-    key: list[bool] = []
-    with container:
-        stream = container.streams.video[0]
-        for packet in container.demux(stream):
-            if not packet.size:
-                continue
-            if packet.is_discard or packet.pts is None:
-                return None
-            pts.append(int(packet.pts))
-            key.append(bool(packet.is_keyframe))
-        index = stream.index
-    if len(pts) != info.frame_count or len(set(pts)) != len(pts):
+    pts = [p for p in scan.pts if p is not None]
+    if len(pts) != info.frame_count or len(pts) != scan.packets or len(set(pts)) != len(pts):
         return None
     order = np.argsort(np.asarray(pts), kind="stable")
     frame = np.empty(len(pts), dtype=np.int64)
     frame[order] = np.arange(len(pts))
-    return Packets(index, frame, np.asarray(key, dtype=bool))
+    return Packets(frame, np.asarray(scan.key, dtype=bool))
+
+
+def copy_starts(scan: PacketScan, info: Probe) -> CleanStarts | None:
+    """Where units may start to be copied (clean_starts), or None where copying is unsafe."""
+    packets = read_packets(scan, info)
+    if packets is None:
+        return None
+    return CleanStarts.of(clean_starts(packets).tolist(), info.frame_count)
 
 
 def clean_starts(packets: Packets) -> np.ndarray:

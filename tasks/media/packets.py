@@ -19,35 +19,56 @@ from tasks.spec import SpecError
 
 @dataclass(frozen=True)
 class PacketScan:
-    packets: int  # every packet with data, discarded pre-roll included
-    times: list[float]  # presentation times (s) of the presented frames, sorted
+    """Every packet with data of one video stream, in decode order, and what a player shows."""
+
+    pts: list[int | None]  # each packet's timestamp, in its stream's time base
+    key: list[bool]  # keyframe flags
+    shown: list[bool]  # False for an edit list's discarded pre-roll
+    times: list[float]  # presentation times (s) of the presented, timed frames, sorted
     last_duration: float | None  # duration of the last presented frame, when the file says
+
+    @property
+    def packets(self) -> int:
+        """Every packet with data, discarded pre-roll included."""
+        return len(self.pts)
 
     @property
     def frames(self) -> int:
         return len(self.times)
 
 
-def scan_packets(path: Path, stream_index: int) -> PacketScan:
-    """Demux the video stream `stream_index` of `path` and collect its packet timing."""
+def scan_packets(path: Path, stream_index: int | None = None) -> PacketScan:
+    """Demux the video stream `stream_index` (the first video stream if None) of `path`."""
     try:
         container = av.open(str(path), options=demux_options())
     except (av.FFmpegError, OSError) as exc:
         raise SpecError(f"{path}: cannot open for reading: {exc}") from exc
-    packets, times, last = 0, [], None
+    pts: list[int | None] = []
+    key: list[bool] = []
+    shown: list[bool] = []
+    times: list[float] = []
+    last = None
     with container:
-        stream = container.streams[stream_index]
+        if stream_index is None and not container.streams.video:
+            raise SpecError(f"{path}: no video stream")
+        stream = (
+            container.streams[stream_index]
+            if stream_index is not None
+            else (container.streams.video[0])
+        )
         base = stream.time_base
         try:
             for packet in container.demux(stream):
                 if not packet.size:
                     continue  # the demuxer's final flush packet
-                packets += 1
+                pts.append(None if packet.pts is None else int(packet.pts))
+                key.append(bool(packet.is_keyframe))
+                shown.append(not packet.is_discard)
                 if packet.is_discard or packet.pts is None or base is None:
                     continue
                 times.append(float(packet.pts * base))
                 last = float(packet.duration * base) if packet.duration else None
         except av.FFmpegError as exc:
-            raise SpecError(f"{path}: unreadable after {packets} packets: {exc}") from exc
+            raise SpecError(f"{path}: unreadable after {len(pts)} packets: {exc}") from exc
     times.sort()
-    return PacketScan(packets=packets, times=times, last_duration=last)
+    return PacketScan(pts=pts, key=key, shown=shown, times=times, last_duration=last)

@@ -30,6 +30,11 @@ _COLOUR_KEYS = ("color_primaries", "color_transfer", "color_space", "color_range
 
 def probe(path: Path) -> Probe:
     """Describe the film at `path`, or raise SpecError saying why it cannot be used."""
+    return probe_scan(path)[0]
+
+
+def probe_scan(path: Path) -> tuple[Probe, PacketScan]:
+    """`probe`, and the video packets it read (a caller that needs them reads them once)."""
     _check_file(path)
     info = ffprobe(path, ["-show_streams", "-show_format"])
     video = _video_stream(info, path)
@@ -47,7 +52,7 @@ def probe(path: Path) -> Probe:
     audio = [_audio(s) for s in streams if s.get("codec_type") == "audio"]
     subtitles = [_subtitle(s) for s in streams if s.get("codec_type") == "subtitle"]
     try:
-        return Probe(
+        facts = Probe(
             width=width,
             height=height,
             fps=fps_string(rate),
@@ -70,6 +75,7 @@ def probe(path: Path) -> Probe:
         )
     except ValueError as exc:
         raise SpecError(f"{path}: unusable video stream: {exc}") from exc
+    return facts, scan
 
 
 def audio_codecs(path: Path) -> list[str]:

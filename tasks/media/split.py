@@ -24,6 +24,7 @@ from tasks.media.frames import (
     native_format,
     read_frames,
 )
+from tasks.media.packets import scan_packets
 from tasks.media.probe import probe
 from tasks.spec import Mezzanine, Probe, SpecError, Unit
 
@@ -92,7 +93,7 @@ def _copy_what_can_be(
     none: assemble's concat demuxer reads the units as one stream, so they share one format."""
     if mezzanine not in LOSSLESS:
         return set()
-    packets = read_packets(source, info)
+    packets = read_packets(scan_packets(source), info)
     if packets is None:
         return set()
     ranges = copy_ranges(packets, units)

@@ -31,6 +31,8 @@ import numpy as np
 from av.video.reformatter import VideoReformatter
 
 from tasks.media.limits import demux_options
+from tasks.media.packets import scan_packets
+from tasks.spec import SpecError
 
 # Decoder shortcuts detection can afford: no deblocking, faster (non-bit-exact) paths.
 FAST_DECODE = {"skip_loop_filter": "all", "flags2": "+fast"}
@@ -68,30 +70,17 @@ class Sampling:
 
 
 def frame_table(path: Path) -> FrameTable:
-    """Demux (no decode) the first video stream's packets; SegmentError if any is untimed or
-    the file cannot be read."""
+    """The first video stream's presented frames, from its packets (no decode); SegmentError if
+    one is untimed or the file cannot be read."""
     try:
-        return _frame_table(path)
-    except (av.FFmpegError, OSError) as exc:
+        scan = scan_packets(path)
+    except SpecError as exc:
         raise SegmentError(f"cannot read the packets: {exc}") from exc
-
-
-def _frame_table(path: Path) -> FrameTable:
-    with av.open(str(path), options=demux_options()) as container:
-        if not container.streams.video:
-            raise SegmentError("no video stream")
-        stream = container.streams.video[0]
-        pts: list[int] = []
-        keys: set[int] = set()
-        for packet in container.demux(stream):
-            if not packet.size or packet.is_discard:
-                continue  # the final flush packet; an edit list's hidden pre-roll
-            if packet.pts is None:
-                raise SegmentError("a packet without a timestamp")
-            pts.append(int(packet.pts))
-            if packet.is_keyframe:
-                keys.add(int(packet.pts))
-    pts.sort()
+    shown = [(p, k) for p, k, s in zip(scan.pts, scan.key, scan.shown, strict=True) if s]
+    if any(p is None for p, _ in shown):
+        raise SegmentError("a packet without a timestamp")
+    pts = sorted(p for p, _ in shown if p is not None)
+    keys = {p for p, k in shown if k}
     return FrameTable(pts, [i for i, p in enumerate(pts) if p in keys])
 
 

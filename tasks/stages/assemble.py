@@ -37,14 +37,13 @@ def run(asset: str, run_prefix: str) -> dict[str, Any]:
             for u in plan.units
         ]
         original = probe(source)
-        film = assemble(parts, source, tmp / "film.mp4", plan.fps, info=original)
-        facts = probe(film)
+        film = tmp / "film.mp4"
+        facts = assemble(parts, source, film, plan.fps, info=original)
         check_film(facts, original, plan, "the review film")
         if spec.delivery == "master":
-            master = assemble(
-                parts, source, tmp / "master.mov", plan.fps, delivery="master", info=original
-            )
-            check_film(probe(master), original, plan, "the master")
+            master = tmp / "master.mov"
+            made = assemble(parts, source, master, plan.fps, delivery="master", info=original)
+            check_film(made, original, plan, "the master")
             outputs["master"] = storage.upload(master, layout.master)
         # Decoded once: the contact sheet and the report's thumbnails show the same frames.
         pairs = shot_pairs(source, film, shots)

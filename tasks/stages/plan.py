@@ -27,7 +27,7 @@ def run(run_prefix: str) -> dict[str, Any]:
     shots = ShotList.model_validate(storage.read_json(layout.shots))
     faces = census_faces(layout, shots)
     # Only a lossless mezzanine is ever copied: otherwise the cuts are the better boundaries.
-    starts = clean_starts(layout, shots) if spec.mezzanine in LOSSLESS_MEZZANINES else None
+    starts = stored_clean_starts(layout, shots) if spec.mezzanine in LOSSLESS_MEZZANINES else None
     plan = plan_units(
         shots,
         max_units=spec.max_units,
@@ -48,7 +48,7 @@ def run(run_prefix: str) -> dict[str, Any]:
     }
 
 
-def clean_starts(layout: RunLayout, shots: ShotList) -> CleanStarts | None:
+def stored_clean_starts(layout: RunLayout, shots: ShotList) -> CleanStarts | None:
     """Where units may start to be copied, from the probe; None when unknown or not this film."""
     if not storage.exists(layout.keyframes):
         return None

@@ -9,21 +9,14 @@ one per frame, however compact the ranges).
 
 from __future__ import annotations
 
-import logging
 import time
-from pathlib import Path
 from typing import Any
-
-import av
 
 from tasks import storage
 from tasks.layout import KEYFRAMES
-from tasks.media.copy_units import clean_starts, read_packets
-from tasks.media.probe import probe
-from tasks.spec import CleanStarts, Probe, SpecError
+from tasks.media.copy_units import copy_starts
+from tasks.media.probe import probe_scan
 from tasks.stages._workdir import local_copy, named_as, workdir
-
-log = logging.getLogger(__name__)
 
 
 def run(asset: str, out: str) -> dict[str, Any]:
@@ -32,9 +25,9 @@ def run(asset: str, out: str) -> dict[str, Any]:
     with workdir("probe") as tmp:
         local = local_copy(asset, tmp, "asset")
         with named_as(local, asset):
-            facts = probe(local)
+            facts, scan = probe_scan(local)
         facts = facts.model_copy(update={"sha256": storage.sha256_file(local)})
-        starts = keyframes(local, facts)
+        starts = copy_starts(scan, facts)  # from the packets the probe read
     storage.write_json(out, facts.model_dump())
     if starts is not None:  # in the run's prefix, as probe.json is (RunLayout.keyframes)
         folder = out.rsplit("/", 1)[0] if "/" in out else "."
@@ -46,16 +39,3 @@ def run(asset: str, out: str) -> dict[str, Any]:
         **facts.model_dump(),
         "clean_starts": clean,  # None: units of this asset are never copied
     }
-
-
-def keyframes(source: Path, facts: Probe) -> CleanStarts | None:
-    """The frames a unit may start on to be copied, or None where copying is unsafe. Only an
-    optimisation: a file that cannot be read for it is planned without."""
-    try:
-        packets = read_packets(source, facts)
-    except (SpecError, OSError, av.FFmpegError) as exc:  # e.g. a damaged packet past the probe
-        log.warning("no keyframes for the planner: %s", exc)
-        return None
-    if packets is None:
-        return None
-    return CleanStarts.of(clean_starts(packets).tolist(), facts.frame_count)

@@ -34,6 +34,16 @@ def store_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
     return neural_store(tmp_path_factory.mktemp("store"))
 
 
+@pytest.fixture(params=[False, True], ids=["offline", "neural"])
+def neural(
+    request: pytest.FixtureRequest, store_dir: Path, monkeypatch: pytest.MonkeyPatch
+) -> bool:
+    """Each test twice: offline (no model store), and neural (the contract-shaped store)."""
+    if request.param:
+        monkeypatch.setenv("RECAST_MODELS", str(store_dir))
+    return bool(request.param)
+
+
 @pytest.fixture(scope="session")
 def scrfd_store(tmp_path_factory: pytest.TempPathFactory) -> Path:
     folder = tmp_path_factory.mktemp("scrfd-store")

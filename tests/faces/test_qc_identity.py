@@ -82,17 +82,9 @@ def _cosine(a: np.ndarray, b: np.ndarray) -> float:
 
 
 @pytest.mark.filterwarnings("ignore:`estimate` is deprecated:FutureWarning")  # insightface
-@pytest.mark.parametrize("neural", [False, True], ids=["offline-dlib", "neural-arcface"])
 def test_each_face_is_scored_against_its_own_mappings_source(
-    tmp_path: Path,
-    t1: np.ndarray,
-    lisa: np.ndarray,
-    store_dir: Path,
-    monkeypatch: pytest.MonkeyPatch,
-    neural: bool,
+    tmp_path: Path, t1: np.ndarray, lisa: np.ndarray, store_dir: Path, neural: bool
 ) -> None:
-    if neural:
-        monkeypatch.setenv("RECAST_MODELS", str(store_dir))
     layout, film, sources = _render(tmp_path, t1, lisa)
     qc = storage.read_json(layout.qc_json)
     assert qc["identity_model"] == ("arcface" if neural else "dlib")

@@ -67,17 +67,9 @@ def _read(uri: str) -> list[np.ndarray]:
     return list(read_frames(Path(uri)))
 
 
-@pytest.mark.parametrize("neural", [False, True], ids=["offline", "neural"])
 def test_swap_stage_reports_per_shot_and_passes_empty_frames_through(
-    tmp_path: Path,
-    t1: np.ndarray,
-    lisa: np.ndarray,
-    store_dir: Path,
-    monkeypatch: pytest.MonkeyPatch,
-    neural: bool,
+    tmp_path: Path, t1: np.ndarray, lisa: np.ndarray, monkeypatch: pytest.MonkeyPatch, neural: bool
 ) -> None:
-    if neural:
-        monkeypatch.setenv("RECAST_MODELS", str(store_dir))
     monkeypatch.setenv("RECAST_FACE_BATCH", "4")
     layout = _run(tmp_path, t1, lisa)
     result = UnitResult.model_validate(swap.run(layout.prefix, UNIT))

@@ -13,6 +13,7 @@ from tasks.media.assemble import assemble
 from tasks.media.copy_units import clean_starts, copy_ranges, read_packets
 from tasks.media.ffprobe import ffprobe
 from tasks.media.frames import read_frames
+from tasks.media.packets import scan_packets
 from tasks.media.probe import probe
 from tasks.media.split import split_units
 from tasks.shots.plan import unit_id
@@ -64,7 +65,8 @@ def test_units_on_keyframes_are_copied_bit_exact(film: Path, tmp_path: Path) -> 
     parts = split_units(source, units, tmp_path / "units", mezzanine="ffv1")
     assert {_codec(p) for p in parts.values()} == {"h264"}  # copied: not FFV1
     _assert_exact(source, parts, units)
-    out = assemble(list(parts.values()), source, tmp_path / "out.mp4", probe(source).fps)
+    out = tmp_path / "out.mp4"
+    assemble(list(parts.values()), source, out, probe(source).fps)
     assert probe(out).frame_count == EDGES[-1]
 
 
@@ -81,7 +83,7 @@ def test_a_unit_off_the_keyframes_means_all_are_encoded(film: Path, tmp_path: Pa
     units = _units()
     shifted = [*units[:-2], units[-2].model_copy(update={"end_frame": 50})]
     shifted.append(units[-1].model_copy(update={"start_frame": 50}))
-    packets = read_packets(source, probe(source))
+    packets = read_packets(scan_packets(source), probe(source))
     assert packets is not None
     assert set(copy_ranges(packets, shifted)) == {u.id for u in units[:-2]}
     parts = split_units(source, shifted, tmp_path / "units", mezzanine="ffv1")
@@ -93,7 +95,7 @@ def test_open_gop_leading_pictures_are_not_cut_off(film: Path, tmp_path: Path) -
     """An open GOP's keyframe is preceded (in display) by B-frames that need the frames
     before it: a unit starting there cannot be copied alone."""
     source = _keyed_at_cuts(film, tmp_path / "open.mp4", "-x264-params", "open_gop=1")
-    packets = read_packets(source, probe(source))
+    packets = read_packets(scan_packets(source), probe(source))
     if packets is None:
         pytest.skip("this x264 marks no keyframe in an open-GOP MP4")
     ranges = copy_ranges(packets, _units())
@@ -126,7 +128,7 @@ def test_clean_starts_bound_exactly_the_units_that_copy(
 ) -> None:
     source = _encode(film, tmp_path / f"{gop}.mp4", "-c:v", "libx264", "-preset", "veryfast",
                      *GOPS[gop])  # fmt: skip
-    packets = read_packets(source, probe(source))
+    packets = read_packets(scan_packets(source), probe(source))
     assert packets is not None
     starts = clean_starts(packets).tolist()
     keyframes = sorted(packets.frame[packets.key].tolist())

@@ -70,8 +70,8 @@ def test_lossless_units_are_the_decoded_source(
 def test_master_keeps_ten_bits(ramp_10bit: Path, tmp_path: Path) -> None:
     info = probe(ramp_10bit)
     parts = split_units(ramp_10bit, UNITS, tmp_path / "units")
-    master = assemble([parts[u.id] for u in UNITS], ramp_10bit, tmp_path / "m.mov", info.fps,
-                      delivery="master")  # fmt: skip
+    master = tmp_path / "m.mov"
+    assemble([parts[u.id] for u in UNITS], ramp_10bit, master, info.fps, delivery="master")
     row = _planes(master)[5][32, 8:248]  # away from the edges
     want = _planes(ramp_10bit)[5][32, 8:248]
     assert len(np.unique(row)) > 200  # one level per column, not one per four

@@ -53,7 +53,8 @@ def round_trip(film: Path, tmp_path_factory: pytest.TempPathFactory) -> RoundTri
     # A small cap so that a shot is chunked and units hold several pieces.
     plan = plan_units(shots, max_unit_frames=16, seed="test")
     units = split_units(film, plan.units, work / "units")
-    out = assemble([units[u.id] for u in plan.units], film, work / "out.mp4", probe(film).fps)
+    out = work / "out.mp4"
+    assemble([units[u.id] for u in plan.units], film, out, probe(film).fps)
     return RoundTrip(shots, plan, units, out)
 
 
@@ -90,7 +91,8 @@ def test_audio_stays_in_sync_from_transport_stream(film: Path, tmp_path: Path) -
     info = probe(source)
     whole = Unit(id="u0000-00000000", index=0, start_frame=0, end_frame=info.frame_count, shots=[0])
     units = split_units(source, [whole], tmp_path / "units")
-    out = assemble([units[whole.id]], source, tmp_path / "out.mp4", info.fps)
+    out = tmp_path / "out.mp4"
+    assemble([units[whole.id]], source, out, info.fps)
     assert np.array_equal(_pcm(out), _pcm(film))
 
 
@@ -124,7 +126,8 @@ def test_odd_sized_film_is_padded_to_even(tmp_path: Path) -> None:
         Unit(id="u0001-00000001", index=1, start_frame=4, end_frame=10, shots=[0]),
     ]
     paths = split_units(source, units, tmp_path / "units")
-    out = assemble([paths[u.id] for u in units], source, tmp_path / "odd.mp4", "25")
+    out = tmp_path / "odd.mp4"
+    assemble([paths[u.id] for u in units], source, out, "25")
     info = probe(out)
     assert (info.width, info.height, info.frame_count, info.fps) == (162, 92, 10, "25")
     assert info.audio_streams == 0

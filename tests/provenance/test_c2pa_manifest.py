@@ -97,7 +97,8 @@ def test_a_prores_master_in_mov_is_signed_and_tamper_evident(tmp_path: Path) -> 
         for i in range(6):
             writer.write(np.full((48, 64, 3), 40 * i, np.uint8))
     source = make_film(tmp_path / "asset.mp4", varied_shots([6]), size=(64, 48))
-    master = assemble([unit], source, tmp_path / "master.mov", "24", delivery="master")
+    master = tmp_path / "master.mov"
+    assemble([unit], source, master, "24", delivery="master")
     assert probe(master).video_codec == "prores"
     identity = development_identity()
     signed = sign(master, tmp_path / "signed.mov", FACTS, identity)

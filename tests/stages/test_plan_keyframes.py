@@ -16,6 +16,7 @@ from tasks.layout import RunLayout
 from tasks.media.copy_units import copy_ranges, read_packets
 from tasks.media.ffprobe import ffprobe
 from tasks.media.frames import read_frames
+from tasks.media.packets import scan_packets
 from tasks.media.probe import probe as probe_facts
 from tasks.shots.plan import plan_units
 from tasks.spec import CleanStarts, Shot, ShotList, UnitPlan
@@ -68,7 +69,7 @@ def test_units_of_a_long_gop_film_are_moved_onto_keyframes_and_copied(
 
     # Planned on the cuts, no unit starts and ends on keyframes: all would be encoded.
     on_cuts = plan_units(_shot_list(), max_unit_frames=64, seed=layout.prefix).units
-    packets = read_packets(long_gop, probe_facts(long_gop))
+    packets = read_packets(scan_packets(long_gop), probe_facts(long_gop))
     assert packets is not None
     assert not copy_ranges(packets, on_cuts)
 
