@@ -77,14 +77,17 @@ class Signals:
             # Middles m = i - w for the block's frames i with i - 2w >= 0.
             self.chord[k] += [0.0] * len(thumbs)
             self.bend[k] += [0.0] * len(thumbs)
-            ends = np.arange(max(start, 2 * w), self.frames) - self._first
-            if not len(ends):
+            lo, hi = max(start, 2 * w) - self._first, self.frames - self._first
+            if lo >= hi:
                 continue
-            a, m, b = every[ends - 2 * w], every[ends - w], every[ends]
-            first_middle = int(ends[0]) + self._first - w
-            chord, bend = _distances(a, b), _distances(m, (a + b) / 2)
-            self.chord[k][first_middle : first_middle + len(ends)] = chord.tolist()
-            self.bend[k][first_middle : first_middle + len(ends)] = bend.tolist()
+            # Contiguous frames: slices are views, where an index array would copy each.
+            a, m, b = every[lo - 2 * w : hi - 2 * w], every[lo - w : hi - w], every[lo:hi]
+            middle = np.add(a, b)
+            middle *= 0.5
+            first_middle = lo + self._first - w
+            chord, bend = _distances(a, b), _distances(m, middle)
+            self.chord[k][first_middle : first_middle + hi - lo] = chord.tolist()
+            self.bend[k][first_middle : first_middle + hi - lo] = bend.tolist()
         # Enough for the dissolve windows, and for cuts found anywhere in this block.
         keep = len(thumbs) + max(2 * self.windows[1], 2 * FLASH_FRAMES + 1) + 1
         self._history = every[-keep:]
