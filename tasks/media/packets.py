@@ -21,6 +21,7 @@ from tasks.spec import SpecError
 class PacketScan:
     """Every packet with data of one video stream, in decode order, and what a player shows."""
 
+    stream: int  # the stream's index in the file
     pts: list[int | None]  # each packet's timestamp, in its stream's time base
     key: list[bool]  # keyframe flags
     shown: list[bool]  # False for an edit list's discarded pre-roll
@@ -56,7 +57,7 @@ def scan_packets(path: Path, stream_index: int | None = None) -> PacketScan:
             if stream_index is not None
             else (container.streams.video[0])
         )
-        base = stream.time_base
+        base, index = stream.time_base, int(stream.index)
         try:
             for packet in container.demux(stream):
                 if not packet.size:
@@ -71,4 +72,4 @@ def scan_packets(path: Path, stream_index: int | None = None) -> PacketScan:
         except av.FFmpegError as exc:
             raise SpecError(f"{path}: unreadable after {len(pts)} packets: {exc}") from exc
     times.sort()
-    return PacketScan(pts=pts, key=key, shown=shown, times=times, last_duration=last)
+    return PacketScan(stream=index, pts=pts, key=key, shown=shown, times=times, last_duration=last)

@@ -11,6 +11,7 @@ on decoding: detect-shots, the next stage, decodes every frame and refuses corru
 from __future__ import annotations
 
 import logging
+from collections.abc import Callable
 from fractions import Fraction
 from pathlib import Path
 
@@ -33,14 +34,18 @@ def probe(path: Path) -> Probe:
     return probe_scan(path)[0]
 
 
-def probe_scan(path: Path) -> tuple[Probe, PacketScan]:
-    """`probe`, and the video packets it read (a caller that needs them reads them once)."""
+def probe_scan(
+    path: Path, scan_of: Callable[[Path, int], PacketScan] = scan_packets
+) -> tuple[Probe, PacketScan]:
+    """`probe`, and the video packets it read (a caller that needs them reads them once).
+    `scan_of(path, stream_index)` demuxes the video stream: a caller that demuxed it already
+    hands over its own scan instead of reading the file again."""
     _check_file(path)
     info = ffprobe(path, ["-show_streams", "-show_format"])
     video = _video_stream(info, path)
     container = str(info.get("format", {}).get("format_name", "unknown"))
     limits.check_container(path, container)
-    scan = scan_packets(path, int(video.get("index", 0)))
+    scan = scan_of(path, int(video.get("index", 0)))
     _check_complete(path, video, scan)
     rate, frame_count, vfr = _timing(path, video, scan)
     rotation = _rotation(video)

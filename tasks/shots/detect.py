@@ -24,9 +24,10 @@ import importlib
 import logging
 import time
 from collections.abc import Generator, Iterator
-from concurrent.futures import ThreadPoolExecutor
+from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import asdict, dataclass
 from fractions import Fraction
+from functools import partial
 from pathlib import Path
 from typing import TYPE_CHECKING, Protocol
 
@@ -34,15 +35,16 @@ import numpy as np
 from av.video.reformatter import VideoReformatter
 
 from tasks.media.decode import retime, upright, video_frames
-from tasks.media.probe import probe
+from tasks.media.packets import PacketScan, scan_packets
+from tasks.media.probe import probe_scan
 from tasks.shots import transitions
 from tasks.shots.segments import (
     FAST_DECODE,
     FrameTable,
     Sampling,
     SegmentError,
-    frame_table,
     parallel_thumbnails,
+    table_of,
 )
 from tasks.shots.signals import THUMB_SIZE, Signals
 from tasks.spec import Probe, Shot, ShotList, SpecError, parse_fps
@@ -110,29 +112,50 @@ def _measure(
     that falls short (a variable-rate film, a segment that does not decode cleanly)."""
     size = (params.decode_width, params.decode_height)
     early: _Started | SegmentError | None = None
+    demuxed: Future[PacketScan | None] = Future()
     try:
         with ThreadPoolExecutor(2, thread_name_prefix="detect-setup") as side:
-            probing = side.submit(probe, path)
+            probing = side.submit(probe_scan, path, partial(_demuxed, demuxed))
             side.submit(importlib.import_module, "tasks.shots.content")  # PySceneDetect's
+            scan = _demux(path, demuxed)  # the frame table's, and the probe's
             if sampler is None:  # nothing waits on the probe's facts: decode meanwhile
-                early = _start_quietly(path, size, None)
-            info = probing.result()  # an unusable film is refused for what the probe says
+                early = _start_quietly(path, scan, size, None)
+            info = probing.result()[0]  # an unusable film is refused for what the probe says
         rate = parse_fps(info.fps)
         samples = _samples(sampler, info, rate)
         if not info.vfr:
             if early is None:
                 if sampler is not None and samples is not None:
                     sampler.start(samples.every)
-                early = _start_quietly(path, size, samples)
-            scan = _scan_started(path, early, info, rate, params)
-            if scan is not None:
-                return info, scan
+                early = _start_quietly(path, scan, size, samples)
+            found = _scan_started(path, early, info, rate, params)
+            if found is not None:
+                return info, found
         if sampler is not None and samples is not None:
             sampler.start(samples.every)
         return info, _scan(path, _pyav_blocks(path, info, rate, size, samples), rate, params)
     finally:
         if isinstance(early, _Started):
             early.blocks.close()
+
+
+def _demux(path: Path, demuxed: Future[PacketScan | None]) -> PacketScan | SegmentError:
+    """The first video stream's packets, also handed to the probe through `demuxed` (None if
+    they could not be read: the probe then reads the file itself and names what is wrong)."""
+    scan = None
+    try:
+        scan = scan_packets(path)
+        return scan
+    except SpecError as exc:
+        return SegmentError(f"cannot read the packets: {exc}")
+    finally:  # set whatever happens: the probe waits on it
+        demuxed.set_result(scan)
+
+
+def _demuxed(demuxed: Future[PacketScan | None], path: Path, index: int) -> PacketScan:
+    """The probe's scan of stream `index`: detection's own, when it read that stream."""
+    scan = demuxed.result()
+    return scan if scan is not None and scan.stream == index else scan_packets(path, index)
 
 
 @dataclass
@@ -145,11 +168,13 @@ class _Started:
 
 
 def _start_quietly(
-    path: Path, size: tuple[int, int], samples: Sampling | None
+    path: Path, scan: PacketScan | SegmentError, size: tuple[int, int], samples: Sampling | None
 ) -> _Started | SegmentError:
     """Start decoding in parallel segments; the error, to report once the probe had its say."""
     try:
-        table = frame_table(path)
+        if isinstance(scan, SegmentError):
+            raise scan
+        table = table_of(scan)
     except SegmentError as exc:
         return exc
     blocks = parallel_thumbnails(path, table, size, sampling=samples)

@@ -31,7 +31,7 @@ import numpy as np
 from av.video.reformatter import VideoReformatter
 
 from tasks.media.limits import demux_options
-from tasks.media.packets import scan_packets
+from tasks.media.packets import PacketScan, scan_packets
 from tasks.spec import SpecError
 
 # Decoder shortcuts detection can afford: no deblocking, faster (non-bit-exact) paths.
@@ -76,6 +76,12 @@ def frame_table(path: Path) -> FrameTable:
         scan = scan_packets(path)
     except SpecError as exc:
         raise SegmentError(f"cannot read the packets: {exc}") from exc
+    return table_of(scan)
+
+
+def table_of(scan: PacketScan) -> FrameTable:
+    """The frame table of a scan of the first video stream; SegmentError if a packet is
+    untimed."""
     shown = [(p, k) for p, k, s in zip(scan.pts, scan.key, scan.shown, strict=True) if s]
     if any(p is None for p, _ in shown):
         raise SegmentError("a packet without a timestamp")

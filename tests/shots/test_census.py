@@ -13,6 +13,7 @@ import pytest
 from recast.samples import ShotSpec, make_film
 from tasks import cli
 from tasks.faces.census import FaceCensus
+from tasks.media.packets import PacketScan
 from tasks.shots import detect
 from tasks.shots.census import Census, shot_faces
 from tasks.shots.detect import detect_shots
@@ -51,7 +52,7 @@ def test_census_counts_known_faces_per_shot(
     film: Path, decoder: str, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     if decoder == "in order":
-        monkeypatch.setattr(detect, "frame_table", _no_table)
+        monkeypatch.setattr(detect, "table_of", _no_table)
     census = FaceCensus()
     shots = detect_shots(film, sampler=census)
     assert shots == detect_shots(film)  # the census changes nothing in the shot list
@@ -62,7 +63,7 @@ def test_census_counts_known_faces_per_shot(
     assert counted.detector == "centerface" and counted.fits(shots)
 
 
-def _no_table(path: Path) -> FrameTable:
+def _no_table(scan: PacketScan) -> FrameTable:
     raise SegmentError("decode in order")
 
 

@@ -13,6 +13,7 @@ import numpy as np
 import pytest
 
 from recast.samples import make_film, varied_shots
+from tasks.media.packets import PacketScan, scan_packets
 from tasks.media.probe import probe
 from tasks.shots import detect
 from tasks.shots.detect import detect_shots
@@ -123,14 +124,30 @@ def test_detection_falls_back_to_the_in_order_decode(
     starts = [0, *np.cumsum(LENGTHS)[:-1].tolist()]
     assert [s.start_frame for s in parallel.shots] == starts
 
-    def broken(path: Path) -> FrameTable:
+    def broken(scan: PacketScan) -> FrameTable:
         raise SegmentError("no table today")
 
-    monkeypatch.setattr(detect, "frame_table", broken)
+    monkeypatch.setattr(detect, "table_of", broken)
     with caplog.at_level(logging.WARNING):
         fallback = detect_shots(film)
     assert "decoding in order" in caplog.text
     assert fallback == parallel
+
+
+def test_the_probe_takes_the_packets_detection_read(
+    films: dict[str, Path], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # One demux serves the frame table and the probe (about 30 us a packet, per film frame).
+    read: list[int] = []
+
+    def counted(path: Path, stream_index: int | None = None) -> PacketScan:
+        scan = scan_packets(path, stream_index)
+        read.append(scan.stream)
+        return scan
+
+    monkeypatch.setattr(detect, "scan_packets", counted)
+    shots = detect_shots(films["closed"])
+    assert read == [0] and shots.frame_count == sum(LENGTHS)
 
 
 def test_a_truncated_film_is_refused_for_what_the_probe_says(
