@@ -13,7 +13,7 @@ shared machine), F1 at one frame of tolerance over all boundaries and per transi
 the ratios. Nothing is asserted. Two last lines time both commands on a one-shot film (under
 two seconds) of the same size, what each pays once per film (interpreter, imports, probing),
 and the seconds per frame beyond that: the ratio a long film tends to. Each command runs
-`--repeat` times (3); its fastest run counts.
+`--repeat` times (3), the two commands taking turns; each one's fastest run counts.
 With `--census`, the CLI runs once more with `--census` (faces counted per shot on the same
 decode) and the extra seconds it cost are printed on one more line.
 """
@@ -63,24 +63,35 @@ def _children_cpu() -> float:
 REPEAT = 3  # each command runs this many times; its fastest run counts (--repeat)
 
 
-def timed(cmd: list[str]) -> tuple[float, float]:
-    """(wall seconds, CPU seconds) of a command and the processes it waited for: the least of
-    REPEAT runs (a shared machine only ever makes a run slower)."""
-    runs = []
+def timed(*cmds: list[str]) -> list[tuple[float, float]]:
+    """(wall seconds, CPU seconds) of each command and the processes it waited for: the least of
+    REPEAT runs (a shared machine only ever makes a run slower). The commands take turns: this
+    machine's speed drifts from one minute to the next, and a ratio of runs made minutes apart
+    would measure the drift."""
+    runs: list[list[tuple[float, float]]] = [[] for _ in cmds]
     for _ in range(REPEAT):
-        started, cpu = time.perf_counter(), _children_cpu()
-        subprocess.run(cmd, check=True, capture_output=True)
-        runs.append((time.perf_counter() - started, _children_cpu() - cpu))
-    return min(w for w, _ in runs), min(c for _, c in runs)
+        for cmd, kept in zip(cmds, runs, strict=True):
+            started, cpu = time.perf_counter(), _children_cpu()
+            subprocess.run(cmd, check=True, capture_output=True)
+            kept.append((time.perf_counter() - started, _children_cpu() - cpu))
+    return [(min(w for w, _ in r), min(c for _, c in r)) for r in runs]
 
 
-def scenedetect_cuts(film: Path, out: Path, fps: float) -> tuple[list[int], tuple[float, float]]:
+def ours_command(film: Path, out: Path) -> list[str]:
+    return [sys.executable, "-m", "tasks", "detect-shots", str(film), "--out", str(out)]
+
+
+def scenedetect_command(film: Path, out: Path) -> list[str]:
     scenedetect = str(Path(sys.executable).with_name("scenedetect"))
-    seconds = timed([scenedetect, "-i", str(film), "-o", str(out), "list-scenes", "-q"])
+    return [scenedetect, "-i", str(film), "-o", str(out), "list-scenes", "-q"]
+
+
+def scenedetect_cuts(out: Path, fps: float) -> list[int]:
+    """The cuts `scenedetect list-scenes` wrote to its CSV in `out`."""
     with next(out.glob("*.csv")).open() as handle:
         rows = list(csv.reader(handle))[2:]  # a timecode list line, then the header
     # Start times, not "Start Frame" (1-based): 0-based frame = start seconds x fps.
-    return [round(float(row[3]) * fps) for row in rows[1:]], seconds
+    return [round(float(row[3]) * fps) for row in rows[1:]]
 
 
 def report(
@@ -119,17 +130,15 @@ def main() -> None:
               f" ({sum(k == 'cut' for k in truth.values())} cuts, "
               f"{sum(k == 'dissolve' for k in truth.values())} dissolves, "
               f"{sum(k == 'fade' for k in truth.values())} fades)")  # fmt: skip
-        out = Path(tmp) / "shots.json"
-        ours_cli, ours_cpu = timed(
-            [sys.executable, "-m", "tasks", "detect-shots", str(film), "--out", str(out)]
+        out, theirs_out = Path(tmp) / "shots.json", Path(tmp) / "sd"
+        (ours_cli, ours_cpu), (theirs_cli, theirs_cpu) = timed(
+            ours_command(film, out), scenedetect_command(film, theirs_out)
         )
         ours = [s["start_frame"] for s in read_json(str(out))["shots"][1:]]
+        theirs = scenedetect_cuts(theirs_out, float(Fraction(args.fps)))
         started = time.perf_counter()
         in_process = [s.start_frame for s in detect_shots(film).shots[1:]]
         ours_lib = time.perf_counter() - started
-        theirs, (theirs_cli, theirs_cpu) = scenedetect_cuts(
-            film, Path(tmp) / "sd", float(Fraction(args.fps))
-        )
         census_line = _census(film, Path(tmp), ours_cli, ours_cpu) if args.census else None
         short, ours_short, theirs_short = _startup(Path(tmp), args.fps, (width, height))
     report("recast detect-shots (CLI)", ours, truth, frames, ours_cli, f" ({ours_cpu:5.2f} s CPU)")
@@ -154,17 +163,16 @@ def _startup(tmp: Path, fps: str, size: tuple[int, int]) -> tuple[int, float, fl
     per film, not per frame."""
     shot = mixed_shots(1, 0)
     film = make_film(tmp / "short.mp4", shot, fps=fps, size=size)
-    out = tmp / "short.json"
-    ours, _ = timed([sys.executable, "-m", "tasks", "detect-shots", str(film), "--out", str(out)])
-    _, (theirs, _) = scenedetect_cuts(film, tmp / "sd-short", float(Fraction(fps)))
+    (ours, _), (theirs, _) = timed(
+        ours_command(film, tmp / "short.json"), scenedetect_command(film, tmp / "sd-short")
+    )
     return shot[0].frames, ours, theirs
 
 
 def _census(film: Path, tmp: Path, plain_wall: float, plain_cpu: float) -> str:
     """detect-shots --census on the same film: its cost over the plain CLI's, and what it found."""
     out, census = tmp / "census-shots.json", tmp / "census.json"
-    wall, cpu = timed([sys.executable, "-m", "tasks", "detect-shots", str(film), "--out", str(out),
-                       "--census", str(census)])  # fmt: skip
+    [(wall, cpu)] = timed([*ours_command(film, out), "--census", str(census)])
     counted = read_json(str(census))
     faces = [s["faces"] for s in counted["shots"]]
     return (f"census (detect-shots --census): +{wall - plain_wall:.2f} s wall "
