@@ -7,41 +7,18 @@ from pathlib import Path
 import cv2
 import numpy as np
 import pytest
+from face_samples import person
 from skimage import data
 
 from tasks.faces import FaceEngine, Mapping, load_image
-from tasks.faces.detect import detect_faces
 from tasks.spec import SpecError
 
 SIDE = 320  # each person's half of the test frame
 
 
 @pytest.fixture(scope="module")
-def t1() -> np.ndarray:
-    import insightface
-
-    path = Path(insightface.__file__).parent / "data" / "images" / "t1.jpg"
-    return cv2.cvtColor(cv2.imread(str(path)), cv2.COLOR_BGR2RGB)
-
-
-def _person(t1: np.ndarray, index: int) -> np.ndarray:
-    """One of t1's people (left to right), cropped loosely enough to look like a portrait."""
-    face = sorted(detect_faces(t1), key=lambda f: f.bbox[0])[index]
-    x1, y1, x2, y2 = face.bbox
-    w, h = x2 - x1, y2 - y1
-    top, bottom = int(max(0, y1 - 0.4 * h)), int(y2 + 0.3 * h)
-    left, right = int(max(0, x1 - 0.4 * w)), int(x2 + 0.4 * w)
-    return np.ascontiguousarray(t1[top:bottom, left:right])
-
-
-@pytest.fixture(scope="module")
 def matt(t1: np.ndarray) -> np.ndarray:
-    return _person(t1, 3)
-
-
-@pytest.fixture(scope="module")
-def lisa(t1: np.ndarray) -> np.ndarray:
-    return _person(t1, 5)
+    return person(t1, 3)
 
 
 @pytest.fixture(scope="module")
@@ -121,7 +98,7 @@ def test_frame_with_faces_but_no_match_comes_back_untouched(
     t1: np.ndarray, lisa: np.ndarray
 ) -> None:
     frame = cv2.resize(data.astronaut(), (SIDE, SIDE))
-    result = FaceEngine([Mapping(source=lisa, reference=_person(t1, 0))]).process(frame)
+    result = FaceEngine([Mapping(source=lisa, reference=person(t1, 0))]).process(frame)
     assert result.frame is frame
     assert (result.faces_found, result.faces_swapped) == (1, 0)
 
@@ -132,7 +109,7 @@ def test_nearest_reference_wins(
     """With a threshold loose enough that both references match both faces, each face still
     goes to the mapping whose reference is nearest."""
     astronaut_ref = np.ascontiguousarray(data.astronaut()[:, ::-1])
-    other = _person(t1, 0)
+    other = person(t1, 0)
     both = FaceEngine(
         [Mapping(source=lisa, reference=astronaut_ref), Mapping(source=other, reference=matt)],
         match_threshold=2.0,
