@@ -37,8 +37,13 @@ from tasks.spec import SpecError
 # Decoder shortcuts detection can afford: no deblocking, faster (non-bit-exact) paths.
 FAST_DECODE = {"skip_loop_filter": "all", "flags2": "+fast"}
 # A segment this long amortises its seek (decoding from the keyframe) and keeps a few in
-# memory cheaply: thumbnails are a few KB a frame.
+# memory cheaply: thumbnails are a few KB a frame. A shorter film gets about SEGMENTS_EACH
+# segments a worker, of at least MIN_SEGMENT_FRAMES: the last segments are what one worker
+# decodes while the others have finished, and smaller ones leave less of that (measured: the
+# 1,313-frame benchmark film decoded 10% sooner in segments of 100 frames than of 300).
 SEGMENT_FRAMES = 300
+MIN_SEGMENT_FRAMES = 100
+SEGMENTS_EACH = 6
 
 
 class SegmentError(Exception):
@@ -90,15 +95,21 @@ def table_of(scan: PacketScan) -> FrameTable:
     return FrameTable(pts, [i for i, p in enumerate(pts) if p in keys])
 
 
+def segment_frames(frames: int, workers: int) -> int:
+    """How long the segments of a film of `frames` should be, for `workers` decoders."""
+    return max(MIN_SEGMENT_FRAMES, min(SEGMENT_FRAMES, frames // (SEGMENTS_EACH * workers)))
+
+
 def plan_segments(
-    table: FrameTable, workers: int, length: int = SEGMENT_FRAMES
+    table: FrameTable, workers: int, length: int | None = None
 ) -> list[tuple[int, int]]:
     """[first, end) frame ranges starting at keyframes (the first at 0), each at least
-    `length` frames long where the keyframes allow (the last at least half that); one segment
-    for one worker."""
+    `length` frames long (default: `segment_frames`) where the keyframes allow (the last at
+    least half that); one segment for one worker."""
     total = table.frames
     if workers < 2:
         return [(0, total)]
+    length = length or segment_frames(total, workers)
     starts = [0]
     for key in table.keyframes:
         if key - starts[-1] >= length and total - key >= length // 2:
@@ -117,7 +128,7 @@ def parallel_thumbnails(
     *,
     workers: int | None = None,
     sampling: Sampling | None = None,
-    length: int = SEGMENT_FRAMES,
+    length: int | None = None,
 ) -> Generator[np.ndarray, None, None]:
     """Every frame of the film as BGR uint8 `size` thumbnails, in arrays of a segment each, in
     film order; SegmentError when a segment does not decode to exactly its frames."""

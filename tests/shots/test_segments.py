@@ -72,6 +72,15 @@ def test_segments_equal_the_in_order_decode(
     assert np.array_equal(np.concatenate(blocks), _in_order(film))
 
 
+@pytest.mark.parametrize(("frames", "longest"), [(1_200, 100), (3_000, 250), (60_000, 300)])
+def test_a_short_film_gets_shorter_segments(frames: int, longest: int) -> None:
+    # About six segments a worker, 100 to 300 frames long: no worker idles long at the end.
+    table = FrameTable(list(range(frames)), list(range(0, frames, 10)))
+    lengths = [end - first for first, end in plan_segments(table, 2)]
+    assert sum(lengths) == frames and max(lengths[:-1]) == min(lengths[:-1]) == longest
+    assert len(lengths) >= 12
+
+
 def test_one_worker_decodes_one_segment(films: dict[str, Path]) -> None:
     table = frame_table(films["closed"])
     assert plan_segments(table, 1, length=10) == [(0, sum(LENGTHS))]
