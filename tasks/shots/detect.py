@@ -32,7 +32,6 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Protocol
 
 import numpy as np
-from av.video.reformatter import VideoReformatter
 
 from tasks.media.decode import retime, upright, video_frames
 from tasks.media.packets import PacketScan, scan_packets
@@ -43,6 +42,7 @@ from tasks.shots.segments import (
     FrameTable,
     Sampling,
     SegmentError,
+    Shrinker,
     parallel_thumbnails,
     table_of,
 )
@@ -171,9 +171,9 @@ def _start_quietly(
     path: Path, scan: PacketScan | SegmentError, size: tuple[int, int], samples: Sampling | None
 ) -> _Started | SegmentError:
     """Start decoding in parallel segments; the error, to report once the probe had its say."""
+    if isinstance(scan, SegmentError):
+        return scan
     try:
-        if isinstance(scan, SegmentError):
-            raise scan
         table = table_of(scan)
     except SegmentError as exc:
         return exc
@@ -285,16 +285,13 @@ def _pyav_blocks(
     parallel decode scales them, so both paths measure the same thumbnails."""
     # Rotation does not matter to detection: frames are measured as decoded.
     frames = video_frames(path, FAST_DECODE)
-    thumbs, sampled = VideoReformatter(), VideoReformatter()
+    shrink = Shrinker(size, samples)
     if info.vfr:
         frames = retime(((float(f.time or 0.0), f) for f in frames), rate, info.frame_count)
     block: list[np.ndarray] = []
     for index, frame in enumerate(frames):
-        if samples is not None and index % samples.every == 0:
-            rgb = sampled.reformat(frame, samples.width, samples.height, format="rgb24")
-            samples.take(index, rgb.to_ndarray())
-        small = thumbs.reformat(frame, *size, format="bgr24", interpolation="AREA")
-        block.append(small.to_ndarray())
+        shrink.sample(index, frame)
+        block.append(shrink.thumb(frame))
         if len(block) == _PYAV_BLOCK:
             yield np.stack(block)
             block = []

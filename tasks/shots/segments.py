@@ -31,8 +31,7 @@ import numpy as np
 from av.video.reformatter import VideoReformatter
 
 from tasks.media.limits import demux_options
-from tasks.media.packets import PacketScan, scan_packets
-from tasks.spec import SpecError
+from tasks.media.packets import PacketScan
 
 # Decoder shortcuts detection can afford: no deblocking, faster (non-bit-exact) paths.
 FAST_DECODE = {"skip_loop_filter": "all", "flags2": "+fast"}
@@ -74,19 +73,9 @@ class Sampling:
     take: Callable[[int, np.ndarray], None]
 
 
-def frame_table(path: Path) -> FrameTable:
-    """The first video stream's presented frames, from its packets (no decode); SegmentError if
-    one is untimed or the file cannot be read."""
-    try:
-        scan = scan_packets(path)
-    except SpecError as exc:
-        raise SegmentError(f"cannot read the packets: {exc}") from exc
-    return table_of(scan)
-
-
 def table_of(scan: PacketScan) -> FrameTable:
-    """The frame table of a scan of the first video stream; SegmentError if a packet is
-    untimed."""
+    """The frame table of a scan (tasks.media.packets) of the first video stream; SegmentError
+    if a packet is untimed."""
     shown = [(p, k) for p, k, s in zip(scan.pts, scan.key, scan.shown, strict=True) if s]
     if any(p is None for p, _ in shown):
         raise SegmentError("a packet without a timestamp")
@@ -115,6 +104,28 @@ def plan_segments(
         if key - starts[-1] >= length and total - key >= length // 2:
             starts.append(key)
     return list(zip(starts, [*starts[1:], total], strict=True))
+
+
+class Shrinker:
+    """Thumbnails (BGR, area-averaged) and census samples (RGB) of decoded frames, the same for
+    the parallel and the in-order decode. One swscale context each, reused: PyAV's
+    `frame.reformat` builds a new one per call, which takes twice as long."""
+
+    def __init__(self, size: tuple[int, int], sampling: Sampling | None) -> None:
+        self.size, self.sampling = size, sampling
+        self.thumbs, self.samples = VideoReformatter(), VideoReformatter()
+
+    def thumb(self, frame: av.VideoFrame) -> np.ndarray:
+        small = self.thumbs.reformat(frame, *self.size, format="bgr24", interpolation="AREA")
+        return small.to_ndarray()
+
+    def sample(self, index: int, frame: av.VideoFrame) -> None:
+        """Hand frame `index` to the sampling, if it is one of its frames."""
+        sampling = self.sampling
+        if sampling is None or index % sampling.every:
+            return
+        rgb = self.samples.reformat(frame, sampling.width, sampling.height, format="rgb24")
+        sampling.take(index, rgb.to_ndarray())
 
 
 def workers_available() -> int:
@@ -179,22 +190,19 @@ class _SegmentDecoder:
         parallel: bool,
     ) -> None:
         self.table = table
-        self.size = size
-        self.sampling = sampling
+        self.shrink = Shrinker(size, sampling)
         self.container = av.open(str(path), options=demux_options())
         self.stream = self.container.streams.video[0]
         # The segments are the parallelism; one segment alone gets the decoder's own threads.
         self.stream.thread_type = "NONE" if parallel else "AUTO"
         self.stream.codec_context.options = dict(FAST_DECODE)
-        self.thumbs = VideoReformatter()
-        self.samples = VideoReformatter()
 
     def close(self) -> None:
         self.container.close()
 
     def decode(self, first: int, end: int) -> np.ndarray:
         pts = self.table.pts
-        width, height = self.size
+        width, height = self.shrink.size
         out = np.empty((end - first, height, width, 3), np.uint8)
         start = pts[first]
         stop = pts[end] if end < len(pts) else None
@@ -212,21 +220,11 @@ class _SegmentDecoder:
                     break
                 if index >= end or frame.pts != pts[index]:
                     raise SegmentError(f"frame {index} is not where the packets put it")
-                small = self.thumbs.reformat(
-                    frame, width, height, format="bgr24", interpolation="AREA"
-                )
-                out[index - first] = small.to_ndarray()
-                self._sample(index, frame)
+                out[index - first] = self.shrink.thumb(frame)
+                self.shrink.sample(index, frame)
                 index += 1
         except av.FFmpegError as exc:
             raise SegmentError(f"cannot decode frames {first}-{end}: {exc}") from exc
         if index != end:
             raise SegmentError(f"frames {first}-{end}: decoded {index - first}")
         return out
-
-    def _sample(self, index: int, frame: av.VideoFrame) -> None:
-        sampling = self.sampling
-        if sampling is None or index % sampling.every:
-            return
-        rgb = self.samples.reformat(frame, sampling.width, sampling.height, format="rgb24")
-        sampling.take(index, rgb.to_ndarray())

@@ -21,14 +21,18 @@ from tasks.shots.segments import (
     FrameTable,
     Sampling,
     SegmentError,
-    frame_table,
     parallel_thumbnails,
     plan_segments,
+    table_of,
 )
 from tasks.shots.signals import THUMB_SIZE
 from tasks.spec import SpecError
 
 LENGTHS = [20, 13, 17, 31, 9, 25]
+
+
+def _table(film: Path) -> FrameTable:
+    return table_of(scan_packets(film))
 
 
 def _reencode(source: Path, out: Path, x264: str) -> Path:
@@ -62,7 +66,7 @@ def test_segments_equal_the_in_order_decode(
     films: dict[str, Path], kind: str, workers: int
 ) -> None:
     film = films[kind]
-    table = frame_table(film)
+    table = _table(film)
     segments = plan_segments(table, workers, length=10)
     assert len(segments) >= 5
     assert all(first in table.keyframes for first, _ in segments[1:])
@@ -82,7 +86,7 @@ def test_a_short_film_gets_shorter_segments(frames: int, longest: int) -> None:
 
 
 def test_one_worker_decodes_one_segment(films: dict[str, Path]) -> None:
-    table = frame_table(films["closed"])
+    table = _table(films["closed"])
     assert plan_segments(table, 1, length=10) == [(0, sum(LENGTHS))]
 
 
@@ -98,7 +102,7 @@ def test_samples_are_the_same_frames_either_way(films: dict[str, Path]) -> None:
 
         return Sampling(every=7, width=64, height=36, take=take)
 
-    table = frame_table(film)
+    table = _table(film)
     list(parallel_thumbnails(film, table, THUMB_SIZE, workers=2, length=10,
                              sampling=sampling(taken["parallel"])))  # fmt: skip
     _in_order(film, sampling(taken["in order"]))
@@ -110,7 +114,7 @@ def test_samples_are_the_same_frames_either_way(films: dict[str, Path]) -> None:
 
 
 def test_a_frame_out_of_place_is_refused(films: dict[str, Path]) -> None:
-    table = frame_table(films["closed"])
+    table = _table(films["closed"])
     # The packet table says frame 30 comes later than it does: the segment holding it fails.
     wrong = replace(table, pts=[*table.pts[:30], table.pts[30] + 1, *table.pts[31:]])
     with pytest.raises(SegmentError, match="not where the packets put it"):
@@ -118,7 +122,7 @@ def test_a_frame_out_of_place_is_refused(films: dict[str, Path]) -> None:
 
 
 def test_stopping_early_leaves_no_decoder_running(films: dict[str, Path]) -> None:
-    table = frame_table(films["closed"])
+    table = _table(films["closed"])
     blocks = parallel_thumbnails(films["closed"], table, THUMB_SIZE, workers=2, length=10)
     assert len(next(blocks)) >= 10
     blocks.close()
@@ -185,7 +189,7 @@ def test_other_containers_give_the_same_frames_or_decline(
     film = tmp_path / f"film{ext}"
     subprocess.run(["ffmpeg", "-v", "error", "-i", str(films["open"]), "-c", "copy",
                     str(film)], check=True)  # fmt: skip
-    table = frame_table(film)
+    table = _table(film)
     try:
         blocks = list(parallel_thumbnails(film, table, THUMB_SIZE, workers=2, length=10))
     except SegmentError:
