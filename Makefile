@@ -3,7 +3,7 @@
 VENV := .venv
 BIN := $(VENV)/bin
 
-.PHONY: demo test lint bootstrap clean up
+.PHONY: demo test lint bootstrap clean up check-pins
 
 bootstrap:
 	@./scripts/bootstrap.sh
@@ -16,6 +16,10 @@ up: bootstrap
 
 test: bootstrap lint
 	$(BIN)/pytest
+
+# The pins resolve from PyPI alone (no local wheels, no extra index); CI runs it first.
+check-pins:
+	@./scripts/check_pins.sh
 
 lint:
 	$(BIN)/ruff check .
