@@ -163,6 +163,18 @@ class RenderSpec(_Model):
         description="ID of the signed consent or release covering the replaced faces; kept in the "
         "render's report",
     )
+    reuse: bool = Field(
+        default=True,
+        description="take frames an earlier render with the same settings already swapped "
+        "(another version of the cut, or repeated material), checked on the source frames",
+    )
+    reuse_min_psnr: float = Field(
+        default=30.0,
+        ge=20.0,
+        le=99.0,
+        description="a frame is reused only if its worst 32x32 tile is at least this close "
+        "(Y-PSNR, dB) to the earlier render's source frame",
+    )
 
     def missing_consent(self) -> list[int]:
         """Mappings (numbered from 1) that no consent reference covers."""
@@ -307,6 +319,11 @@ class Shot(_Model):
     transition_frames: int = Field(
         default=0, ge=0, description="length of that dissolve or fade, in frames (0 for a cut)"
     )
+    fingerprint: str | None = Field(
+        default=None,
+        description="per-frame content hashes (tasks.shots.fingerprint), base64; reuse across "
+        "versions finds the same material by them",
+    )
 
     @model_validator(mode="after")
     def _ordered(self) -> Shot:
@@ -413,6 +430,10 @@ class ShotFaces(_Model):
         description="frame-to-frame change inside swapped faces over the source's change there "
         "(1: as steady as the source); None without two consecutive swapped frames",
     )
+    frames_reused: int = Field(default=0, ge=0, description="frames taken from an earlier render")
+    reused_from: str | None = Field(
+        default=None, description="the run those frames came from (most of them); None: computed"
+    )
 
 
 class UnitResult(_Model):
@@ -436,4 +457,7 @@ class UnitResult(_Model):
     )
     cached: bool = Field(
         default=False, description="reused from a done marker or the unit cache: no engine work"
+    )
+    frames_reused: int = Field(
+        default=0, ge=0, description="frames taken from earlier renders (tasks.reuse)"
     )

@@ -89,6 +89,8 @@ def swap(
         "models": models(SWAP_MODELS),
         "reid_every": settings.reid_every,
         "fp16": settings.fp16,
+        # A unit made partly of reused frames is not one computed whole (`--no-reuse`).
+        "reuse": spec.reuse_min_psnr if spec.reuse else None,
     }
 
 

@@ -14,10 +14,11 @@ import json
 import logging
 import time
 from collections import Counter
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
-from tasks import storage, unit_keys
+from tasks import reuse, storage, unit_keys
 from tasks.checkpoint import Checkpoint
 from tasks.faces import faces_log, pipeline
 from tasks.faces.engine import FaceEngine, FrameResult
@@ -49,9 +50,20 @@ class UnitSwap:
     """The inference and encoding ends of one unit's pipeline, and what they count."""
 
     def __init__(
-        self, engine: FaceEngine, owner: list[int], out: Path, fps: str, label: str = "swap"
+        self,
+        engine: FaceEngine | Callable[[], FaceEngine],
+        owner: list[int],
+        out: Path,
+        fps: str,
+        label: str = "swap",
+        reuse_plan: reuse.ReusePlan | None = None,
     ) -> None:
-        self.engine = engine
+        # Built on first use: a unit whose every frame is reused loads no model.
+        self._engine = engine if isinstance(engine, FaceEngine) else None
+        self._make = engine if not isinstance(engine, FaceEngine) else None
+        self.plan = reuse_plan or reuse.ReusePlan()
+        self.reused: Counter[int] = Counter()
+        self.reused_from: dict[int, Counter[str]] = {}
         self.owner = owner
         self.out = out
         self.fps = fps
@@ -63,11 +75,43 @@ class UnitSwap:
         self._shot: int | None = None
         self.progress = Progress(log, label, len(owner))
 
+    @property
+    def engine(self) -> FaceEngine:
+        if self._engine is None:
+            assert self._make is not None
+            self._engine = self._make()
+        return self._engine
+
+    @property
+    def built(self) -> bool:
+        return self._engine is not None
+
+    def key(self, index: int) -> int:
+        """Batches never mix shots, nor reused frames with computed ones."""
+        return self.owner[index] * 2 + (index in self.plan.frames)
+
     def infer(self, batch: pipeline.Batch) -> list[FrameResult]:
+        if batch.key % 2:
+            return [self._reused(batch.start + i) for i in range(len(batch.frames))]
         if batch.key != self._shot:
-            self.engine.new_shot()
+            self.engine.new_shot()  # a fresh start after a cut, or after reused frames
             self._shot = batch.key
         return self.engine.process_batch(batch.frames)
+
+    def _reused(self, index: int) -> FrameResult:
+        frame, logged = self.plan.output(index)
+        shot = self.owner[index]
+        self.reused[shot] += 1
+        self.reused_from.setdefault(shot, Counter())[self.plan.source_of(index) or "?"] += 1
+        faces = faces_log.entries({"frames": {"0": logged}}).get(0, [])
+        return FrameResult(
+            frame=frame,
+            faces_found=len(faces),
+            faces_swapped=len(faces),
+            swapped=tuple(f.face for f in faces),
+            tracks=tuple(f.track for f in faces),
+            mappings=tuple(f.mapping or 0 for f in faces),
+        )
 
     def write(self, batch: pipeline.Batch, results: list[FrameResult]) -> None:
         meter = self.meters.setdefault(batch.key, FlickerMeter())
@@ -100,6 +144,10 @@ class UnitSwap:
                 faces_found=self.found[s],
                 faces_swapped=self.swapped[s],
                 flicker=self.meters[s].figure() if s in self.meters else None,
+                frames_reused=self.reused[s],
+                reused_from=self.reused_from[s].most_common(1)[0][0]
+                if s in self.reused_from
+                else None,
             )
             for s, n in sorted(frames.items())
         ]
@@ -133,8 +181,22 @@ def run(run_prefix: str, unit_id: str) -> dict[str, Any]:
             return reused(done.result, unit.id, layout.unit_swapped(unit.id), started)
         if source is None:
             source = storage.download(layout.unit_source(unit.id), tmp / "source.mkv")
-        result, files = _swap(layout, spec, plan, shots, unit, source, tmp)
+        settings = reuse.settings_key(checkpoint.inputs)
+        pieces = reuse.unit_pieces(shots, unit)
+        found = (
+            reuse.plan_unit(
+                reuse.load_records(reuse.index_prefix(layout, settings)),
+                pieces,
+                source,
+                spec.reuse_min_psnr,
+                tmp,
+            )
+            if spec.reuse
+            else None
+        )
+        result, files = _swap(layout, spec, plan, shots, unit, source, tmp, found)
         checkpoint.commit(files, result.model_dump())
+        reuse.write_record(layout, settings, unit.id, pieces)
     log.info(
         "unit %s: %d frames, %d faces swapped, %s",
         unit.id,
@@ -183,15 +245,18 @@ def _swap(
     unit: Unit,
     source: Path,
     tmp: Path,
+    found: reuse.ReusePlan | None = None,
 ) -> tuple[UnitResult, dict[str, Path]]:
-    """Run the engine over the unit in scratch; nothing is written to storage here."""
+    """Run the engine over the unit in scratch (taking the frames `found` from earlier
+    renders); nothing is written to storage here."""
     started = time.perf_counter()
     owner = _shot_of_frame(shots, unit.start_frame, unit.end_frame)
     settings = Settings.from_env()
-    engine = build_engine(spec, tmp)
-    work = UnitSwap(engine, owner, tmp / SWAPPED, plan.fps, f"swap {unit.id}")
+    work = UnitSwap(
+        lambda: build_engine(spec, tmp), owner, tmp / SWAPPED, plan.fps, f"swap {unit.id}", found
+    )
     try:
-        frames = pipeline.batches(read_frames(source), owner.__getitem__, settings.batch)
+        frames = pipeline.batches(read_frames(source), work.key, settings.batch)
         stats = pipeline.run(frames, work.infer, work.write, settings.queue)
     finally:
         count = work.close()
@@ -199,7 +264,9 @@ def _swap(
         raise RuntimeError(f"unit {unit.id}: decoded {count} frames, expected {unit.frames}")
     written = tmp / FACES_LOG
     written.write_text(json.dumps({"frames": work.faces}))
-    timings = {**engine.timings.rounded(), **{k: round(v, 4) for k, v in stats.busy.items()}}
+    engine = work.engine if work.built else None
+    spent = engine.timings.rounded() if engine else {}
+    timings = {**spent, **{k: round(v, 4) for k, v in stats.busy.items()}}
     timings["pipeline"] = round(stats.wall, 4)
     result = UnitResult(
         unit_id=unit.id,
@@ -210,8 +277,11 @@ def _swap(
         per_shot=work.per_shot(),
         seconds=time.perf_counter() - started,
         output=layout.unit_swapped(unit.id),
-        backend=engine.backend.name,
+        backend=engine.backend.name if engine else "",
         timings=timings,
-        efficiency=round(engine.timings.inference() / stats.wall, 4) if stats.wall else None,
+        efficiency=(
+            round(engine.timings.inference() / stats.wall, 4) if engine and stats.wall else None
+        ),
+        frames_reused=sum(work.reused.values()),
     )
     return result, {FACES_LOG: written, SWAPPED: work.out}

@@ -1,0 +1,333 @@
+"""Reuse of already-swapped frames across versions of a cut, and within one film.
+
+Every swapped unit leaves a record in the unit cache, `<cache>/shots/<settings>/<run>--<unit>.json`:
+its shot pieces with their frame fingerprints (tasks.shots.fingerprint), and the cache entries
+holding its source frames, swapped frames and faces log, each with its sha256. `settings` is a
+hash of what decides the swap's pixels apart from the frames themselves (face images by hash,
+models, parameters, mezzanine, cache format), so a render with other settings never sees them.
+
+A new unit looks its shot pieces up there: the earlier piece and frame offset whose hashes
+agree most (trimmed, moved, in another asset or earlier in this film), frame by frame. A
+fingerprint match is only a candidate: each frame is then compared with the earlier render's
+own source frame, and reused only when the worst 32x32 tile of the two lumas is at least
+`reuse_min_psnr` dB apart, so another take of the same framing (a face that moved, another
+expression) is computed, not reused. Entries whose files fail their sha256 (corrupted, half
+written, pruned) are skipped: their frames are computed. Records are written once per unit,
+entries are never changed, so concurrent renders read and write them safely.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+from collections import Counter
+from collections.abc import Iterator, Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+from pydantic import BaseModel, ConfigDict, ValidationError
+
+from tasks import storage
+from tasks.checkpoint import OutputRecord, cache_key, read_marker
+from tasks.layout import RunLayout
+from tasks.media.frames import read_frames
+from tasks.shots import fingerprint
+from tasks.spec import ShotList, Unit
+
+log = logging.getLogger(__name__)
+
+# Fingerprints within this many bits (of 64) are candidates; a re-encode moves a few bits.
+MAX_BITS = 8
+TILE = 32
+_LUMA = np.array([0.299, 0.587, 0.114], np.float32)
+# What the unit key holds that is the frames, not the settings.
+_FRAME_INPUTS = ("asset_sha256", "source_sha256", "start", "end", "shots", "reuse")
+
+
+class Piece(BaseModel):
+    """The frames of one shot inside one unit: `start` counts from the unit's first frame."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    shot: int
+    start: int
+    hashes: str
+
+
+class Record(BaseModel):
+    """What one swapped unit of one run leaves for later renders to reuse."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    run: str
+    unit: str
+    source: OutputRecord
+    output: OutputRecord
+    faces: OutputRecord
+    pieces: list[Piece]
+
+
+def settings_key(swap_inputs: Mapping[str, Any]) -> str:
+    return cache_key("shots", {k: v for k, v in swap_inputs.items() if k not in _FRAME_INPUTS})
+
+
+def index_prefix(layout: RunLayout, settings: str) -> str | None:
+    cache = layout.cache
+    return storage.join(cache, "shots", settings) if cache else None
+
+
+def run_name(layout: RunLayout) -> str:
+    return layout.prefix.rstrip("/").rsplit("/", 1)[-1]
+
+
+def unit_pieces(shots: ShotList, unit: Unit) -> list[Piece]:
+    """The unit's shot pieces with their fingerprints (none for a shot list without them)."""
+    pieces = []
+    for shot in shots.shots:
+        lo, hi = max(shot.start_frame, unit.start_frame), min(shot.end_frame, unit.end_frame)
+        if lo >= hi or shot.fingerprint is None:
+            continue
+        hashes = fingerprint.decode(shot.fingerprint)[lo - shot.start_frame : hi - shot.start_frame]
+        pieces.append(
+            Piece(shot=shot.index, start=lo - unit.start_frame, hashes=fingerprint.encode(hashes))
+        )
+    return pieces
+
+
+def load_records(prefix: str | None, skip_run: str | None = None) -> list[Record]:
+    """Every readable record under `prefix` (one settings key); unreadable ones are skipped."""
+    if prefix is None:
+        return []
+    found = []
+    for uri in storage.list_uris(prefix):
+        if not uri.endswith(".json"):
+            continue
+        try:
+            record = Record.model_validate(storage.read_json(uri))
+        except (ValidationError, ValueError, OSError) as exc:
+            log.warning("ignoring unreadable reuse record %s: %s", uri, exc)
+            continue
+        if record.run != skip_run:
+            found.append(record)
+    return found
+
+
+def write_record(layout: RunLayout, settings: str, unit_id: str, pieces: list[Piece]) -> str | None:
+    """Record the unit's swap (and split) cache entries for later renders; None without them."""
+    prefix = index_prefix(layout, settings)
+    swap = _entry(layout, unit_id, "swap")
+    split = _entry(layout, unit_id, "split")
+    if prefix is None or swap is None or split is None or not pieces:
+        return None
+    record = Record(
+        run=run_name(layout),
+        unit=unit_id,
+        source=split["source.mkv"],
+        output=swap["swapped.mkv"],
+        faces=swap["faces.json"],
+        pieces=pieces,
+    )
+    return storage.write_json(
+        storage.join(prefix, f"{record.run}--{unit_id}.json"), record.model_dump_json()
+    )
+
+
+def _entry(layout: RunLayout, unit_id: str, stage: str) -> dict[str, OutputRecord] | None:
+    """The cache entry's files behind the run's done marker of `stage` for the unit."""
+    marker = read_marker(layout.unit_marker(unit_id, stage))
+    cache = layout.cache
+    if marker is None or cache is None:
+        return None
+    shared = read_marker(storage.join(cache, "units", marker.key, "done.json"))
+    return dict(shared.outputs) if shared is not None else None
+
+
+@dataclass(frozen=True)
+class Candidate:
+    """New unit frame `frame` may be the earlier record's frame `frame + delta`."""
+
+    record: int
+    delta: int
+    frames: tuple[int, ...]
+
+
+def find(records: list[Record], new: list[Piece]) -> dict[int, tuple[int, int]]:
+    """For each new unit frame with a candidate: (record index, earlier frame in that unit).
+    Per new piece, the earlier piece and offset that most frames agree on (ties: the closest
+    hashes) wins, then the next best for the frames still without one."""
+    old = [
+        (r, p, fingerprint.decode(p.hashes)) for r, rec in enumerate(records) for p in rec.pieces
+    ]
+    chosen: dict[int, tuple[int, int]] = {}
+    for piece in new:
+        hashes = fingerprint.decode(piece.hashes)
+        for _round in range(3):
+            best = _best(hashes, piece.start, old, chosen)
+            if best is None:
+                break
+            for frame in best.frames:
+                chosen[frame] = (best.record, frame + best.delta)
+    return chosen
+
+
+def _best(
+    hashes: np.ndarray,
+    start: int,
+    old: list[tuple[int, Piece, np.ndarray]],
+    taken: Mapping[int, tuple[int, int]],
+) -> Candidate | None:
+    votes: dict[tuple[int, int], list[int]] = {}
+    bits: Counter[tuple[int, int]] = Counter()
+    for r, piece, known in old:
+        near = fingerprint.distances(hashes, known)
+        for i, j in zip(*np.nonzero(near <= MAX_BITS), strict=True):
+            frame = start + int(i)
+            if frame in taken:
+                continue
+            key = (r, piece.start + int(j) - frame)
+            votes.setdefault(key, []).append(frame)
+            bits[key] += int(near[i, j])
+    if not votes:
+        return None
+    key = max(votes, key=lambda k: (len(set(votes[k])), -bits[k]))
+    frames = tuple(sorted(set(votes[key])))
+    if len(frames) < min(4, len(hashes)):
+        return None  # a few stray frames are not a shot seen before
+    return Candidate(key[0], key[1], frames)
+
+
+def tile_psnr(a: np.ndarray, b: np.ndarray) -> float:
+    """Y-PSNR of the worst TILE x TILE tile: a change in one place (a face) is not averaged
+    away by an unchanged background."""
+    if a.shape != b.shape:
+        return 0.0
+    diff = a.astype(np.float32) @ _LUMA - b.astype(np.float32) @ _LUMA
+    h, w = (
+        (diff.shape[0] // TILE) * TILE or diff.shape[0],
+        (diff.shape[1] // TILE) * TILE or diff.shape[1],
+    )
+    th, tw = min(TILE, h), min(TILE, w)
+    tiles = (diff[: h // th * th, : w // tw * tw] ** 2).reshape(h // th, th, w // tw, tw)
+    worst = float(tiles.mean(axis=(1, 3)).max())
+    return 99.0 if worst <= 1e-10 else float(10 * np.log10(255.0**2 / worst))
+
+
+class Cursor:
+    """Frames of a file by index, read forward (a step back re-opens it)."""
+
+    def __init__(self, path: Path) -> None:
+        self.path = path
+        self._frames: Iterator[np.ndarray] = iter(())
+        self._next = 0
+        self._reopen()
+
+    def _reopen(self) -> None:
+        self._frames = read_frames(self.path)
+        self._next = 0
+
+    def get(self, index: int) -> np.ndarray:
+        if index < self._next:
+            self._reopen()
+        frame = None
+        while self._next <= index:
+            frame = next(self._frames, None)
+            if frame is None:
+                raise IndexError(f"{self.path} has no frame {index}")
+            self._next += 1
+        assert frame is not None
+        return frame
+
+
+@dataclass
+class Fetched:
+    """An earlier unit's files, downloaded and checked against their recorded sha256."""
+
+    record: Record
+    source: Cursor
+    output: Cursor
+    faces: dict[str, Any]
+
+
+@dataclass
+class ReusePlan:
+    """Which frames of a unit come from earlier renders: frame -> (fetched record, frame)."""
+
+    frames: dict[int, tuple[int, int]] = field(default_factory=dict)
+    fetched: list[Fetched] = field(default_factory=list)
+
+    def source_of(self, frame: int) -> str | None:
+        hit = self.frames.get(frame)
+        return self.fetched[hit[0]].record.run if hit else None
+
+    def output(self, frame: int) -> tuple[np.ndarray, list[dict[str, Any]]]:
+        r, old = self.frames[frame]
+        got = self.fetched[r]
+        return got.output.get(old), list(got.faces.get("frames", {}).get(str(old), []))
+
+
+def fetch(record: Record, tmp: Path, tag: str) -> Fetched | None:
+    """Download the record's files; None (logged) when one is missing or fails its sha256."""
+    paths = {}
+    for name, rec in (
+        ("source", record.source),
+        ("output", record.output),
+        ("faces", record.faces),
+    ):
+        path = tmp / f"reuse-{tag}-{name}"
+        try:
+            storage.download(rec.uri, path)
+        except Exception as exc:  # any unreadable entry is simply not reused
+            log.warning(
+                "reuse: %s of %s/%s unreadable (%s): computing", name, record.run, record.unit, exc
+            )
+            return None
+        if storage.sha256_file(path) != rec.sha256:
+            log.warning(
+                "reuse: %s of %s/%s fails its sha256 (corrupted or half written): computing",
+                name, record.run, record.unit,
+            )  # fmt: skip
+            return None
+        paths[name] = path
+    return Fetched(
+        record,
+        Cursor(paths["source"]),
+        Cursor(paths["output"]),
+        json.loads(paths["faces"].read_text()),
+    )
+
+
+def plan_unit(
+    records: list[Record], new: list[Piece], source: Path, min_psnr: float, tmp: Path
+) -> ReusePlan:
+    """The unit's frames that earlier renders hold, checked on the real source frames."""
+    candidates = find(records, new)
+    plan = ReusePlan()
+    if not candidates:
+        return plan
+    fetched: dict[int, int | None] = {}
+    for frame_index, frame in enumerate(read_frames(source)):
+        hit = candidates.get(frame_index)
+        if hit is None:
+            continue
+        r, old = hit
+        if r not in fetched:
+            got = fetch(records[r], tmp, str(len(plan.fetched)))
+            fetched[r] = None if got is None else len(plan.fetched)
+            if got is not None:
+                plan.fetched.append(got)
+        slot = fetched[r]
+        if slot is None:
+            continue
+        try:
+            earlier = plan.fetched[slot].source.get(old)
+        except IndexError:
+            continue
+        if tile_psnr(frame, earlier) >= min_psnr:
+            plan.frames[frame_index] = (slot, old)
+    log.info(
+        "reuse: %d of %d candidate frames verified on the source frames",
+        len(plan.frames), len(candidates),
+    )  # fmt: skip
+    return plan
