@@ -331,3 +331,34 @@ def plan_unit(
         len(plan.frames), len(candidates),
     )  # fmt: skip
     return plan
+
+
+def summary(swaps: list[dict[str, Any]]) -> dict[str, Any]:
+    """What a render reused, from its swap results: for report.json, QC and provenance."""
+    shots: dict[int, dict[str, Any]] = {}
+    for result in swaps:
+        for s in result.get("per_shot", []):
+            row = shots.setdefault(
+                s["shot"], {"shot": s["shot"], "frames": 0, "frames_reused": 0, "reused_from": None}
+            )
+            row["frames"] += s.get("frames", 0)
+            row["frames_reused"] += s.get("frames_reused", 0)
+            row["reused_from"] = row["reused_from"] or s.get("reused_from")
+    reused = [r for r in shots.values() if r["frames_reused"]]
+    return {
+        "shots": len(shots),
+        "shots_reused": len(reused),
+        "frames": sum(r["frames"] for r in shots.values()),
+        "frames_reused": sum(r["frames_reused"] for r in reused),
+        "from": sorted({r["reused_from"] for r in reused if r["reused_from"]}),
+        "per_shot": [r for _, r in sorted(shots.items())],
+    }
+
+
+def headline(reuse: dict[str, Any]) -> str:
+    """`reused N of M shots (from run ...)`: what the CLI prints."""
+    runs = ", ".join(reuse["from"]) or "none"
+    return (
+        f"reused {reuse['shots_reused']} of {reuse['shots']} shots "
+        f"({reuse['frames_reused']} of {reuse['frames']} frames; from run {runs})"
+    )

@@ -16,7 +16,9 @@ from skimage import data
 from recast.samples import ShotSpec, make_film, varied_shots
 from tasks import storage
 from tasks.layout import RunLayout
-from tasks.reuse import load_records, settings_key, tile_psnr
+from tasks.qc.report import shot_rows
+from tasks.reuse import headline, load_records, settings_key, summary, tile_psnr
+from tasks.spec import ShotList
 from tasks.shots import fingerprint
 from tasks.shots.detect import detect_shots
 from tests.versions import (
@@ -78,6 +80,11 @@ def test_v2_reuses_moved_and_trimmed_shots_and_computes_the_new_one(
     assert all(np.array_equal(new[16 + i], old[i]) for i in range(24))
     assert all(np.array_equal(new[40 + i], old[68 + i]) for i in range(12))
     assert sum(s["faces_swapped"] for s in swaps[0]["per_shot"] if s["shot"] == 1) > 0
+    told = summary(swaps)
+    assert (told["shots_reused"], told["shots"], told["frames_reused"]) == (3, 4, 52)
+    assert headline(told).startswith("reused 3 of 4 shots (52 of 66 frames; from run v1)")
+    rows = shot_rows(ShotList.model_validate(storage.read_json(second.shots)), swaps)
+    assert [(r["frames_reused"], r["reused_from"]) for r in rows][2:] == [(12, "v1"), (0, None)]
 
 
 def test_a_near_duplicate_take_is_not_reused(

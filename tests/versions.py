@@ -93,7 +93,7 @@ def per_shot(swaps: list[dict[str, Any]]) -> dict[int, dict[str, Any]]:
     for result in swaps:
         for s in result["per_shot"]:
             row = out.setdefault(s["shot"], {"frames": 0, "frames_reused": 0, "reused_from": None})
-            row["frames"] += s["frames"]
+            row["frames"] += s.get("frames", 0)
             row["frames_reused"] += s.get("frames_reused", 0)
             row["reused_from"] = row["reused_from"] or s.get("reused_from")
     return out

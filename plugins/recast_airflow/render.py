@@ -11,7 +11,7 @@ from typing import Any
 from recast_airflow import commands
 from recast_airflow.config import Settings
 from recast_airflow.tiers import load_tiers
-from tasks import storage
+from tasks import reuse, storage
 from tasks.layout import RunLayout, delivery_prefix
 from tasks.spec import RenderSpec, SpecError
 
@@ -123,6 +123,7 @@ def report(
         "faces_found": sum(r["faces_found"] for r in swaps),
         "faces_swapped": sum(r["faces_swapped"] for r in swaps),
         "per_shot": per_shot,
+        "reuse": reuse.summary(swaps),  # frames taken from earlier renders (tasks.reuse)
         "seconds": seconds,
     }
 
