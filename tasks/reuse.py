@@ -242,12 +242,14 @@ class Cursor:
 
 @dataclass
 class Fetched:
-    """An earlier unit's files, downloaded and checked against their recorded sha256."""
+    """An earlier unit's files, downloaded and checked against their recorded sha256.
+    `final`: its frames are finished (restored) ones, which the restore stage leaves alone."""
 
-    record: Record
-    source: Cursor
+    run: str
+    source: Cursor | None
     output: Cursor
     faces: dict[str, Any]
+    final: bool = False
 
 
 @dataclass
@@ -259,12 +261,15 @@ class ReusePlan:
 
     def source_of(self, frame: int) -> str | None:
         hit = self.frames.get(frame)
-        return self.fetched[hit[0]].record.run if hit else None
+        return self.fetched[hit[0]].run if hit else None
 
     def output(self, frame: int) -> tuple[np.ndarray, list[dict[str, Any]]]:
         r, old = self.frames[frame]
         got = self.fetched[r]
         return got.output.get(old), list(got.faces.get("frames", {}).get(str(old), []))
+
+    def final(self, frame: int) -> bool:
+        return self.fetched[self.frames[frame][0]].final
 
 
 def fetch(record: Record, tmp: Path, tag: str) -> Fetched | None:
@@ -291,7 +296,7 @@ def fetch(record: Record, tmp: Path, tag: str) -> Fetched | None:
             return None
         paths[name] = path
     return Fetched(
-        record,
+        record.run,
         Cursor(paths["source"]),
         Cursor(paths["output"]),
         json.loads(paths["faces"].read_text()),
@@ -320,9 +325,12 @@ def plan_unit(
         slot = fetched[r]
         if slot is None:
             continue
+        cursor = plan.fetched[slot].source
         try:
-            earlier = plan.fetched[slot].source.get(old)
+            earlier = cursor.get(old) if cursor is not None else None
         except IndexError:
+            continue
+        if earlier is None:
             continue
         if tile_psnr(frame, earlier) >= min_psnr:
             plan.frames[frame_index] = (slot, old)

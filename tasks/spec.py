@@ -141,6 +141,28 @@ class FaceMapping(_Model):
         return None if v is None or not v.strip() else _check_uri(v, "face reference")
 
 
+# A shot of a scoped re-render: its index in the base render's shot list, or a timecode range
+# of the film (HH:MM:SS:FF-HH:MM:SS:FF, end exclusive) selecting every shot it overlaps.
+ShotRef = (
+    int
+    | Annotated[
+        str, StringConstraints(pattern=r"^(\d+|\d\d:\d\d:\d\d[:;]\d\d-\d\d:\d\d:\d\d[:;]\d\d)$")
+    ]
+)
+
+
+class ShotOverride(_Model):
+    """A scoped re-render's settings for one shot, in place of the render's own."""
+
+    shot: int = Field(ge=0, description="index of the shot in the base render's shot list")
+    faces: list[FaceMapping] | None = Field(
+        default=None, min_length=1, max_length=16, description="face mappings for this shot"
+    )
+    match_threshold: float | None = Field(default=None, gt=0.0, le=2.0)
+    restore: RestoreMode | None = None
+    skip: bool = Field(default=False, description="pass the shot through untouched")
+
+
 class RenderSpec(_Model):
     """One render, as the UI form, the drop-folder job, the batch manifest and the CLI give it."""
 
@@ -168,6 +190,24 @@ class RenderSpec(_Model):
         description="take frames an earlier render with the same settings already swapped "
         "(another version of the cut, or repeated material), checked on the source frames",
     )
+    base_run: str | None = Field(
+        default=None,
+        pattern=r"^[A-Za-z0-9][A-Za-z0-9._:+-]{0,199}$",
+        description="a published render (its run id) to re-render a few shots of: every other "
+        "frame comes from it unchanged",
+    )
+    shots: list[ShotRef] = Field(
+        default=[],
+        max_length=10_000,
+        description="the shots a scoped re-render computes: indices in the base render's shot "
+        "list, or timecode ranges HH:MM:SS:FF-HH:MM:SS:FF",
+    )
+    shot_overrides: list[ShotOverride] = Field(
+        default=[],
+        max_length=10_000,
+        description="per-shot settings of a scoped re-render (faces, threshold, restoration, "
+        "skip); their shots are re-rendered too",
+    )
     reuse_min_psnr: float = Field(
         default=30.0,
         ge=20.0,
@@ -175,6 +215,18 @@ class RenderSpec(_Model):
         description="a frame is reused only if its worst 32x32 tile is at least this close "
         "(Y-PSNR, dB) to the earlier render's source frame",
     )
+
+    @model_validator(mode="after")
+    def _scope_needs_a_base(self) -> RenderSpec:
+        if (self.shots or self.shot_overrides) and not self.base_run:
+            raise ValueError("shots and shot_overrides re-render a base render: set base_run")
+        if self.base_run and not (self.shots or self.shot_overrides):
+            raise ValueError("base_run needs the shots to re-render (shots or shot_overrides)")
+        return self
+
+    def all_faces(self) -> list[FaceMapping]:
+        """The render's mappings and those of its shot overrides."""
+        return [*self.faces, *(f for o in self.shot_overrides for f in o.faces or [])]
 
     def missing_consent(self) -> list[int]:
         """Mappings (numbered from 1) that no consent reference covers."""
@@ -191,6 +243,11 @@ class RenderSpec(_Model):
             found.append((f"face source {i}", face.source))
             if face.reference:
                 found.append((f"face reference {i}", face.reference))
+        for o in self.shot_overrides:
+            for i, face in enumerate(o.faces or [], start=1):
+                found.append((f"shot {o.shot} face source {i}", face.source))
+                if face.reference:
+                    found.append((f"shot {o.shot} face reference {i}", face.reference))
         return found
 
     @field_validator("asset")

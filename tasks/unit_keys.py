@@ -103,3 +103,13 @@ def restore(spec: RenderSpec, swapped: dict[str, str], fps: str) -> dict[str, An
         "models": models(RESTORE_MODELS),
         "fp16": Settings.from_env().fp16,
     }
+
+
+def scope(spec: RenderSpec, scoped: Any, tmp: Path) -> dict[str, Any]:
+    """A scoped re-render's part of a unit's key: the base run, the shots, each override
+    (its face images by hash)."""
+    overrides = []
+    for o in scoped.overrides:
+        faces_of = faces(spec.model_copy(update={"faces": o.faces}), tmp) if o.faces else None
+        overrides.append({**o.model_dump(exclude={"faces"}), "faces": faces_of})
+    return {"base": scoped.base, "shots": scoped.shots, "overrides": overrides}

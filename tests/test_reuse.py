@@ -18,9 +18,9 @@ from tasks import storage
 from tasks.layout import RunLayout
 from tasks.qc.report import shot_rows
 from tasks.reuse import headline, load_records, settings_key, summary, tile_psnr
-from tasks.spec import ShotList
 from tasks.shots import fingerprint
 from tasks.shots.detect import detect_shots
+from tasks.spec import ShotList
 from tests.versions import (
     decode,
     encode,

@@ -73,6 +73,8 @@ def render(
         for u in units:
             restore.run(layout.prefix, u)
         assemble.run(asset, layout.prefix)
+        # What the DAG's collect step hands over: the run now counts as a published render.
+        storage.write_json(layout.results, {"run_id": run, "stages": {}, "swaps": swaps})
     return layout, swaps
 
 

@@ -11,7 +11,7 @@ from typing import Any
 from recast_airflow import commands
 from recast_airflow.config import Settings
 from recast_airflow.tiers import load_tiers
-from tasks import reuse, storage
+from tasks import reuse, scope, storage
 from tasks.layout import RunLayout, delivery_prefix
 from tasks.spec import RenderSpec, SpecError
 
@@ -32,9 +32,11 @@ def validate(conf: dict[str, Any], run_id: str, settings: Settings) -> dict[str,
         problems += _policy_problems(spec, settings, _destination(spec, settings, run_id))
         # Inputs are looked up only once all is well: no probing of other buckets.
         problems += [] if problems else _missing_inputs(spec)
+    layout = RunLayout.for_run(settings.work_uri, run_id)
+    if spec is not None and not problems:  # a scoped re-render: its base and shots exist
+        problems += scope.problems(spec, layout.prefix)
     if problems or spec is None:
         raise SpecError(f"refused render spec: {'; '.join(problems)}", problems)
-    layout = RunLayout.for_run(settings.work_uri, run_id)
     storage.write_json(layout.spec, spec.model_dump_json())
     return {
         "run": layout.prefix,
@@ -124,6 +126,9 @@ def report(
         "faces_swapped": sum(r["faces_swapped"] for r in swaps),
         "per_shot": per_shot,
         "reuse": reuse.summary(swaps),  # frames taken from earlier renders (tasks.reuse)
+        "base_run": (storage.read_json(spec_uri) or {}).get("base_run")
+        if storage.exists(spec_uri)
+        else None,
         "seconds": seconds,
     }
 

@@ -46,7 +46,7 @@ def _facts(spec: RenderSpec, results: dict[str, Any], summary: dict[str, Any]) -
         consent_references=summary["consent_references"],
         faces_swapped=summary["faces_swapped"],
         spec_fingerprint=spec.fingerprint(),
-        extra={"reuse": reuse.summary(results.get("swaps", []))},
+        extra={"reuse": reuse.summary(results.get("swaps", [])), "base_run": spec.base_run},
     )
 
 

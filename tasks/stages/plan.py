@@ -11,11 +11,11 @@ from typing import Any
 
 from pydantic import ValidationError
 
-from tasks import storage
+from tasks import scope, storage
 from tasks.layout import RunLayout
 from tasks.shots.census import Census
 from tasks.shots.plan import plan_units
-from tasks.spec import LOSSLESS_MEZZANINES, CleanStarts, RenderSpec, ShotList
+from tasks.spec import LOSSLESS_MEZZANINES, CleanStarts, RenderSpec, ShotList, UnitPlan
 
 log = logging.getLogger(__name__)
 
@@ -24,6 +24,18 @@ def run(run_prefix: str) -> dict[str, Any]:
     started = time.perf_counter()
     layout = RunLayout(run_prefix)
     spec = RenderSpec.parse(storage.read_bytes(layout.spec))
+    scoped = scope.prepare(spec, layout)
+    if scoped is not None:  # a scoped re-render keeps the base's units
+        storage.copy(scoped.layout.plan, layout.plan)
+        units = UnitPlan.model_validate(storage.read_json(layout.plan)).units
+        return {
+            "stage": "plan",
+            "seconds": time.perf_counter() - started,
+            "units": [u.id for u in units],
+            "shots": len(ShotList.model_validate(storage.read_json(layout.shots)).shots),
+            "scoped": scoped.shots,
+            "base_run": scoped.base_run,
+        }
     shots = ShotList.model_validate(storage.read_json(layout.shots))
     faces = census_faces(layout, shots)
     # Only a lossless mezzanine is ever copied: otherwise the cuts are the better boundaries.

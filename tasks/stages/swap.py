@@ -18,8 +18,8 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
-from tasks import reuse, storage, unit_keys
-from tasks.checkpoint import Checkpoint
+from tasks import reuse, scope, storage, unit_keys
+from tasks.checkpoint import Checkpoint, read_marker
 from tasks.faces import faces_log, pipeline
 from tasks.faces.engine import FaceEngine, FrameResult
 from tasks.faces.flicker import FlickerMeter
@@ -27,7 +27,15 @@ from tasks.faces.settings import Settings
 from tasks.layout import RunLayout
 from tasks.media.frames import FrameWriter, read_frames
 from tasks.progress import Progress
-from tasks.spec import RenderSpec, ShotFaces, ShotList, Unit, UnitPlan, UnitResult
+from tasks.spec import (
+    RenderSpec,
+    ShotFaces,
+    ShotList,
+    ShotOverride,
+    Unit,
+    UnitPlan,
+    UnitResult,
+)
 from tasks.stages._workdir import workdir
 from tasks.stages.faces_input import build_engine
 
@@ -37,7 +45,7 @@ FACES_LOG = "faces.json"
 SWAPPED = "swapped.mkv"
 
 
-def _shot_of_frame(shots: ShotList, start: int, end: int) -> list[int]:
+def shot_of_frame(shots: ShotList, start: int, end: int) -> list[int]:
     """Shot index for each frame of [start, end)."""
     owner = []
     for shot in shots.shots:
@@ -57,6 +65,7 @@ class UnitSwap:
         fps: str,
         label: str = "swap",
         reuse_plan: reuse.ReusePlan | None = None,
+        overrides: dict[int, Callable[[], FaceEngine | None]] | None = None,
     ) -> None:
         # Built on first use: a unit whose every frame is reused loads no model.
         self._engine = engine if isinstance(engine, FaceEngine) else None
@@ -64,6 +73,10 @@ class UnitSwap:
         self.plan = reuse_plan or reuse.ReusePlan()
         self.reused: Counter[int] = Counter()
         self.reused_from: dict[int, Counter[str]] = {}
+        # A scoped re-render's shots with settings of their own (None: passed through).
+        self.overrides = overrides or {}
+        self._built: dict[int, FaceEngine | None] = {}
+        self.kept: list[int] = []  # frames taken finished from the base render
         self.owner = owner
         self.out = out
         self.fps = fps
@@ -90,16 +103,28 @@ class UnitSwap:
         """Batches never mix shots, nor reused frames with computed ones."""
         return self.owner[index] * 2 + (index in self.plan.frames)
 
+    def _engine_for(self, shot: int) -> FaceEngine | None:
+        if shot not in self.overrides:
+            return self.engine
+        if shot not in self._built:
+            self._built[shot] = self.overrides[shot]()
+        return self._built[shot]
+
     def infer(self, batch: pipeline.Batch) -> list[FrameResult]:
         if batch.key % 2:
             return [self._reused(batch.start + i) for i in range(len(batch.frames))]
+        engine = self._engine_for(self.owner[batch.start])
+        if engine is None:  # skipped: the source frames, untouched
+            return [FrameResult(frame=f, faces_found=0, faces_swapped=0) for f in batch.frames]
         if batch.key != self._shot:
-            self.engine.new_shot()  # a fresh start after a cut, or after reused frames
+            engine.new_shot()  # a fresh start after a cut, or after reused frames
             self._shot = batch.key
-        return self.engine.process_batch(batch.frames)
+        return engine.process_batch(batch.frames)
 
     def _reused(self, index: int) -> FrameResult:
         frame, logged = self.plan.output(index)
+        if self.plan.final(index):
+            self.kept.append(index)
         shot = self.owner[index]
         self.reused[shot] += 1
         self.reused_from.setdefault(shot, Counter())[self.plan.source_of(index) or "?"] += 1
@@ -167,13 +192,19 @@ def run(run_prefix: str, unit_id: str) -> dict[str, Any]:
     plan = UnitPlan.model_validate(storage.read_json(layout.plan))
     shots = ShotList.model_validate(storage.read_json(layout.shots))
     unit = _unit(plan, unit_id, layout.plan)
+    scoped = scope.for_run(layout)
+    if scoped is not None and not scoped.touches(unit):
+        return _from_base(layout, scoped, unit, started)
     with workdir("swap") as tmp:
         source, origin = unit_source(layout, unit, spec, tmp)
+        inputs = unit_keys.swap(spec, unit, plan, shots, origin, tmp)
+        if scoped is not None:
+            inputs["scope"] = unit_keys.scope(spec, scoped, tmp)
         checkpoint = Checkpoint(
             layout,
             unit.id,
             "swap",
-            unit_keys.swap(spec, unit, plan, shots, origin, tmp),
+            inputs,
             {FACES_LOG: layout.unit(unit.id, FACES_LOG), SWAPPED: layout.unit_swapped(unit.id)},
         )
         done = checkpoint.lookup()
@@ -183,20 +214,16 @@ def run(run_prefix: str, unit_id: str) -> dict[str, Any]:
             source = storage.download(layout.unit_source(unit.id), tmp / "source.mkv")
         settings = reuse.settings_key(checkpoint.inputs)
         pieces = reuse.unit_pieces(shots, unit)
-        found = (
-            reuse.plan_unit(
-                reuse.load_records(reuse.index_prefix(layout, settings)),
-                pieces,
-                source,
-                spec.reuse_min_psnr,
-                tmp,
-            )
-            if spec.reuse
-            else None
-        )
-        result, files = _swap(layout, spec, plan, shots, unit, source, tmp, found)
+        found = None
+        if scoped is not None:
+            found = _base_frames(scoped, unit, shots, tmp)
+        elif spec.reuse:
+            records = reuse.load_records(reuse.index_prefix(layout, settings))
+            found = reuse.plan_unit(records, pieces, source, spec.reuse_min_psnr, tmp)
+        result, files = _swap(layout, spec, plan, shots, unit, source, tmp, found, scoped)
         checkpoint.commit(files, result.model_dump())
-        reuse.write_record(layout, settings, unit.id, pieces)
+        if scoped is None:  # a scoped unit mixes settings: not offered for reuse
+            reuse.write_record(layout, settings, unit.id, pieces)
     log.info(
         "unit %s: %d frames, %d faces swapped, %s",
         unit.id,
@@ -205,6 +232,66 @@ def run(run_prefix: str, unit_id: str) -> dict[str, Any]:
         result.timings,
     )
     return result.model_copy(update={"seconds": time.perf_counter() - started}).model_dump()
+
+
+def _from_base(
+    layout: RunLayout, scoped: scope.Scope, unit: Unit, started: float
+) -> dict[str, Any]:
+    """A unit none of whose shots is re-rendered: the base's finished unit, copied as is
+    (its faces marked kept, so the restore stage passes it through)."""
+    base = scoped.layout
+    marker = read_marker(base.unit_marker(unit.id, "swap"))
+    if marker is None:
+        raise RuntimeError(f"base render {scoped.base_run}: unit {unit.id} has no swap marker")
+    faces = storage.read_json(base.unit(unit.id, FACES_LOG))
+    faces["kept"] = list(range(unit.frames))
+    storage.copy(base.unit_restored(unit.id), layout.unit_swapped(unit.id))
+    storage.write_json(layout.unit(unit.id, FACES_LOG), faces)
+    earlier = UnitResult.model_validate(marker.result)
+    per_shot = [
+        s.model_copy(update={"frames_reused": s.frames, "reused_from": scoped.base_run})
+        for s in earlier.per_shot
+    ]
+    return reused(
+        earlier.model_copy(
+            update={"per_shot": per_shot, "frames_reused": unit.frames}
+        ).model_dump(),
+        unit.id,
+        layout.unit_swapped(unit.id),
+        started,
+    )
+
+
+def _base_frames(scoped: scope.Scope, unit: Unit, shots: ShotList, tmp: Path) -> reuse.ReusePlan:
+    """The frames of the unit's shots that are not re-rendered: the base's finished ones."""
+    base = scoped.layout
+    owner = shot_of_frame(shots, unit.start_frame, unit.end_frame)
+    output = storage.download(base.unit_restored(unit.id), tmp / "base-restored.mkv")
+    faces = storage.read_json(base.unit(unit.id, FACES_LOG))
+    fetched = reuse.Fetched(scoped.base_run, None, reuse.Cursor(output), faces, final=True)
+    frames = {i: (0, i) for i, shot in enumerate(owner) if shot not in scoped.shots}
+    return reuse.ReusePlan(frames=frames, fetched=[fetched])
+
+
+def _override_engines(
+    spec: RenderSpec, scoped: scope.Scope | None, tmp: Path
+) -> dict[int, Callable[[], FaceEngine | None]]:
+    """Engines for the shots a scoped re-render gives settings of their own."""
+    if scoped is None:
+        return {}
+
+    def factory(o: ShotOverride) -> Callable[[], FaceEngine | None]:
+        if o.skip:
+            return lambda: None
+        changed = spec.model_copy(
+            update={
+                "faces": o.faces or spec.faces,
+                "match_threshold": o.match_threshold or spec.match_threshold,
+            }
+        )
+        return lambda: build_engine(changed, tmp / f"shot-{o.shot}")
+
+    return {o.shot: factory(o) for o in scoped.overrides}
 
 
 def unit_source(
@@ -246,14 +333,21 @@ def _swap(
     source: Path,
     tmp: Path,
     found: reuse.ReusePlan | None = None,
+    scoped: scope.Scope | None = None,
 ) -> tuple[UnitResult, dict[str, Path]]:
     """Run the engine over the unit in scratch (taking the frames `found` from earlier
     renders); nothing is written to storage here."""
     started = time.perf_counter()
-    owner = _shot_of_frame(shots, unit.start_frame, unit.end_frame)
+    owner = shot_of_frame(shots, unit.start_frame, unit.end_frame)
     settings = Settings.from_env()
     work = UnitSwap(
-        lambda: build_engine(spec, tmp), owner, tmp / SWAPPED, plan.fps, f"swap {unit.id}", found
+        lambda: build_engine(spec, tmp),
+        owner,
+        tmp / SWAPPED,
+        plan.fps,
+        f"swap {unit.id}",
+        found,
+        _override_engines(spec, scoped, tmp),
     )
     try:
         frames = pipeline.batches(read_frames(source), work.key, settings.batch)
@@ -263,7 +357,7 @@ def _swap(
     if count != unit.frames:
         raise RuntimeError(f"unit {unit.id}: decoded {count} frames, expected {unit.frames}")
     written = tmp / FACES_LOG
-    written.write_text(json.dumps({"frames": work.faces}))
+    written.write_text(json.dumps({"frames": work.faces, "kept": work.kept}))
     engine = work.engine if work.built else None
     spent = engine.timings.rounded() if engine else {}
     timings = {**spent, **{k: round(v, 4) for k, v in stats.busy.items()}}
