@@ -36,6 +36,26 @@ def _parser() -> argparse.ArgumentParser:
         help="ID of the release covering the faces; a render without one is refused",
     )
 
+    # Issue 13 (versions): reuse, scoped re-renders and the work area. Spec fields first
+    # (reuse, base_run, shots, shot_overrides); these are the laptop's spellings of them.
+    r.add_argument("--no-reuse", action="store_true", help="compute every frame (spec reuse=false)")
+    r.add_argument(
+        "--base", metavar="RUN", help="re-render shots of this earlier render (base_run)"
+    )
+    r.add_argument("--shots", metavar="12,40", help="shots to re-render: indices or TC-TC ranges")
+    r.add_argument("--skip-shots", metavar="3,4", help="shots passed through untouched")
+    r.add_argument(
+        "--shot-face",
+        action="append",
+        default=[],
+        metavar="SHOT=SOURCE_IMAGE[:REFERENCE_IMAGE]",
+        help="a face mapping for one re-rendered shot only; repeatable",
+    )
+    c = sub.add_parser("cache", help="size of the work area kept between renders; prune it")
+    c.add_argument("--prune", action="store_true", help="remove what --older-than/--max-size say")
+    c.add_argument("--older-than", type=float, metavar="DAYS", help="remove entries older than")
+    c.add_argument("--max-size", type=float, metavar="GB", help="then the oldest, down to this")
+
     d = sub.add_parser("demo", help="build the demo film from public-domain faces and render it")
     d.add_argument("--out", type=Path, default=Path("out"), help="folder for the results")
 
@@ -84,13 +104,59 @@ def _render(args: argparse.Namespace) -> dict[str, Path]:
     extra: dict[str, object] = {"max_units": args.max_units} if args.max_units else {}
     if args.consent:
         extra["consent_reference"] = args.consent
+    extra.update(_versions_conf(args))
     started = time.perf_counter()
     log_file = None if args.verbose else args.out.with_name(f"{args.out.stem}_airflow.log")
     report, files = render(
         args.input, faces, args.out, restore=args.restore, extra_conf=extra, log_file=log_file
     )
     print("\n".join(summary_lines(report, files, time.perf_counter() - started)))
+    if report.get("reuse"):
+        from tasks.reuse import headline
+
+        print(headline(report["reuse"]))
     return files
+
+
+def _versions_conf(args: argparse.Namespace) -> dict[str, object]:
+    """--no-reuse, --base, --shots, --skip-shots, --shot-face as spec fields."""
+    conf: dict[str, object] = {"reuse": False} if args.no_reuse else {}
+    split = [s.strip() for s in (args.shots or "").split(",") if s.strip()]
+    if args.base:
+        conf["base_run"] = args.base
+    if split:
+        conf["shots"] = [int(s) if s.isdigit() else s for s in split]
+    overrides: dict[int, dict[str, object]] = {}
+    faces: dict[int, list[dict[str, str]]] = {}
+    for s in (args.skip_shots or "").split(","):
+        if s.strip():
+            overrides.setdefault(int(s), {"shot": int(s)})["skip"] = True
+    for text in args.shot_face:
+        shot, sep, mapping = text.partition("=")
+        if not sep or not shot.strip().isdigit():
+            raise ValueError(f"--shot-face {text!r}: expected SHOT=SOURCE_IMAGE[:REFERENCE_IMAGE]")
+        source, _, reference = mapping.partition(":")
+        face = {"source": source, **({"reference": reference} if reference else {})}
+        faces.setdefault(int(shot), []).append(face)
+    for shot, mappings in faces.items():
+        overrides.setdefault(shot, {"shot": shot})["faces"] = mappings
+    if overrides:
+        conf["shot_overrides"] = list(overrides.values())
+    return conf
+
+
+def _cache(args: argparse.Namespace) -> None:
+    from recast import airflow_env, workarea
+
+    home = airflow_env.default_home().parent
+    if args.prune:
+        if args.older_than is None and args.max_size is None:
+            raise ValueError("recast cache --prune needs --older-than DAYS or --max-size GB")
+        max_bytes = None if args.max_size is None else int(args.max_size * 2**30)
+        removed = workarea.prune(home, older_than_days=args.older_than, max_bytes=max_bytes)
+        freed = sum(e.size for e in removed) / 2**20
+        print(f"removed {len(removed)} entries ({freed:.1f} MiB)")
+    print("\n".join(workarea.report_lines(home)))
 
 
 def _demo(args: argparse.Namespace) -> dict[str, Path]:
@@ -134,6 +200,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     try:
         if args.command == "render":
             _render(args)
+        elif args.command == "cache":
+            _cache(args)
         elif args.command == "pods":
             _pods(args)
         elif args.command == "up":

@@ -13,7 +13,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from recast import airflow_env
+from recast import airflow_env, workarea
 from recast.s3server import embedded_s3
 from tasks.layout import delivery_prefix
 
@@ -56,6 +56,27 @@ def _upload_inputs(client: Any, film: Path, faces: list[FaceArg]) -> dict[str, A
             mapping["reference"] = f"s3://{BUCKET}/{ref_key}"
         mappings.append(mapping)
     return {"asset": f"s3://{BUCKET}/{asset_key}", "faces": mappings}
+
+
+def _upload_overrides(client: Any, conf: dict[str, Any]) -> dict[str, Any]:
+    """Local face images of shot overrides, uploaded like the render's own."""
+    overrides = []
+    for o in conf.get("shot_overrides", []):
+        faces = []
+        for i, face in enumerate(o.get("faces") or [], start=1):
+            mapping = {}
+            for role in ("source", "reference"):
+                path = face.get(role)
+                if path and not str(path).startswith("s3://"):
+                    _check_local(Path(path), f"shot {o['shot']} face {role} {i}")
+                    key = f"faces/shot{o['shot']}-{i}-{role}{Path(path).suffix}"
+                    client.upload_file(str(path), BUCKET, key)
+                    path = f"s3://{BUCKET}/{key}"
+                if path:
+                    mapping[role] = path
+            faces.append(mapping)
+        overrides.append({**o, "faces": faces} if faces else o)
+    return {**conf, "shot_overrides": overrides} if overrides else conf
 
 
 def _signing_env(home: Path) -> dict[str, str]:
@@ -152,20 +173,32 @@ def render(
             _check_local(face.reference, f"face reference {i}")
     with embedded_s3() as s3:
         home = home or airflow_env.default_home()
+        kept = home.parent  # RECAST_HOME: the work area lives beside Airflow's home
+        # The unit cache (and reuse index) is a folder that outlives the in-memory server.
+        cache = os.environ.get("RECAST_UNIT_CACHE") or str(workarea.cache_dir(kept))
         airflow_env.prepare(
             home,
-            {**s3.env(), "RECAST_WORK_URI": f"s3://{BUCKET}", **_signing_env(home)},
+            {
+                **s3.env(),
+                "RECAST_WORK_URI": f"s3://{BUCKET}",
+                "RECAST_UNIT_CACHE": cache,
+                **_signing_env(home),
+            },
         )
         import boto3
 
         client = boto3.client("s3", endpoint_url=os.environ["AWS_ENDPOINT_URL"])
         conf = {**_upload_inputs(client, film, faces), "restore": restore, **(extra_conf or {})}
+        conf = _upload_overrides(client, conf)
+        if conf.get("base_run"):  # a scoped re-render reads its base from the work area
+            workarea.restore_run(client, BUCKET, conf["base_run"], kept)
         with _output_to(log_file):
             dag = _load_dag()
             dag_run = dag.test(run_conf=conf)
         if dag_run.state != "success":
             where = f" (log: {log_file})" if log_file else ""
             raise RenderFailed(_failure_reason(dag_run) + where)
+        workarea.save_run(client, BUCKET, dag_run.run_id, kept)
         destination = delivery_prefix(
             f"s3://{BUCKET}", conf.get("output_prefix", "renders"), conf["asset"], dag_run.run_id
         )

@@ -139,13 +139,14 @@ class UnitSwap:
         )
 
     def write(self, batch: pipeline.Batch, results: list[FrameResult]) -> None:
-        meter = self.meters.setdefault(batch.key, FlickerMeter())
+        shot = self.owner[batch.start]
+        meter = self.meters.setdefault(shot, FlickerMeter())
         for offset, (frame, done) in enumerate(zip(batch.frames, results, strict=True)):
             if self.writer is None:
                 self.writer = FrameWriter(self.out, frame.shape[1], frame.shape[0], self.fps)
             self.writer.write(done.frame)
-            self.found[batch.key] += done.faces_found
-            self.swapped[batch.key] += done.faces_swapped
+            self.found[shot] += done.faces_found
+            self.swapped[shot] += done.faces_swapped
             meter.add(frame, done.frame, dict(zip(done.tracks, done.swapped, strict=True)))
             if done.swapped:
                 self.faces[str(batch.start + offset)] = [
