@@ -1,0 +1,69 @@
+"""The laptop's work area (recast.workarea): runs saved from and put back into a real S3 API,
+sizes shown, pruned by age and by size, dead reuse records dropped."""
+
+from __future__ import annotations
+
+import os
+import time
+from pathlib import Path
+
+from recast import workarea
+from tasks import storage
+from tasks.checkpoint import OutputRecord
+from tasks.reuse import Piece, Record
+
+
+def _entry(home: Path, key: str, size: int, age_days: float) -> Path:
+    folder = workarea.cache_dir(home) / "units" / key
+    (folder / "a1").mkdir(parents=True)
+    (folder / "a1" / "swapped.mkv").write_bytes(b"x" * size)
+    (folder / "done.json").write_text("{}")
+    then = time.time() - age_days * 86400
+    for p in [*folder.rglob("*"), folder]:
+        os.utime(p, (then, then))
+    return folder / "a1" / "swapped.mkv"
+
+
+def _record(home: Path, name: str, output: Path) -> Path:
+    out = OutputRecord(uri=str(output), sha256="0" * 64, size=1)
+    record = Record(
+        run="r", unit="u", source=out, output=out, faces=out,
+        pieces=[Piece(shot=0, start=0, hashes="")],
+    )  # fmt: skip
+    path = workarea.cache_dir(home) / "shots" / "s" / f"{name}.json"
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text(record.model_dump_json())
+    return path
+
+
+def test_prune_by_age_then_size_drops_dead_records(tmp_path: Path) -> None:
+    old = _entry(tmp_path, "old", 1000, 40)
+    mid = _entry(tmp_path, "mid", 3000, 5)
+    new = _entry(tmp_path, "new", 2000, 1)
+    dead, alive = _record(tmp_path, "dead", old), _record(tmp_path, "alive", new)
+    lines = workarea.report_lines(tmp_path)
+    assert lines[1].split()[:2] == ["units", "3"] and "reuse records" in lines[2]
+    removed = workarea.prune(tmp_path, older_than_days=30)
+    assert {e.path.name for e in removed} == {"old", "dead.json"}
+    assert not old.exists() and not dead.exists() and mid.exists() and alive.exists()
+    removed = workarea.prune(tmp_path, max_bytes=3500)  # the oldest goes first
+    assert [e.path.name for e in removed] == ["mid"] and new.exists() and alive.exists()
+
+
+def test_a_run_is_saved_and_put_back(bucket: str, tmp_path: Path) -> None:
+    for key in (
+        "spec.json",
+        "units/u1/restored.mkv",
+        "units/u1/source.mkv",
+        "units/u1/.attempts/x/a.json",
+    ):
+        storage.write_bytes(f"s3://{bucket}/runs/manual__1/{key}", key.encode())
+    saved = workarea.save_run(storage.client(), bucket, "manual__1", tmp_path)
+    assert sorted(str(p.relative_to(saved)) for p in saved.rglob("*") if p.is_file()) == [
+        "spec.json",
+        "units/u1/restored.mkv",
+    ]
+    storage.delete(f"s3://{bucket}/runs/manual__1/spec.json")
+    assert workarea.restore_run(storage.client(), bucket, "manual__1", tmp_path)
+    assert storage.read_bytes(f"s3://{bucket}/runs/manual__1/spec.json") == b"spec.json"
+    assert not workarea.restore_run(storage.client(), bucket, "nope", tmp_path)
