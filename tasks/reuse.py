@@ -254,22 +254,45 @@ class Fetched:
 
 @dataclass
 class ReusePlan:
-    """Which frames of a unit come from earlier renders: frame -> (fetched record, frame)."""
+    """The unit's frames that earlier renders may hold: frame -> (fetched entry, its frame).
+    Each is checked as the swap reaches it (`take`); a frame that fails is computed."""
 
     frames: dict[int, tuple[int, int]] = field(default_factory=dict)
     fetched: list[Fetched] = field(default_factory=list)
+    min_psnr: float = 99.0
 
     def source_of(self, frame: int) -> str | None:
         hit = self.frames.get(frame)
         return self.fetched[hit[0]].run if hit else None
 
-    def output(self, frame: int) -> tuple[np.ndarray, list[dict[str, Any]]]:
-        r, old = self.frames[frame]
-        got = self.fetched[r]
-        return got.output.get(old), list(got.faces.get("frames", {}).get(str(old), []))
-
     def final(self, frame: int) -> bool:
         return self.fetched[self.frames[frame][0]].final
+
+    def take(
+        self, frame: int, source: np.ndarray
+    ) -> tuple[np.ndarray, list[dict[str, Any]]] | None:
+        """The earlier frame and the faces it logged, if its source matches `source` (this
+        unit's own frame); None when it does not. The earlier render's changes (where its
+        output differs from its source: the faces) are laid on this unit's own frame, so the
+        rest of the picture is this version's, not the earlier encode's."""
+        r, old = self.frames[frame]
+        got = self.fetched[r]
+        logged = list(got.faces.get("frames", {}).get(str(old), []))
+        try:
+            output = got.output.get(old)
+            if got.final or got.source is None:
+                return output, logged
+            earlier = got.source.get(old)
+        except IndexError:
+            return None
+        if tile_psnr(source, earlier) < self.min_psnr:
+            return None
+        changed = np.any(output != earlier, axis=2)
+        if not changed.any():
+            return source, logged
+        out = source.copy()
+        out[changed] = output[changed]
+        return out, logged
 
 
 def fetch(record: Record, tmp: Path, tag: str) -> Fetched | None:
@@ -303,41 +326,24 @@ def fetch(record: Record, tmp: Path, tag: str) -> Fetched | None:
     )
 
 
-def plan_unit(
-    records: list[Record], new: list[Piece], source: Path, min_psnr: float, tmp: Path
-) -> ReusePlan:
-    """The unit's frames that earlier renders hold, checked on the real source frames."""
+def plan_unit(records: list[Record], new: list[Piece], min_psnr: float, tmp: Path) -> ReusePlan:
+    """Candidates for the unit's frames from earlier renders, their files fetched and checked
+    (sha256); the source frames are compared as the swap reads them (ReusePlan.take)."""
     candidates = find(records, new)
-    plan = ReusePlan()
-    if not candidates:
-        return plan
-    fetched: dict[int, int | None] = {}
-    for frame_index, frame in enumerate(read_frames(source)):
-        hit = candidates.get(frame_index)
-        if hit is None:
-            continue
-        r, old = hit
-        if r not in fetched:
+    plan = ReusePlan(min_psnr=min_psnr)
+    slots: dict[int, int | None] = {}
+    for frame, (r, old) in sorted(candidates.items()):
+        if r not in slots:
             got = fetch(records[r], tmp, str(len(plan.fetched)))
-            fetched[r] = None if got is None else len(plan.fetched)
+            slots[r] = None if got is None else len(plan.fetched)
             if got is not None:
                 plan.fetched.append(got)
-        slot = fetched[r]
-        if slot is None:
-            continue
-        cursor = plan.fetched[slot].source
-        try:
-            earlier = cursor.get(old) if cursor is not None else None
-        except IndexError:
-            continue
-        if earlier is None:
-            continue
-        if tile_psnr(frame, earlier) >= min_psnr:
-            plan.frames[frame_index] = (slot, old)
+        slot = slots[r]
+        if slot is not None:
+            plan.frames[frame] = (slot, old)
     log.info(
-        "reuse: %d of %d candidate frames verified on the source frames",
-        len(plan.frames), len(candidates),
-    )  # fmt: skip
+        "reuse: %d candidate frames from %d earlier units", len(plan.frames), len(plan.fetched)
+    )
     return plan
 
 

@@ -75,10 +75,15 @@ def test_v2_reuses_moved_and_trimmed_shots_and_computes_the_new_one(
     assert [shots[i]["reused_from"] for i in range(4)] == ["v1", "v1", "v1", None]
     assert swaps[0]["frames_reused"] == 52
     old, new = swapped_frames(first, tmp_path), swapped_frames(second, tmp_path)
-    # Reused frames are the earlier render's, bit for bit, at their new places.
-    assert all(np.array_equal(new[i], old[48 + i]) for i in range(16))
-    assert all(np.array_equal(new[16 + i], old[i]) for i in range(24))
-    assert all(np.array_equal(new[40 + i], old[68 + i]) for i in range(12))
+    # Reused frames: where the earlier render changed its source (the faces) its pixels, bit
+    # for bit, at their new places; elsewhere v2's own source frame.
+    was, now = films["v1_frames"], decode(films["v2"])
+    moved = [(i, 48 + i) for i in range(16)] + [(16 + i, i) for i in range(24)]
+    for n, o in [*moved, *((40 + i, 68 + i) for i in range(12))]:
+        changed = np.any(old[o] != was[o], axis=2)
+        assert np.array_equal(new[n][changed], old[o][changed])
+        assert np.array_equal(new[n][~changed], now[n][~changed])
+    assert sum(np.any(old[o] != was[o]) for _, o in moved) >= 24  # faces were there to take
     counts = {s["shot"]: (s["faces_found"], s["faces_swapped"]) for s in swaps[0]["per_shot"]}
     assert counts[1] == (24, 24) and counts[3] == (0, 0)  # reused faces are counted as logged
     told = summary(swaps)
@@ -127,8 +132,10 @@ def test_repeated_material_in_one_film_is_computed_once(
     film = encode(f[:24] + f[44:68] + f[:24], tmp_path / "reprise.mp4")
     layout, swaps = render(film, bucket, "reprise", {**spec, "unit_frames": 24})
     assert [s["frames_reused"] for s in swaps] == [0, 0, 24]
-    frames = swapped_frames(layout, tmp_path)
-    assert all(np.array_equal(frames[48 + i], frames[i]) for i in range(24))
+    frames, source = swapped_frames(layout, tmp_path), decode(film)
+    for i in range(24):  # the reprise carries the first occurrence's faces
+        changed = np.any(frames[i] != source[i], axis=2)
+        assert changed.any() and np.array_equal(frames[48 + i][changed], frames[i][changed])
 
 
 def test_a_corrupted_entry_is_recomputed_never_used(

@@ -23,6 +23,7 @@ from tasks.checkpoint import Checkpoint, read_marker
 from tasks.faces import faces_log, pipeline
 from tasks.faces.engine import FaceEngine, FrameResult
 from tasks.faces.flicker import FlickerMeter
+from tasks.faces.pipeline import Image
 from tasks.faces.settings import Settings
 from tasks.layout import RunLayout
 from tasks.media.frames import FrameWriter, read_frames
@@ -77,6 +78,7 @@ class UnitSwap:
         self.overrides = overrides or {}
         self._built: dict[int, FaceEngine | None] = {}
         self.kept: list[int] = []  # frames taken finished from the base render
+        self.taken: list[int] = []  # frames taken from earlier renders' swaps (tasks.reuse)
         self.owner = owner
         self.out = out
         self.fps = fps
@@ -111,20 +113,33 @@ class UnitSwap:
         return self._built[shot]
 
     def infer(self, batch: pipeline.Batch) -> list[FrameResult]:
-        if batch.key % 2:
-            return [self._reused(batch.start + i) for i in range(len(batch.frames))]
+        results: dict[int, FrameResult] = {}
+        if batch.key % 2:  # frames earlier renders may hold: each checked on its source
+            for i, frame in enumerate(batch.frames):
+                taken = self._reused(batch.start + i, frame)
+                if taken is not None:
+                    results[i] = taken
+        todo = [i for i in range(len(batch.frames)) if i not in results]
+        if todo:
+            computed = self._compute(batch, [batch.frames[i] for i in todo])
+            results.update(zip(todo, computed, strict=True))
+        return [results[i] for i in range(len(batch.frames))]
+
+    def _compute(self, batch: pipeline.Batch, frames: list[Image]) -> list[FrameResult]:
         engine = self._engine_for(self.owner[batch.start])
         if engine is None:  # skipped: the source frames, untouched
-            return [FrameResult(frame=f, faces_found=0, faces_swapped=0) for f in batch.frames]
+            return [FrameResult(frame=f, faces_found=0, faces_swapped=0) for f in frames]
         if batch.key != self._shot:
             engine.new_shot()  # a fresh start after a cut, or after reused frames
             self._shot = batch.key
-        return engine.process_batch(batch.frames)
+        return engine.process_batch(frames)
 
-    def _reused(self, index: int) -> FrameResult:
-        frame, logged = self.plan.output(index)
-        if self.plan.final(index):
-            self.kept.append(index)
+    def _reused(self, index: int, source: Image) -> FrameResult | None:
+        taken = self.plan.take(index, source)
+        if taken is None:
+            return None
+        frame, logged = taken
+        (self.kept if self.plan.final(index) else self.taken).append(index)
         shot = self.owner[index]
         self.reused[shot] += 1
         self.reused_from.setdefault(shot, Counter())[self.plan.source_of(index) or "?"] += 1
@@ -220,7 +235,7 @@ def run(run_prefix: str, unit_id: str) -> dict[str, Any]:
             found = _base_frames(scoped, unit, shots, tmp)
         elif spec.reuse:
             records = reuse.load_records(reuse.index_prefix(layout, settings))
-            found = reuse.plan_unit(records, pieces, source, spec.reuse_min_psnr, tmp)
+            found = reuse.plan_unit(records, pieces, spec.reuse_min_psnr, tmp)
         result, files = _swap(layout, spec, plan, shots, unit, source, tmp, found, scoped)
         checkpoint.commit(files, result.model_dump())
         if scoped is None:  # a scoped unit mixes settings: not offered for reuse
@@ -358,7 +373,8 @@ def _swap(
     if count != unit.frames:
         raise RuntimeError(f"unit {unit.id}: decoded {count} frames, expected {unit.frames}")
     written = tmp / FACES_LOG
-    written.write_text(json.dumps({"frames": work.faces, "kept": work.kept}))
+    logged = {"frames": work.faces, "kept": work.kept, "reused": work.taken}
+    written.write_text(json.dumps(logged))
     engine = work.engine if work.built else None
     spent = engine.timings.rounded() if engine else {}
     timings = {**spent, **{k: round(v, 4) for k, v in stats.busy.items()}}
