@@ -26,13 +26,14 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+import av
 import numpy as np
 from pydantic import BaseModel, ConfigDict, ValidationError
 
 from tasks import storage
 from tasks.checkpoint import OutputRecord, cache_key, read_marker
 from tasks.layout import RunLayout
-from tasks.media.frames import read_frames
+from tasks.media.frames import rgb_of
 from tasks.shots import fingerprint
 from tasks.spec import ShotList, Unit
 
@@ -215,29 +216,54 @@ def tile_psnr(a: np.ndarray, b: np.ndarray) -> float:
 
 
 class Cursor:
-    """Frames of a file by index, read forward (a step back re-opens it)."""
+    """Frames of a mezzanine by index: decoded forward, converted only when asked for; a step
+    back or a long step forward seeks (frames are told by their timestamps)."""
 
     def __init__(self, path: Path) -> None:
         self.path = path
-        self._frames: Iterator[np.ndarray] = iter(())
-        self._next = 0
-        self._reopen()
+        self.container = av.open(str(path))
+        self.stream = self.container.streams.video[0]
+        self.stream.thread_type = "AUTO"
+        rate = self.stream.average_rate or self.stream.guessed_rate
+        base = self.stream.time_base
+        self.per_pts = float(rate * base) if rate and base else None
+        self._frames: Iterator[av.VideoFrame] = self.container.decode(self.stream)
+        self._first: int | None = None
+        self._next = 0  # index of the frame the decoder gives next
+        self._last: tuple[int, np.ndarray] | None = None
 
-    def _reopen(self) -> None:
-        self._frames = read_frames(self.path)
-        self._next = 0
+    def _index(self, frame: av.VideoFrame) -> int:
+        if self._first is None:
+            self._first = frame.pts or 0
+        if frame.pts is None or self.per_pts is None:
+            return self._next
+        return round((frame.pts - self._first) * self.per_pts)
+
+    def _seek(self, index: int) -> None:
+        if self._first is None or self.per_pts is None:  # untimed: from the start
+            self.container.seek(0, stream=self.stream)
+            self._next = 0
+        else:
+            self.container.seek(
+                self._first + int(index / self.per_pts), stream=self.stream, backward=True
+            )
+            self._next = -1  # known from the next frame's timestamp
+        self._frames = self.container.decode(self.stream)
 
     def get(self, index: int) -> np.ndarray:
-        if index < self._next:
-            self._reopen()
-        frame = None
-        while self._next <= index:
-            frame = next(self._frames, None)
-            if frame is None:
-                raise IndexError(f"{self.path} has no frame {index}")
-            self._next += 1
-        assert frame is not None
-        return frame
+        if self._last is not None and self._last[0] == index:
+            return self._last[1]
+        if index < self._next or index > self._next + 48 or self._next < 0:
+            self._seek(index)
+        for frame in self._frames:
+            at = self._index(frame) if self._next < 0 or frame.pts is not None else self._next
+            self._next = at + 1
+            if at == index:
+                self._last = (index, rgb_of(frame))
+                return self._last[1]
+            if at > index:
+                break
+        raise IndexError(f"{self.path} has no frame {index}")
 
 
 @dataclass
@@ -279,13 +305,15 @@ class ReusePlan:
         got = self.fetched[r]
         logged = list(got.faces.get("frames", {}).get(str(old), []))
         try:
-            output = got.output.get(old)
             if got.final or got.source is None:
-                return output, logged
+                return got.output.get(old), logged
             earlier = got.source.get(old)
+            if tile_psnr(source, earlier) < self.min_psnr:
+                return None
+            if not logged:  # the earlier swap wrote no face here: its output is its source
+                return source, logged
+            output = got.output.get(old)
         except IndexError:
-            return None
-        if tile_psnr(source, earlier) < self.min_psnr:
             return None
         changed = np.any(output != earlier, axis=2)
         if not changed.any():

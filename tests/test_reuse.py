@@ -111,7 +111,7 @@ def test_a_near_duplicate_take_is_not_reused(
 def test_changed_settings_or_models_never_reuse(
     bucket: str, spec: dict[str, Any], films: dict[str, Any], monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    film = films["v1"]
+    film = encode(films["v1_frames"][:24], films["tmp"] / "short.mp4")
     render(film, bucket, "base", spec)
     _, other = render(film, bucket, "threshold", {**spec, "match_threshold": 0.5})
     assert sum(s["frames_reused"] for s in other) == 0

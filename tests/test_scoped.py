@@ -25,8 +25,16 @@ def _packets(path: Path) -> list[bytes]:
         return [bytes(p) for p in container.demux(video=0) if p.size]
 
 
-@pytest.fixture
-def base(bucket: str, tmp_path: Path) -> dict[str, Any]:
+@pytest.fixture(scope="module")
+def scoped_bucket(s3_server: str) -> str:
+    """One bucket for the module: the base render is made once."""
+    storage.client().create_bucket(Bucket="scoped-renders")
+    return "scoped-renders"
+
+
+@pytest.fixture(scope="module")
+def base(scoped_bucket: str, tmp_path_factory: pytest.TempPathFactory) -> dict[str, Any]:
+    bucket, tmp_path = scoped_bucket, tmp_path_factory.mktemp("scoped")
     film = make_film(tmp_path / "film.mp4", varied_shots(SHOTS), size=(320, 180), audio=False)
     face = save_png(data.astronaut(), tmp_path / "astronaut.png")
     spec = {
@@ -40,8 +48,9 @@ def base(bucket: str, tmp_path: Path) -> dict[str, Any]:
 
 
 def test_a_scoped_re_render_leaves_every_other_frame_identical(
-    bucket: str, base: dict[str, Any], tmp_path: Path
+    scoped_bucket: str, base: dict[str, Any], tmp_path: Path
 ) -> None:
+    bucket = scoped_bucket
     spec = {
         **base["spec"],
         "base_run": "base",
@@ -74,7 +83,10 @@ def test_a_scoped_re_render_leaves_every_other_frame_identical(
     assert master[0][5] != master[1][5]
 
 
-def test_refused_early_and_clearly(bucket: str, base: dict[str, Any], tmp_path: Path) -> None:
+def test_refused_early_and_clearly(
+    scoped_bucket: str, base: dict[str, Any], tmp_path: Path
+) -> None:
+    bucket = scoped_bucket
     spec = {**base["spec"], "asset": f"s3://{bucket}/in/base.mp4"}
     run = f"s3://{bucket}/runs/new"
 
