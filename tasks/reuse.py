@@ -20,7 +20,6 @@ from __future__ import annotations
 
 import json
 import logging
-from collections import Counter
 from collections.abc import Iterator, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -179,24 +178,39 @@ def _best(
     old: list[tuple[int, Piece, np.ndarray]],
     taken: Mapping[int, tuple[int, int]],
 ) -> Candidate | None:
-    votes: dict[tuple[int, int], list[int]] = {}
-    bits: Counter[tuple[int, int]] = Counter()
+    """The (record, offset) most still-free frames agree on; ties: the fewest differing bits."""
+    free = np.array([start + i not in taken for i in range(len(hashes))])
+    best: tuple[int, int, int, int] | None = None  # (votes, -bits, record, delta)
     for r, piece, known in old:
         near = fingerprint.distances(hashes, known)
-        for i, j in zip(*np.nonzero(near <= MAX_BITS), strict=True):
-            frame = start + int(i)
-            if frame in taken:
-                continue
-            key = (r, piece.start + int(j) - frame)
-            votes.setdefault(key, []).append(frame)
-            bits[key] += int(near[i, j])
-    if not votes:
-        return None
-    key = max(votes, key=lambda k: (len(set(votes[k])), -bits[k]))
-    frames = tuple(sorted(set(votes[key])))
-    if len(frames) < min(4, len(hashes)):
+        i, j = np.nonzero((near <= MAX_BITS) & free[:, None])
+        if not len(i):
+            continue
+        # One offset pairs each new frame with one earlier frame: votes are distinct frames.
+        deltas = piece.start + j - (start + i)
+        values, index, votes = np.unique(deltas, return_inverse=True, return_counts=True)
+        bits = np.bincount(index, weights=near[i, j])
+        k = int(np.lexsort((bits, -votes))[0])
+        score = (int(votes[k]), -int(bits[k]), r, int(values[k]))
+        if best is None or score[:2] > best[:2]:
+            best = score
+    if best is None or best[0] < min(4, len(hashes)):
         return None  # a few stray frames are not a shot seen before
-    return Candidate(key[0], key[1], frames)
+    votes, _, r, delta = best
+    piece_frames = [
+        start + i
+        for i in range(len(hashes))
+        if free[i] and _near(hashes[i], old, r, start + i + delta)
+    ]
+    return Candidate(r, delta, tuple(piece_frames))
+
+
+def _near(value: np.uint64, old: list[tuple[int, Piece, np.ndarray]], r: int, frame: int) -> bool:
+    """Whether record `r` holds `frame` (in its unit) with a hash within MAX_BITS of `value`."""
+    for rec, piece, known in old:
+        if rec == r and piece.start <= frame < piece.start + len(known):
+            return int(np.bitwise_count(known[frame - piece.start] ^ value)) <= MAX_BITS
+    return False
 
 
 def tile_psnr(a: np.ndarray, b: np.ndarray) -> float:
