@@ -67,3 +67,29 @@ def test_a_run_is_saved_and_put_back(bucket: str, tmp_path: Path) -> None:
     assert workarea.restore_run(storage.client(), bucket, "manual__1", tmp_path)
     assert storage.read_bytes(f"s3://{bucket}/runs/manual__1/spec.json") == b"spec.json"
     assert not workarea.restore_run(storage.client(), bucket, "nope", tmp_path)
+
+
+def test_cli_versions_flags_become_spec_fields() -> None:
+    from recast.cli import _parser, _versions_conf
+    from tasks.spec import RenderSpec
+
+    args = _parser().parse_args(
+        [
+            "render", "v1.mp4", "--face", "a.png", "--out", "o.mp4", "--no-reuse",
+            "--base", "manual__2026-12-03T08-57-56.298619-00-00",
+            "--shots", "12,00:00:01:00-00:00:02:00", "--skip-shots", "3",
+            "--shot-face", "12=b.png:c.png", "--shot-face", "12=d.png",
+        ]
+    )  # fmt: skip
+    conf = _versions_conf(args)
+    assert conf == {
+        "reuse": False,
+        "base_run": "manual__2026-12-03T08-57-56.298619-00-00",
+        "shots": [12, "00:00:01:00-00:00:02:00"],
+        "shot_overrides": [
+            {"shot": 3, "skip": True},
+            {"shot": 12, "faces": [{"source": "b.png", "reference": "c.png"}, {"source": "d.png"}]},
+        ],
+    }
+    spec = RenderSpec.parse({"asset": "s3://b/v1.mp4", "faces": [{"source": "a.png"}], **conf})
+    assert [o.shot for o in spec.shot_overrides] == [3, 12] and not spec.reuse
