@@ -9,10 +9,12 @@ models, parameters, mezzanine, cache format), so a render with other settings ne
 A new unit looks its shot pieces up there: the earlier piece and frame offset whose hashes
 agree most (trimmed, moved, in another asset or earlier in this film), frame by frame. A
 fingerprint match is only a candidate: each frame is then compared with the earlier render's
-own source frame, and reused only when the worst 32x32 tile of the two lumas is at least
-`reuse_min_psnr` dB apart, so another take of the same framing (a face that moved, another
-expression) is computed, not reused. Entries whose files fail their sha256 (corrupted, half
-written, pruned) are skipped: their frames are computed. Records are written once per unit,
+own source frame, and reused only when the Y-PSNR of the two over their worst 32x32 tile is
+at least `reuse_min_psnr` dB, so another take of the same framing (a face that moved, another
+expression) is computed, not reused. A reused frame is this version's own frame with the
+earlier render's changes laid on it (its output where it differs from its source: the faces).
+Entries whose files fail their sha256 (corrupted, half written, pruned) are skipped: their
+frames are computed. Records are written once per unit,
 entries are never changed, so concurrent renders read and write them safely.
 """
 
@@ -96,7 +98,7 @@ def unit_pieces(shots: ShotList, unit: Unit) -> list[Piece]:
     return pieces
 
 
-def load_records(prefix: str | None, skip_run: str | None = None) -> list[Record]:
+def load_records(prefix: str | None) -> list[Record]:
     """Every readable record under `prefix` (one settings key); unreadable ones are skipped."""
     if prefix is None:
         return []
@@ -109,8 +111,7 @@ def load_records(prefix: str | None, skip_run: str | None = None) -> list[Record
         except (ValidationError, ValueError, OSError) as exc:
             log.warning("ignoring unreadable reuse record %s: %s", uri, exc)
             continue
-        if record.run != skip_run:
-            found.append(record)
+        found.append(record)
     return found
 
 
