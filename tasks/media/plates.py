@@ -102,6 +102,7 @@ def write_clip(
     if not inside or inside[0].start_frame > first or inside[-1].end_frame < end:
         raise SpecError(f"{name}: the units do not cover frames {first}..{end - 1}")
     offset = inside[0].start_frame
+    folder.mkdir(parents=True, exist_ok=True)
     with tempfile.TemporaryDirectory(prefix="recast-plate-", dir=folder) as tmp:
         listing = write_concat_list(Path(tmp) / "units.ffconcat", [u.path for u in inside])
         native = units_native(inside[0].path, info)
