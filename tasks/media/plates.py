@@ -50,7 +50,7 @@ class ShotClip:
     end: int
     head: int
     tail: int
-    timecode: str
+    timecode: str | None  # None: the film's rate has no HH:MM:SS:FF timecode (over 100 fps)
     plate_format: str
     version: int = 1
 
@@ -94,10 +94,10 @@ def write_clip(
     folder: Path,
     name: str,
     plate_format: PlateFormat,
-    timecode: str,
+    timecode: str | None,
 ) -> Path:
-    """Film frames [first, end) of the concatenated `units` as one clip under `folder`; the
-    MOV or the first frame of the sequence."""
+    """Film frames [first, end) of the concatenated `units` as one clip under `folder`, its
+    first frame at `timecode`; the MOV or the first frame of the sequence."""
     inside = [u for u in units if u.end_frame > first and u.start_frame < end]
     if not inside or inside[0].start_frame > first or inside[-1].end_frame < end:
         raise SpecError(f"{name}: the units do not cover frames {first}..{end - 1}")
@@ -124,11 +124,14 @@ def _run(cmd: list[str], what: Path) -> bytes:
     return result.stdout
 
 
-def _prores(listing: Path, info: Probe, native: bool, trim: str, out: Path, timecode: str) -> Path:
+def _prores(
+    listing: Path, info: Probe, native: bool, trim: str, out: Path, timecode: str | None
+) -> Path:
     picture = picture_filter(info, "yuv444p10le", False, native)
     cmd = [*_input(listing), "-map", "0:v:0", "-vf", f"{picture},{trim}", "-r", info.fps]
     cmd += ["-c:v", "prores_ks", "-profile:v", "4", "-vendor", "apl0"]
-    cmd += ["-pix_fmt", "yuv444p10le", "-timecode", timecode, "-movflags", "+write_colr"]
+    cmd += ["-pix_fmt", "yuv444p10le", "-movflags", "+write_colr"]
+    cmd += ["-timecode", timecode] if timecode else []
     _run([*cmd, str(out)], out)
     return out
 
@@ -152,7 +155,7 @@ def _sequence(
     trim: str,
     folder: Path,
     plate_format: PlateFormat,
-    timecode: str,
+    timecode: str | None,
 ) -> Path:
     cmd = [*_input(listing), "-map", "0:v:0", "-vf", f"{_rgb_filter(info, native)},{trim}"]
     raw = _run([*cmd, "-f", "rawvideo", "-pix_fmt", "rgb48le", "-"], folder)
@@ -167,7 +170,7 @@ def _sequence(
             folder / f"{folder.name}.{FIRST_FRAME + i:0{_PADDING}d}.{plate_format}",
             picture.astype(np.float32) / 65535.0,
             plate_format,
-            tc.shift(timecode, i, rate),
+            tc.shift(timecode, i, rate) if timecode else None,
             rate,
         )
         for i, picture in enumerate(pictures)
@@ -176,7 +179,7 @@ def _sequence(
 
 
 def write_image(
-    path: Path, rgb: np.ndarray, plate_format: str, timecode: str, rate: Fraction
+    path: Path, rgb: np.ndarray, plate_format: str, timecode: str | None, rate: Fraction
 ) -> Path:
     """One RGB frame (float, 0..1) as 16-bit half EXR (ZIP) or 10-bit DPX, with its timecode
     and rate in the header (OpenImageIO)."""
@@ -189,7 +192,8 @@ def write_image(
         spec.attribute("compression", "zip")
     else:
         spec.attribute("oiio:BitsPerSample", 10)
-    spec.attribute("smpte:TimeCode", oiio.TypeTimeCode, tc.smpte_words(timecode))
+    if timecode:
+        spec.attribute("smpte:TimeCode", oiio.TypeTimeCode, tc.smpte_words(timecode))
     spec.attribute("FramesPerSecond", oiio.TypeRational, (rate.numerator, rate.denominator))
     out = oiio.ImageOutput.create(str(path))
     if out is None or not out.open(str(path), spec):

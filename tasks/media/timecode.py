@@ -33,8 +33,14 @@ def check_format(value: str) -> str:
 
 
 def nominal(rate: Fraction) -> int:
-    """Frames per timecode second: 24 for 23.976, 30 for 29.97."""
-    return math.ceil(rate)
+    """Frames per timecode second, as the `timecode` package counts them: 24 for 23.976, 30
+    for 29.97, 7 for 7.5."""
+    return round(rate) if rate.denominator == 1001 else math.floor(rate)
+
+
+def expressible(rate: Fraction) -> bool:
+    """Whether HH:MM:SS:FF can count this rate's frames (two digits: up to 100 fps)."""
+    return 1 <= nominal(rate) <= 100
 
 
 def is_drop_rate(rate: Fraction) -> bool:

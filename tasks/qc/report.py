@@ -189,7 +189,7 @@ def _shot_cell(row: dict[str, Any]) -> str:
     e = html.escape
     return (
         f'{row["shot"]}<br><a href="{e(clip["path"])}">{e(clip["name"])}</a>'
-        f"<br><small>{e(clip['timecode'])}</small>"
+        f"<br><small>{e(clip['timecode'] or '')}</small>"
     )
 
 

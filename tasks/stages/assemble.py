@@ -89,10 +89,14 @@ def run(asset: str, run_prefix: str) -> dict[str, Any]:
     }
 
 
-def film_timecode(info: Probe, spec: RenderSpec) -> str:
-    """The asset's own start timecode, else the spec's `start_timecode`, else zero."""
+def film_timecode(info: Probe, spec: RenderSpec) -> str | None:
+    """The asset's own start timecode, else the spec's `start_timecode`, else zero; None at a
+    rate whose frames HH:MM:SS:FF cannot count (over 100 fps): the files carry none."""
+    rate = parse_fps(info.fps)
+    if not tc.expressible(rate):
+        return None
     try:
-        return tc.start_of(info.timecode, spec.start_timecode, parse_fps(info.fps))
+        return tc.start_of(info.timecode, spec.start_timecode, rate)
     except ValueError as exc:
         raise SpecError(f"start timecode: {exc}") from exc
 
@@ -118,7 +122,7 @@ def _deliver_shots(
     asset: str,
     original: Probe,
     units: list[plates.UnitVideo],
-    timecode: str,
+    timecode: str | None,
     tmp: Path,
 ) -> dict[int, plates.ShotClip]:
     """Write, upload and list (`shots.json`) the clip of every shot with a replaced face, and
@@ -143,7 +147,7 @@ def _deliver_shots(
     files: list[str] = []
     for shot, first, end, head in ranges:
         name = plates.clip_name(stem, shot)
-        start = tc.shift(timecode, first, rate)
+        start = tc.shift(timecode, first, rate) if timecode else None
         args = (first, end, folder)
         made = plates.write_clip(units, original, *args, name, spec.plate_format, start)
         clips[shot] = plates.ShotClip(
@@ -189,7 +193,7 @@ def _editorial(
     asset: str,
     layout: RunLayout,
     media: str,
-    timecode: str,
+    timecode: str | None,
     tmp: Path,
     clips: dict[int, plates.ShotClip],
 ) -> dict[str, Any]:

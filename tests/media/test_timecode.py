@@ -43,6 +43,9 @@ def test_timecode_arithmetic() -> None:
     assert tc.from_smpte_words(words) == "23:59:58;29" and words[0] & (1 << 6)
     with pytest.raises(ValueError, match="frame 25"):
         tc.start_of(None, "00:00:00:25", Fraction(25))
+    # Every rate the probe accepts either counts in two-digit frames or carries no timecode.
+    assert tc.expressible(Fraction(100)) and not tc.expressible(Fraction(120))
+    assert tc.shift("00:00:00:00", 250, Fraction(100)) == "00:00:02:50"
 
 
 SOURCES = [
@@ -116,6 +119,7 @@ def test_an_asset_without_timecode_starts_at_zero_or_the_spec_start(tmp_path: Pa
     assert film_timecode(info, RenderSpec.parse(_spec())) == "00:00:00;00"
     spec = RenderSpec.parse(_spec(start_timecode="01:00:00;00"))
     assert film_timecode(info, spec) == "01:00:00;00"
+    assert film_timecode(info.model_copy(update={"fps": "120"}), spec) is None
     # Valid as a timecode, but not at 25 fps: refused before any encode.
     with pytest.raises(SpecError, match="frame 29"):
         film_timecode(info.model_copy(update={"fps": "25"}), RenderSpec.parse(

@@ -26,8 +26,8 @@ UNITS = [
 ]
 
 
-def _run(bucket: str, tmp_path: Path) -> tuple[RunLayout, str]:
-    made = make_film(tmp_path / "made.mp4", varied_shots(SHOTS), size=(96, 54))
+def _run(bucket: str, tmp_path: Path, fps: str = "24", **spec: object) -> tuple[RunLayout, str]:
+    made = make_film(tmp_path / "made.mp4", varied_shots(SHOTS), fps=fps, size=(96, 54))
     film = tmp_path / "film.mov"
     cmd = ["ffmpeg", "-v", "error", "-i", str(made), "-c", "copy", str(film)]
     subprocess.run(cmd, check=True)
@@ -44,14 +44,15 @@ def _run(bucket: str, tmp_path: Path) -> tuple[RunLayout, str]:
             "source_plates": True,
             "handles": 3,
             "start_timecode": "10:00:00:00",
+            **spec,
         },
     )
     shots = [
         {"index": 0, "start_frame": 0, "end_frame": 8},
         {"index": 1, "start_frame": 8, "end_frame": 14},
     ]
-    storage.write_json(layout.shots, {"fps": "24", "frame_count": sum(SHOTS), "shots": shots})
-    storage.write_json(layout.plan, {"fps": "24", "frame_count": sum(SHOTS), "units": UNITS})
+    storage.write_json(layout.shots, {"fps": fps, "frame_count": sum(SHOTS), "shots": shots})
+    storage.write_json(layout.plan, {"fps": fps, "frame_count": sum(SHOTS), "units": UNITS})
     split.run(asset, layout.prefix)
     for unit in UNITS:  # no face work: the units come back as they went
         storage.copy(layout.unit_source(unit["id"]), layout.unit_restored(unit["id"]))
@@ -110,3 +111,28 @@ def test_shots_delivery_is_assembled_reported_and_published(
     assert otio.opentime.to_timecode(ref.available_range.start_time, 24) == "10:00:00:05"
     assert otio.opentime.to_timecode(clips[1].source_range.start_time, 24) == "10:00:00:08"
     assert ShotList.model_validate(storage.read_json(layout.shots)).frame_count == sum(SHOTS)
+
+
+# 120 fps without the master: on this 14-frame film, the master's PCM (decoded from AAC) outlasts
+# the picture by more than a 120 fps frame, which check_film refuses with or without timecode.
+@pytest.mark.parametrize(("fps", "deliveries"), [("12", ["master", "shots"]), ("120", ["shots"])])
+def test_a_rate_smpte_lacks_finishes_without_its_edl(
+    bucket: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch, fps: str, deliveries: list[str]
+) -> None:
+    """12 fps (OTIO's SMPTE timecode lacks it) and 120 fps (HH:MM:SS:FF cannot count it): the
+    film, the master, the clip and the timeline are made; the EDL is left out with a warning."""
+    layout, asset = _run(bucket, tmp_path, fps, deliveries=deliveries,
+                         plate_format="prores4444", source_plates=False)  # fmt: skip
+    monkeypatch.setattr(finalize.Identity, "measure", lambda *args: None)
+    result = assemble.run(asset, layout.prefix)
+    assert result["deliveries"] == ["review", *deliveries]
+    assert "edl" not in result and storage.exists(layout.timeline)
+    assert not storage.exists(layout.edl)
+    assert storage.exists(layout.master) == ("master" in deliveries)
+    assert [w for w in result["warnings"] if "EDL left out" in w and f"{fps} fps" in w]
+    (clip,) = storage.read_json(layout.shot_clips)["clips"]
+    assert clip["timecode"] == ("10:00:00:05" if fps == "12" else None)
+    results = {"run_id": "manual__r1", "stages": {"assemble": result}, "swaps": [], "restores": []}
+    storage.write_json(layout.results, results)
+    finalize.run(asset, layout.prefix)
+    assert result["warnings"][0] in storage.read_json(layout.qc_json)["warnings"]
