@@ -16,8 +16,8 @@ from recast.samples import make_film, varied_shots
 from tasks import storage
 from tasks.layout import RunLayout
 from tasks.media.probe import probe
-from tasks.spec import ShotList
-from tasks.stages import assemble, finalize, publish, split
+from tasks.spec import ShotList, SpecError
+from tasks.stages import assemble, finalize, plan, publish, split
 
 SHOTS = [8, 6]
 UNITS = [
@@ -136,3 +136,15 @@ def test_a_rate_smpte_lacks_finishes_without_its_edl(
     storage.write_json(layout.results, results)
     finalize.run(asset, layout.prefix)
     assert result["warnings"][0] in storage.read_json(layout.qc_json)["warnings"]
+
+
+def test_a_start_timecode_past_the_rate_is_refused_at_plan(bucket: str) -> None:
+    """00:00:00:24 parses, but 24 fps counts frames 0-23: refused before any unit is planned."""
+    layout = RunLayout(f"s3://{bucket}/runs/r2")
+    spec = {"asset": f"s3://{bucket}/in/film.mov", "faces": [{"source": f"s3://{bucket}/f.png"}]}
+    storage.write_json(layout.spec, {**spec, "start_timecode": "01:00:00:24"})
+    shots = [{"index": 0, "start_frame": 0, "end_frame": 14}]
+    storage.write_json(layout.shots, {"fps": "24", "frame_count": 14, "shots": shots})
+    with pytest.raises(SpecError, match="start_timecode: timecode '01:00:00:24' has frame 24"):
+        plan.run(layout.prefix)
+    assert not storage.exists(layout.plan)
