@@ -117,15 +117,27 @@ def _fetch_outputs(client: Any, result: dict[str, Any], out: Path) -> dict[str, 
         "qc_report": out.with_name(f"{out.stem}_qc.html"),
         "provenance": out.with_name(f"{out.stem}_provenance.json"),
         "timeline": out.with_name(f"{out.stem}_timeline.otio"),
-        "edl": out.with_name(f"{out.stem}_timeline.edl"),
+        "edl": out.with_name(f"{out.stem}_conform.edl"),
+        "master": out.with_name(f"{out.stem}_master.mov"),
+        "shot_clips": out.with_name(f"{out.stem}_shots.json"),
     }
     files = {name: path for name, path in wanted.items() if result.get(name)}
     for name, path in files.items():
-        bucket, _, key = result[name][5:].partition("/")
-        tmp = path.with_name(f".{path.name}.part")
-        client.download_file(bucket, key, str(tmp))
-        tmp.replace(path)
+        _download(client, result[name], path)
+    if "shot_clips" in files:  # the `shots` delivery: its files beside, as published
+        base = result["shot_clips"].rsplit("/", 1)[0]
+        for relative in json.loads(files["shot_clips"].read_text())["files"]:
+            _download(client, f"{base}/{relative}", out.with_name(f"{out.stem}_{relative}"))
+        files["shots"] = out.with_name(f"{out.stem}_shots")
     return files
+
+
+def _download(client: Any, uri: str, path: Path) -> None:
+    bucket, _, key = uri[5:].partition("/")
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_name(f".{path.name}.part")
+    client.download_file(bucket, key, str(tmp))
+    tmp.replace(path)
 
 
 @contextmanager

@@ -108,8 +108,17 @@ class RunLayout:
 
     @property
     def edl(self) -> str:
-        """The shot list as a CMX3600 EDL."""
-        return join(self.prefix, "output", "timeline.edl")
+        """The shot list (the conform, with the `shots` delivery) as a CMX3600 EDL."""
+        return join(self.prefix, "output", "conform.edl")
+
+    @property
+    def shot_clips(self) -> str:
+        """The `shots` delivery's manifest: every clip (tasks.media.plates.ShotClip) and file."""
+        return join(self.prefix, "output", "shots.json")
+
+    def shot_file(self, relative: str) -> str:
+        """A file of the `shots` delivery, by its path under the delivery (`shots/...`)."""
+        return join(self.prefix, "output", relative)
 
     @property
     def results(self) -> str:

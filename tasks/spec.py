@@ -26,6 +26,11 @@ from pydantic import (
 RestoreMode = Literal["none", "gfpgan"]
 # review: H.264 + AAC in MP4 (web-friendly); master: ProRes 422 HQ + PCM in MOV, plus the review.
 DeliveryPreset = Literal["review", "master"]
+# What a render delivers (`deliveries`): the review film (always made: QC, signing and publishing
+# read it), the ProRes master, and `shots`: each shot with a replaced face as a clip with handles.
+Deliverable = Literal["review", "master", "shots"]
+# The shots' clips: ProRes 4444 MOV, 16-bit half OpenEXR (ZIP) or 10-bit DPX sequences.
+PlateFormat = Literal["prores4444", "exr", "dpx"]
 # The unit mezzanine the split stage writes: lossless FFV1, ProRes 422 HQ or high-quality H.264.
 Mezzanine = Literal["ffv1", "prores", "h264"]
 Transition = Literal["cut", "dissolve", "fade"]
@@ -39,6 +44,9 @@ SwapperChoice = Literal["auto", "classical", "inswapper"]
 SWAPPERS: tuple[str, ...] = get_args(SwapperChoice)
 DELIVERY_PRESETS: tuple[str, ...] = get_args(DeliveryPreset)
 MEZZANINES: tuple[str, ...] = get_args(Mezzanine)
+DELIVERABLES: tuple[str, ...] = get_args(Deliverable)
+PLATE_FORMATS: tuple[str, ...] = get_args(PlateFormat)
+MAX_HANDLES = 100
 # The lossless mezzanines, which a unit copied from the source can stand in for (split.LOSSLESS).
 LOSSLESS_MEZZANINES: tuple[Mezzanine, ...] = ("ffv1", "h264")
 TRANSITIONS: tuple[str, ...] = get_args(Transition)
@@ -185,6 +193,36 @@ class RenderSpec(_Model):
         description="ID of the signed consent or release covering the replaced faces; kept in the "
         "render's report",
     )
+    deliveries: list[Deliverable] = Field(
+        default=["review"],
+        min_length=1,
+        max_length=len(DELIVERABLES),
+        description="what to deliver: review (the H.264 film, always made), master (ProRes 422 "
+        "HQ MOV), shots (each shot with a replaced face as a clip with handles, plus a conform "
+        "OTIO/EDL); delivery=master adds master",
+    )
+    handles: int = Field(
+        default=8,
+        ge=0,
+        le=MAX_HANDLES,
+        description="extra frames each side of a delivered shot clip, as far as the film has them",
+    )
+    plate_format: PlateFormat = Field(
+        default="prores4444",
+        description="format of the shot clips: ProRes 4444 MOV, 16-bit half OpenEXR or 10-bit "
+        "DPX sequences",
+    )
+    source_plates: bool = Field(
+        default=False,
+        description="also deliver the untouched source of each shot clip (`_plate_src`)",
+    )
+    start_timecode: str | None = Field(
+        default=None,
+        pattern=r"^[0-2][0-9]:[0-5][0-9]:[0-5][0-9][:;][0-5][0-9]$",
+        description="start timecode (HH:MM:SS:FF) of an asset that carries none; an asset's own "
+        "timecode wins",
+    )
+
     reuse: bool = Field(
         default=True,
         description="take frames an earlier render with the same settings already swapped "
@@ -228,6 +266,15 @@ class RenderSpec(_Model):
         """The render's mappings and those of its shot overrides."""
         return [*self.faces, *(f for o in self.shot_overrides for f in o.faces or [])]
 
+    def outputs(self) -> list[Deliverable]:
+        """What assemble writes, the one place that decides it: the review film always (QC,
+        signing and publishing read it), the master when `deliveries` or the older
+        `delivery: master` asks for it, the shot clips when `deliveries` lists `shots`."""
+        wanted = (
+            set(self.deliveries) | {"review"} | ({"master"} if self.delivery == "master" else set())
+        )
+        return [d for d in get_args(Deliverable) if d in wanted]
+
     def missing_consent(self) -> list[int]:
         """Mappings (numbered from 1) that no consent reference covers."""
         return [
@@ -254,6 +301,15 @@ class RenderSpec(_Model):
     @classmethod
     def _asset_uri(cls, v: str) -> str:
         return _check_uri(v, "asset")
+
+    @field_validator("start_timecode", mode="before")
+    @classmethod
+    def _timecode(cls, v: str | None) -> str | None:
+        from tasks.media.timecode import check_format
+
+        if not isinstance(v, str):
+            return v
+        return None if not v.strip() else check_format(v)
 
     @field_validator("output_prefix")
     @classmethod

@@ -14,9 +14,11 @@ from airflow.sdk import Param
 
 from recast_airflow.config import Settings
 from recast_airflow.tiers import gpu_tiers, load_tiers
-from tasks.spec import DELIVERY_PRESETS, MEZZANINES, RESTORE_MODES, RenderSpec
+from tasks.spec import DELIVERY_PRESETS, MEZZANINES, PLATE_FORMATS, RESTORE_MODES, RenderSpec
 
 _ADVANCED = "Advanced"
+_SHOTS = "Shot deliveries"
+_PLATES = {"prores4444": "ProRes 4444 MOV", "exr": "OpenEXR 16-bit half", "dpx": "DPX 10-bit"}
 # field: (title, description, section)
 _TEXT: dict[str, tuple[str, str, str | None]] = {
     "asset": ("Asset", "s3:// URI of the film to render", None),
@@ -35,6 +37,24 @@ _TEXT: dict[str, tuple[str, str, str | None]] = {
     "restore": ("Face restoration", "Off, or the restoration model run after the swap", None),
     "restore_strength": ("Restoration strength", "0: none of the restored face, 1: all", None),
     "delivery": ("Delivery preset", "Codec and container of the published film", None),
+    "deliveries": (
+        "Deliveries",
+        "review: the H.264 film (always made); master: ProRes 422 HQ MOV; shots: each shot with "
+        "a replaced face as a clip with handles, plus the conform OTIO/EDL",
+        None,
+    ),
+    "plate_format": ("Shot clip format", "Format of the `shots` delivery's clips", _SHOTS),
+    "handles": ("Handles (frames)", "Extra frames each side of a shot clip (0-100)", _SHOTS),
+    "source_plates": (
+        "Source plates",
+        "Also deliver the untouched source of each shot clip (`_plate_src`)",
+        _SHOTS,
+    ),
+    "start_timecode": (
+        "Start timecode",
+        "HH:MM:SS:FF for an asset without its own timecode (default 00:00:00:00)",
+        _SHOTS,
+    ),
     "mezzanine": ("Mezzanine", "Lossless intermediate codec between the stages", None),
     "tier": ("Priority tier", "GPU tier of the swap and restore pods", None),
     "output_prefix": (
@@ -103,6 +123,7 @@ def render_params(settings: Settings) -> dict[str, Param]:
         "restore": (list(RESTORE_MODES), {"none": "Off"}),
         "delivery": (list(DELIVERY_PRESETS), {}),
         "mezzanine": (list(MEZZANINES), {}),
+        "plate_format": (list(PLATE_FORMATS), _PLATES),
         "tier": (list(tiers), {n: f"{n}: {t.description}" for n, t in tiers.items()}),
     }
     defaults = {name: f.get("default") for name, f in fields.items()} | _demo_defaults(settings)

@@ -9,36 +9,60 @@ rather than as OTIO transitions, which would make an editing system dissolve a s
 from __future__ import annotations
 
 import re
+from collections.abc import Mapping
+from typing import Any
 
 import opentimelineio as otio
 
+from tasks.media import timecode as tc
+from tasks.media.plates import ShotClip
 from tasks.spec import ShotList, parse_fps
-
-DEFAULT_START = "00:00:00:00"
 
 
 def build_timeline(
-    shots: ShotList, media_uri: str, *, name: str, start_timecode: str | None = None
+    shots: ShotList,
+    media_uri: str,
+    *,
+    name: str,
+    start_timecode: str | None = None,
+    clips: Mapping[int, ShotClip] | None = None,
 ) -> otio.schema.Timeline:
     """One video track, one clip per shot, starting at the film's timecode; the reel (for the
-    EDL) is the film's name, as an 8-character tape name."""
-    reel = (re.sub(r"[^A-Za-z0-9]+", "", name).upper() or "RECAST")[:8]
-    rate = float(parse_fps(shots.fps))
-    start = otio.opentime.from_timecode(start_timecode or DEFAULT_START, rate)
+    EDL) is the film's name, as an 8-character tape name. A shot delivered as a clip (`clips`,
+    the `shots` delivery) refers to that clip instead, by its path under the delivery, with its
+    own reel (`S<shot>V<version>`) and name: the conform timeline."""
+    reel = reel_name(name)
+    exact = parse_fps(shots.fps)
+    rate = float(exact)
+    # The timecode package counts any rate (OTIO's from_timecode only the SMPTE ones).
+    first = tc.frame_number(tc.start_of(start_timecode, None, exact), exact)
+    start = otio.opentime.RationalTime(first, rate)
     available = otio.opentime.TimeRange(start, otio.opentime.RationalTime(shots.frame_count, rate))
     timeline = otio.schema.Timeline(name=name, global_start_time=start)
     track = otio.schema.Track(name="V1", kind=otio.schema.TrackKind.Video)
     for shot in shots.shots:
-        clip = otio.schema.Clip(
-            name=f"shot_{shot.index:04d}",
-            media_reference=otio.schema.ExternalReference(
+        delivered = (clips or {}).get(shot.index)
+        metadata: dict[str, Any] = {"recast": _shot_metadata(shots, shot.index)}
+        if delivered is None:
+            reference: otio.core.MediaReference = otio.schema.ExternalReference(
                 target_url=media_uri, available_range=available
-            ),
+            )
+            metadata["cmx_3600"] = {"reel": reel}
+            clip_name = f"shot_{shot.index:04d}"
+        else:
+            reference = _clip_reference(delivered, start, rate)
+            metadata["cmx_3600"] = {"reel": f"S{shot.index:04d}V{delivered.version:02d}"[-8:]}
+            metadata["recast"]["delivered"] = delivered.as_dict()
+            clip_name = delivered.name
+        clip = otio.schema.Clip(
+            name=clip_name,
+            media_reference=reference,
+            # The shot's own frames: a delivered clip's handles stay outside the range.
             source_range=otio.opentime.TimeRange(
                 start + otio.opentime.RationalTime(shot.start_frame, rate),
                 otio.opentime.RationalTime(shot.frames, rate),
             ),
-            metadata={"recast": _shot_metadata(shots, shot.index), "cmx_3600": {"reel": reel}},
+            metadata=metadata,
         )
         if shot.transition != "cut":
             clip.markers.append(_transition_marker(shot.transition, shot.transition_frames, rate))
@@ -46,6 +70,35 @@ def build_timeline(
     timeline.tracks.append(track)
     timeline.metadata["recast"] = {"fps": shots.fps, "detector": shots.detector}
     return timeline
+
+
+def _clip_reference(
+    clip: ShotClip, film_start: otio.opentime.RationalTime, rate: float
+) -> otio.core.MediaReference:
+    """The delivered clip, its available range at its source timecode (the film's timecode of
+    its first frame, handles included)."""
+    available = otio.opentime.TimeRange(
+        film_start + otio.opentime.RationalTime(clip.first, rate),
+        otio.opentime.RationalTime(clip.frames, rate),
+    )
+    if clip.plate_format == "prores4444":
+        return otio.schema.ExternalReference(target_url=clip.path, available_range=available)
+    folder, _, first_file = clip.path.rpartition("/")
+    return otio.schema.ImageSequenceReference(
+        target_url_base=f"{folder}/",
+        name_prefix=f"{clip.name}.",
+        name_suffix=f".{clip.plate_format}",
+        start_frame=int(first_file.split(".")[-2]),
+        frame_step=1,
+        rate=rate,
+        frame_zero_padding=len(first_file.split(".")[-2]),
+        available_range=available,
+    )
+
+
+def reel_name(name: str) -> str:
+    """A CMX3600 tape name: up to 8 letters and digits."""
+    return (re.sub(r"[^A-Za-z0-9]+", "", name).upper() or "RECAST")[:8]
 
 
 def _shot_metadata(shots: ShotList, index: int) -> dict[str, object]:

@@ -30,7 +30,7 @@ log = logging.getLogger(__name__)
 
 FFMPEG = "ffmpeg"
 # ffprobe's colour matrix names -> swscale's, for the ones swscale can apply.
-_MATRICES = {
+MATRICES = {
     "bt709": "bt709",
     "smpte170m": "smpte170m",
     "bt470bg": "bt470",
@@ -48,9 +48,11 @@ def assemble(
     *,
     delivery: DeliveryPreset = "review",
     info: Probe | None = None,
+    timecode: str | None = None,
 ) -> Probe:
     """Concatenate `unit_videos` in order into `out` with `source`'s audio, as `delivery`; the
-    probe of the film made (it is probed to check its frames anyway)."""
+    probe of the film made (it is probed to check its frames anyway). The film starts at
+    `timecode`, else at the source's own."""
     if not unit_videos:
         raise SpecError("no unit videos to assemble")
     missing = [str(p) for p in unit_videos if not p.is_file()]
@@ -66,9 +68,9 @@ def assemble(
     out.parent.mkdir(parents=True, exist_ok=True)
     spec = preset(delivery)
     with tempfile.TemporaryDirectory(prefix="recast-assemble-", dir=out.parent) as tmp:
-        listing = _write_concat_list(Path(tmp) / "units.ffconcat", unit_videos)
-        native = _units_native(unit_videos[0], info)
-        cmd = _command(listing, source, out, info, spec, native)
+        listing = write_concat_list(Path(tmp) / "units.ffconcat", unit_videos)
+        native = units_native(unit_videos[0], info)
+        cmd = _command(listing, source, out, info, spec, native, timecode or info.timecode)
         log.debug("running %s", " ".join(cmd))
         result = subprocess.run(cmd, capture_output=True, text=True, check=False)
     if result.returncode != 0:
@@ -84,7 +86,7 @@ def assemble(
     return made
 
 
-def _write_concat_list(path: Path, videos: Sequence[Path]) -> Path:
+def write_concat_list(path: Path, videos: Sequence[Path]) -> Path:
     lines = ["ffconcat version 1.0"]
     for video in videos:
         quoted = str(video.resolve()).replace("'", "'\\''")
@@ -93,7 +95,7 @@ def _write_concat_list(path: Path, videos: Sequence[Path]) -> Path:
     return path
 
 
-def _units_native(unit: Path, info: Probe) -> bool:
+def units_native(unit: Path, info: Probe) -> bool:
     """Whether the units (all of a render share one format) hold the source's own YUV
     pictures: split's mezzanines do; RGB ones (the swap's) and BT.709 ones made from RGB
     (frames.FrameWriter) need a colour conversion, unless BT.709 is the source's too."""
@@ -113,8 +115,14 @@ def _units_native(unit: Path, info: Probe) -> bool:
 
 
 def _video_filter(info: Probe, spec: Delivery, native_units: bool = False) -> str:
+    return picture_filter(info, spec.pix_fmt, spec.even_height, native_units)
+
+
+def picture_filter(info: Probe, pix_fmt: str, even_height: bool, native_units: bool) -> str:
+    """The filter chain from the units' pictures to `pix_fmt` tagged as the source (also the
+    shot clips', tasks/media/plates.py)."""
     rate = parse_fps(info.fps)
-    height = "ceil(ih/2)*2" if spec.even_height else "ih"
+    height = "ceil(ih/2)*2" if even_height else "ih"
     # Frame N at exactly N/fps; chroma subsampling needs even sizes: pad (never crop) one pixel.
     steps = [
         f"settb=expr={rate.denominator}/{rate.numerator}",
@@ -127,13 +135,13 @@ def _video_filter(info: Probe, spec: Delivery, native_units: bool = False) -> st
         # so every player shows the output as it shows the source. YUV units made from RGB
         # are BT.709 limited (frames.py): through RGB first, as FFmpeg 5.1's swscale does not
         # change matrix from YUV to YUV. RGB units pass through unchanged.
-        matrix = _MATRICES.get(info.color_space or "", "bt601")
+        matrix = MATRICES.get(info.color_space or "", "bt601")
         steps.append("scale=in_color_matrix=bt709:in_range=tv")
         steps.append("format=rgb24")
         steps.append(f"scale=out_color_matrix={matrix}:out_range=tv")
     # Native units hold the source's own pictures: only subsampling, bit depth (and a full
     # range to limited) change, with no matrix.
-    steps.append(f"format={spec.pix_fmt}")
+    steps.append(f"format={pix_fmt}")
     # Tag the frames themselves: FFmpeg 5.1 encoders take the frames' tags over -colorspace.
     steps.append(":".join(["setparams=range=tv", *_colour_params(info)]))
     return ",".join(steps)
@@ -158,7 +166,13 @@ def _source_input(source: Path) -> list[str]:
 
 
 def _command(
-    listing: Path, source: Path, out: Path, info: Probe, spec: Delivery, native_units: bool
+    listing: Path,
+    source: Path,
+    out: Path,
+    info: Probe,
+    spec: Delivery,
+    native_units: bool,
+    timecode: str | None,
 ) -> list[str]:
     cmd = [FFMPEG, "-y", "-v", "error", "-f", "concat", "-safe", "0", "-i", str(listing)]
     cmd += [*_source_input(source), "-map", "0:v:0", "-map", "1:a?"]
@@ -166,8 +180,8 @@ def _command(
     cmd += [*spec.video, "-pix_fmt", spec.pix_fmt]
     cmd += audio_args(spec, [a.codec for a in info.audio])
     cmd += subtitle_args(info.subtitles, source_input=1)  # timed like the audio (-itsoffset)
-    if info.timecode:
-        cmd += ["-timecode", info.timecode]
+    if timecode:  # MP4 and MOV: a tmcd track (drop-frame when it reads HH:MM:SS;FF)
+        cmd += ["-timecode", timecode]
     # Container tags from the source; the rotation flag is not carried (frames come upright).
     cmd += ["-map_metadata", "1", "-metadata:s:v:0", "rotate=0"]
     return [*cmd, *spec.muxer, str(out)]

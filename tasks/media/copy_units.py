@@ -16,6 +16,8 @@ before the keyframe, fail it).
 
 from __future__ import annotations
 
+import functools
+import io
 import logging
 from collections.abc import Sequence
 from contextlib import ExitStack
@@ -49,7 +51,7 @@ class Packets:
 def read_packets(scan: PacketScan, info: Probe) -> Packets | None:
     """The packet table of a scan (tasks.media.packets), or None when packets and frames may
     not correspond one to one."""
-    if info.vfr or info.rotation or not all(scan.shown):
+    if info.vfr or info.rotation or not all(scan.shown) or not mkv_carries(info.video_codec):
         return None
     pts = [p for p in scan.pts if p is not None]
     if len(pts) != info.frame_count or len(pts) != scan.packets or len(set(pts)) != len(pts):
@@ -58,6 +60,14 @@ def read_packets(scan: PacketScan, info: Probe) -> Packets | None:
     frame = np.empty(len(pts), dtype=np.int64)
     frame[order] = np.arange(len(pts))
     return Packets(frame, np.asarray(scan.key, dtype=bool))
+
+
+@functools.cache
+def mkv_carries(codec: str) -> bool:
+    """Whether a unit's Matroska mezzanine can hold `codec` as it is (FFmpeg 5.1's has no
+    DNxHD/DNxHR tag: such sources are encoded, not copied)."""
+    with av.open(io.BytesIO(), "w", format="matroska") as probe_muxer:
+        return codec in probe_muxer.supported_codecs
 
 
 def copy_starts(scan: PacketScan, info: Probe) -> CleanStarts | None:

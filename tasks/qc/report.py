@@ -186,6 +186,26 @@ def _identity_cell(row: dict[str, Any]) -> str:
     )
 
 
+def link_clips(report: dict[str, Any], clips: Sequence[dict[str, Any]]) -> None:
+    """Each delivered shot clip (the `shots` delivery's `shots.json`) on its shot's row: its
+    name, path under the delivery (beside qc.html) and source timecode."""
+    rows = {r["shot"]: r for r in report["per_shot"]}
+    for clip in clips:
+        if clip["shot"] in rows:
+            rows[clip["shot"]]["clip"] = {k: clip[k] for k in ("name", "path", "timecode")}
+
+
+def _shot_cell(row: dict[str, Any]) -> str:
+    clip = row.get("clip")
+    if not clip:
+        return str(row["shot"])
+    e = html.escape
+    return (
+        f'{row["shot"]}<br><a href="{e(clip["path"])}">{e(clip["name"])}</a>'
+        f"<br><small>{e(clip['timecode'] or '')}</small>"
+    )
+
+
 def to_html(report: dict[str, Any], frames: dict[int, ShotThumbs]) -> str:
     """A self-contained page (thumbnails inline), readable offline and from S3."""
     e = html.escape
@@ -200,7 +220,7 @@ def to_html(report: dict[str, Any], frames: dict[int, ShotThumbs]) -> str:
         )
         warn = "<br>".join(e(w) for w in r["warnings"])
         rows.append(
-            f"<tr><td>{r['shot']}</td><td>{r['start_frame']}–{r['end_frame'] - 1}</td>"
+            f"<tr><td>{_shot_cell(r)}</td><td>{r['start_frame']}–{r['end_frame'] - 1}</td>"
             f"<td class=t>{thumbs}</td><td>{r['faces_found']}</td><td>{r['faces_swapped']}</td>"
             f"<td>{_identity_cell(r)}</td><td>{_fmt(r['flicker'])}</td>"
             f"<td class=w>{warn}</td></tr>"

@@ -2,8 +2,12 @@
 the contact sheet, each shot's before/after thumbnails (for the QC report) and the editorial
 files (OTIO timeline, CMX3600 EDL).
 
-The review film (H.264 + AAC in MP4) is always made: QC, signing and publishing read it. The
-spec's `delivery: master` adds the ProRes 422 HQ + PCM master in MOV from the same units.
+`RenderSpec.outputs()` decides what is written: the review film (H.264 + AAC in MP4) always,
+as QC, signing and publishing read it; the ProRes 422 HQ + PCM master in MOV when asked
+(`deliveries: [master]` or `delivery: master`); with `shots`, each shot with a replaced face as
+a clip with handles (tasks/media/plates.py), `shots.json` listing them, and the editorial files
+become the conform (the original film with the clips laid over it). Every file starts at the
+film's timecode: the asset's own, else the spec's `start_timecode`, else 00:00:00:00.
 """
 
 from __future__ import annotations
@@ -15,12 +19,16 @@ from typing import Any
 from tasks import storage
 from tasks.editorial.export import export_editorial
 from tasks.layout import RunLayout
+from tasks.media import plates
+from tasks.media import timecode as tc
 from tasks.media.assemble import assemble
 from tasks.media.contact_sheet import contact_sheet, shot_pairs
 from tasks.media.probe import probe
 from tasks.qc import thumbs
-from tasks.spec import Probe, RenderSpec, ShotList, UnitPlan, parse_fps
+from tasks.qc.identity import written_faces
+from tasks.spec import Probe, RenderSpec, ShotList, SpecError, UnitPlan, parse_fps
 from tasks.stages._workdir import workdir
+from tasks.stages.swap import FACES_LOG
 
 
 def run(asset: str, run_prefix: str) -> dict[str, Any]:
@@ -29,7 +37,8 @@ def run(asset: str, run_prefix: str) -> dict[str, Any]:
     spec = RenderSpec.parse(storage.read_bytes(layout.spec))
     plan = UnitPlan.model_validate(storage.read_json(layout.plan))
     shots = ShotList.model_validate(storage.read_json(layout.shots))
-    outputs: dict[str, str] = {}
+    outputs: dict[str, Any] = {}
+    wanted = spec.outputs()
     with workdir("assemble") as tmp:
         source = storage.download(asset, tmp / "asset")
         parts = [
@@ -37,20 +46,31 @@ def run(asset: str, run_prefix: str) -> dict[str, Any]:
             for u in plan.units
         ]
         original = probe(source)
+        timecode = film_timecode(original, spec)
         film = tmp / "film.mp4"
-        facts = assemble(parts, source, film, plan.fps, info=original)
+        facts = assemble(parts, source, film, plan.fps, info=original, timecode=timecode)
         check_film(facts, original, plan, "the review film")
-        if spec.delivery == "master":
+        if "master" in wanted:
             master = tmp / "master.mov"
-            made = assemble(parts, source, master, plan.fps, delivery="master", info=original)
+            made = assemble(parts, source, master, plan.fps, delivery="master", info=original,
+                            timecode=timecode)  # fmt: skip
             check_film(made, original, plan, "the master")
             outputs["master"] = storage.upload(master, layout.master)
+        clips: dict[int, plates.ShotClip] = {}
+        if "shots" in wanted:
+            units = [plates.UnitVideo(path, u.start_frame, u.end_frame)
+                     for path, u in zip(parts, plan.units, strict=True)]  # fmt: skip
+            clips = _deliver_shots(spec, layout, plan, shots, asset, original, units, timecode, tmp)
+            outputs["shot_clips"] = layout.shot_clips
         # Decoded once: the contact sheet and the report's thumbnails show the same frames.
         pairs = shot_pairs(source, film, shots)
         sheet = contact_sheet(source, film, shots, tmp / "contact_sheet.png", pairs=pairs)
         thumbs.write(run_prefix, pairs)
-        media = outputs.get("master", layout.film)
-        outputs.update(_editorial(shots, asset, layout, media, original.timecode, tmp))
+        # The conform lays the clips over the original film; without clips, the shots are
+        # places in the film delivered.
+        media = asset if clips else outputs.get("master", layout.film)
+        editorial = _editorial(shots, asset, layout, media, timecode, tmp, clips)
+        outputs.update(editorial.pop("files"))
         storage.upload(film, layout.film)
         storage.upload(sheet, layout.contact_sheet)
     return {
@@ -60,10 +80,97 @@ def run(asset: str, run_prefix: str) -> dict[str, Any]:
         "duration": facts.duration,
         "audio_streams": facts.audio_streams,
         "delivery": spec.delivery,
+        "deliveries": list(wanted),
+        "timecode": timecode,
         "film": layout.film,
         "contact_sheet": layout.contact_sheet,
+        "warnings": editorial["warnings"],
         **outputs,
     }
+
+
+def film_timecode(info: Probe, spec: RenderSpec) -> str | None:
+    """The asset's own start timecode, else the spec's `start_timecode`, else zero; None at a
+    rate whose frames HH:MM:SS:FF cannot count (over 100 fps): the files carry none."""
+    rate = parse_fps(info.fps)
+    if not tc.expressible(rate):
+        return None
+    try:
+        return tc.start_of(info.timecode, spec.start_timecode, rate)
+    except ValueError as exc:
+        raise SpecError(f"start timecode: {exc}") from exc
+
+
+def replaced_shots(layout: RunLayout, plan: UnitPlan, shots: ShotList) -> list[int]:
+    """Shots in which the swap wrote at least one face (from each unit's faces log)."""
+    logs = {
+        u.id: storage.read_json(layout.unit(u.id, FACES_LOG))
+        for u in plan.units
+        if storage.exists(layout.unit(u.id, FACES_LOG))
+    }
+    frames = sorted(written_faces(plan, logs))
+    return sorted(
+        {s.index for s in shots.shots for f in frames if s.start_frame <= f < s.end_frame}
+    )
+
+
+def _deliver_shots(
+    spec: RenderSpec,
+    layout: RunLayout,
+    plan: UnitPlan,
+    shots: ShotList,
+    asset: str,
+    original: Probe,
+    units: list[plates.UnitVideo],
+    timecode: str | None,
+    tmp: Path,
+) -> dict[int, plates.ShotClip]:
+    """Write, upload and list (`shots.json`) the clip of every shot with a replaced face, and
+    its `_plate_src` when asked; shot -> clip."""
+    stem = Path(asset).stem or "film"
+    folder = tmp / "shots"
+    folder.mkdir(parents=True, exist_ok=True)
+    rate = parse_fps(original.fps)
+    wanted = replaced_shots(layout, plan, shots)
+    ranges = plates.clip_ranges(shots, wanted, spec.handles)
+    sources: list[plates.UnitVideo] = []
+    if spec.source_plates and ranges:
+        sources = [
+            plates.UnitVideo(
+                storage.download(layout.unit_source(u.id), tmp / "sources" / f"{u.id}.mkv"),
+                u.start_frame,
+                u.end_frame,
+            )
+            for u in plan.units
+        ]
+    clips: dict[int, plates.ShotClip] = {}
+    files: list[str] = []
+    for shot, first, end, head in ranges:
+        name = plates.clip_name(stem, shot)
+        start = tc.shift(timecode, first, rate) if timecode else None
+        args = (first, end, folder)
+        made = plates.write_clip(units, original, *args, name, spec.plate_format, start)
+        clips[shot] = plates.ShotClip(
+            shot=shot,
+            name=name,
+            path=made.relative_to(tmp).as_posix(),
+            first=first,
+            end=end,
+            head=head,
+            tail=end - shots.shots[shot].end_frame,
+            timecode=start,
+            plate_format=spec.plate_format,
+        )
+        if sources:
+            plates.write_clip(sources, original, *args, f"{name}_plate_src", spec.plate_format,
+                              start)  # fmt: skip
+    for path in sorted(p for p in folder.rglob("*") if p.is_file()):
+        relative = path.relative_to(tmp).as_posix()
+        storage.upload(path, layout.shot_file(relative))
+        files.append(relative)
+    manifest = {"clips": [c.as_dict() for c in clips.values()], "files": files}
+    storage.write_json(layout.shot_clips, manifest)
+    return clips
 
 
 def check_film(film: Probe, asset: Probe, plan: UnitPlan, what: str) -> None:
@@ -82,14 +189,21 @@ def check_film(film: Probe, asset: Probe, plan: UnitPlan, what: str) -> None:
 
 
 def _editorial(
-    shots: ShotList, asset: str, layout: RunLayout, media: str, timecode: str | None, tmp: Path
-) -> dict[str, str]:
-    """Upload the OTIO timeline and the EDL of the shots over `media`; their URIs."""
+    shots: ShotList,
+    asset: str,
+    layout: RunLayout,
+    media: str,
+    timecode: str | None,
+    tmp: Path,
+    clips: dict[int, plates.ShotClip],
+) -> dict[str, Any]:
+    """Upload the OTIO timeline and the EDL of the shots over `media` (the conform, with
+    `clips`): {"files": their URIs, "warnings": why a file was left out}."""
     name = Path(asset).stem or "film"
-    otio_path, edl_path = export_editorial(
-        shots, media, tmp / "editorial", name=name, start_timecode=timecode
+    made = export_editorial(
+        shots, media, tmp / "editorial", name=name, start_timecode=timecode, clips=clips
     )
-    return {
-        "timeline": storage.upload(otio_path, layout.timeline),
-        "edl": storage.upload(edl_path, layout.edl),
-    }
+    files = {"timeline": storage.upload(made.timeline, layout.timeline)}
+    if made.edl is not None:
+        files["edl"] = storage.upload(made.edl, layout.edl)
+    return {"files": files, "warnings": made.warnings}

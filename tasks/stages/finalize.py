@@ -137,6 +137,10 @@ def run(asset: str, run_prefix: str) -> dict[str, Any]:
             thresholds=identity.thresholds,
             embedder=identity.model,
         )
+        # Sidecars assemble left out (an EDL at a rate SMPTE timecode lacks), shot clips made.
+        summary["warnings"] += results["stages"].get("assemble", {}).get("warnings", [])
+        if storage.exists(layout.shot_clips):
+            qc.link_clips(summary, storage.read_json(layout.shot_clips)["clips"])
         page = qc.to_html(summary, thumbs.read(run_prefix, [s.index for s in shots.shots]))
         signer = configured_identity()
         facts = _facts(spec, results, summary)

@@ -13,9 +13,18 @@ from pydantic import ValidationError
 
 from tasks import scope, storage
 from tasks.layout import RunLayout
+from tasks.media import timecode as tc
 from tasks.shots.census import Census
 from tasks.shots.plan import plan_units
-from tasks.spec import LOSSLESS_MEZZANINES, CleanStarts, RenderSpec, ShotList, UnitPlan
+from tasks.spec import (
+    LOSSLESS_MEZZANINES,
+    CleanStarts,
+    RenderSpec,
+    ShotList,
+    SpecError,
+    UnitPlan,
+    parse_fps,
+)
 
 log = logging.getLogger(__name__)
 
@@ -37,6 +46,7 @@ def run(run_prefix: str) -> dict[str, Any]:
             "base_run": scoped.base_run,
         }
     shots = ShotList.model_validate(storage.read_json(layout.shots))
+    _check_start_timecode(spec, shots)  # before any unit runs, now that the rate is known
     faces = census_faces(layout, shots)
     # Only a lossless mezzanine is ever copied: otherwise the cuts are the better boundaries.
     starts = stored_clean_starts(layout, shots) if spec.mezzanine in LOSSLESS_MEZZANINES else None
@@ -88,3 +98,13 @@ def census_faces(layout: RunLayout, shots: ShotList) -> dict[int, int] | None:
         log.warning("%s was counted on another shot list, planning by frames only", layout.census)
         return None
     return census.faces()
+
+
+def _check_start_timecode(spec: RenderSpec, shots: ShotList) -> None:
+    """The spec's start timecode counts frames the film's rate has (no 00:00:00:25 at 25 fps)."""
+    rate = parse_fps(shots.fps)
+    if spec.start_timecode and tc.expressible(rate):
+        try:
+            tc.start_of(None, spec.start_timecode, rate)
+        except ValueError as exc:
+            raise SpecError(f"start_timecode: {exc}") from exc

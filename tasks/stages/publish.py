@@ -3,6 +3,8 @@
 Only what finalize produced is published: the signed delivery film, its QC report (HTML and
 JSON), its provenance sidecar, the contact sheet, and the editorial files assemble made. The
 master goes out signed when finalize signed it, as it was otherwise (provenance.json says which).
+One prefix per render: `film.mp4`, `master.mov`, `shots/...` (the `shots` delivery, as listed in
+`shots.json`), `timeline.otio`, `conform.edl`: the timeline's relative paths resolve there.
 """
 
 from __future__ import annotations
@@ -27,7 +29,8 @@ def _extras(layout: RunLayout) -> dict[str, tuple[str, str]]:
         "qc": (layout.qc_json, "qc.json"),
         "provenance": (layout.provenance, "provenance.json"),
         "timeline": (layout.timeline, "timeline.otio"),
-        "edl": (layout.edl, "timeline.edl"),
+        "edl": (layout.edl, "conform.edl"),
+        "shot_clips": (layout.shot_clips, "shots.json"),
         "master": (
             signed_master(layout.prefix)
             if storage.exists(signed_master(layout.prefix))
@@ -46,6 +49,10 @@ def run(run_prefix: str, destination: str, report: dict[str, Any]) -> dict[str, 
     for name, (source, target) in _extras(layout).items():
         if storage.exists(source):
             files[name] = storage.copy(source, storage.join(destination, target))
+    if "shot_clips" in files:
+        for relative in storage.read_json(layout.shot_clips)["files"]:
+            storage.copy(layout.shot_file(relative), storage.join(destination, relative))
+        files["shots"] = storage.join(destination, "shots")
     report_uri = storage.join(destination, "report.json")
     film = storage.join(destination, "film.mp4")
     storage.write_json(report_uri, {**report, "film": film, **files})

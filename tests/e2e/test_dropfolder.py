@@ -22,6 +22,9 @@ faces:
   - source: faces/source.png
 tier: spot
 consent_reference: REL-E2E-1
+deliveries: [review, shots]
+plate_format: dpx
+handles: 4
 """
 DROP = f"s3://{BUCKET}/dropfolder"
 
@@ -72,6 +75,7 @@ def test_a_drop_renders_once_and_a_second_drop_does_nothing(stack: Stack) -> Non
     assert result["status"] == "success" and result["run_id"] == render["dag_run_id"]
     film_key = result["film"].removeprefix(f"s3://{BUCKET}/")
     assert s3.head_object(Bucket=BUCKET, Key=film_key)["ContentLength"] > 1000
+    _assert_shots_published(s3, result["film"].rsplit("/", 1)[0])
     # The units ran in the pool of the tier the job chose.
     pools = _unit_pools(stack, render["dag_run_id"])
     assert pools == {"recast_gpu_spot"}
@@ -92,6 +96,20 @@ def _json(s3: Any, key: str) -> dict[str, Any]:
 
     data: dict[str, Any] = json.loads(s3.get_object(Bucket=BUCKET, Key=key)["Body"].read())
     return data
+
+
+def _assert_shots_published(s3: Any, destination: str) -> None:
+    """The job's `shots` delivery: a DPX clip for every shot with a replaced face, the
+    conform timeline and EDL beside the film."""
+    prefix = destination.removeprefix(f"s3://{BUCKET}/")
+    manifest = _json(s3, f"{prefix}/shots.json")
+    qc = _json(s3, f"{prefix}/qc.json")
+    replaced = {row["shot"] for row in qc["per_shot"] if row["faces_swapped"]}
+    assert replaced and {clip["shot"] for clip in manifest["clips"]} == replaced
+    assert all(clip["plate_format"] == "dpx" for clip in manifest["clips"])
+    published = set(_keys(s3, f"{prefix}/"))
+    assert {f"{prefix}/{f}" for f in manifest["files"]} <= published
+    assert {f"{prefix}/timeline.otio", f"{prefix}/conform.edl"} <= published
 
 
 def _unit_pools(stack: Stack, run_id: str) -> set[str]:

@@ -31,7 +31,7 @@ def shots() -> ShotList:
 
 
 def test_timeline_has_one_clip_per_shot(shots: ShotList, tmp_path: Path) -> None:
-    otio_path, _ = export_editorial(
+    otio_path, _, _ = export_editorial(
         shots, "s3://b/film.mp4", tmp_path, name="My film", start_timecode="01:00:00:00"
     )
     timeline = otio.adapters.read_from_file(str(otio_path))
@@ -49,9 +49,10 @@ def test_timeline_has_one_clip_per_shot(shots: ShotList, tmp_path: Path) -> None
 
 
 def test_edl_lists_every_shot_with_source_timecodes(shots: ShotList, tmp_path: Path) -> None:
-    _, edl_path = export_editorial(
+    _, edl_path, warnings = export_editorial(
         shots, "s3://b/film.mp4", tmp_path, name="My film", start_timecode="01:00:00:00"
     )
+    assert edl_path is not None and not warnings
     text = edl_path.read_text()
     assert text.startswith("TITLE: My film")
     events = re.findall(r"^(\d{3})\s+(\S+)\s+V\s+C\s+(\S+) (\S+) (\S+) (\S+)$", text, re.M)
@@ -59,5 +60,24 @@ def test_edl_lists_every_shot_with_source_timecodes(shots: ShotList, tmp_path: P
     assert all(e[1] == "MYFILM" for e in events)
     # 40 frames at 23.976 is 1 s 16 frames (24-frame timecode, non-drop).
     assert events[0][2:4] == ("01:00:00:00", "01:00:01:16")
-    assert events[1][2] == "01:00:01:16" and events[1][4] == "00:00:01:16"
+    # Record timecodes run from the film's start too.
+    assert events[1][2] == "01:00:01:16" and events[1][4] == "01:00:01:16"
     assert "DISSOLVE 12 FRAMES" in text and "FADE 16 FRAMES" in text
+
+
+def test_drop_frame_timecode_reaches_the_edl(tmp_path: Path) -> None:
+    shots = ShotList(
+        fps="30000/1001",
+        frame_count=60,
+        shots=[Shot(index=0, start_frame=0, end_frame=30), Shot(index=1, start_frame=30,
+                                                               end_frame=60)],
+    )  # fmt: skip
+    _, edl_path, _ = export_editorial(
+        shots, "s3://b/film.mov", tmp_path, name="ntsc", start_timecode="00:00:59;00"
+    )
+    assert edl_path is not None
+    events = re.findall(r"^\d{3}\s+\S+\s+V\s+C\s+(\S+) (\S+) (\S+) (\S+)$", edl_path.read_text(),
+                        re.M)  # fmt: skip
+    # 30 frames after 00:00:59;00 in drop-frame: 00:01:00;02 (;00 and ;01 are skipped).
+    assert events[1][:2] == ("00:01:00;02", "00:01:01;02")
+    assert events[0][2] == "00:00:59;00"  # record starts at the film's timecode too

@@ -61,3 +61,24 @@ def test_the_form_refuses_what_the_spec_refuses(params: dict) -> None:  # type: 
         params["tier"].resolve("cpu")
     params["faces"].resolve([{"source": "s3://studio/s.png", "reference": None}])
     params["consent_reference"].resolve("REL-2026-0042")
+
+
+def test_delivery_fields_are_on_the_form(params: dict) -> None:  # type: ignore[type-arg]
+    from airflow.sdk.exceptions import ParamValidationError
+
+    from tasks.spec import DELIVERABLES, PLATE_FORMATS
+
+    assert params["deliveries"].schema["items"]["enum"] == list(DELIVERABLES)
+    assert "section" not in params["deliveries"].schema  # on screen
+    assert params["plate_format"].schema["enum"] == list(PLATE_FORMATS)
+    assert params["plate_format"].schema["values_display"]["exr"] == "OpenEXR 16-bit half"
+    for name in ("handles", "plate_format", "source_plates", "start_timecode"):
+        assert params[name].schema["section"] == "Shot deliveries", name
+    params["deliveries"].resolve(["review", "shots"])
+    with pytest.raises(ParamValidationError):
+        params["deliveries"].resolve(["film"])
+    with pytest.raises(ParamValidationError):
+        params["handles"].resolve(101)
+    with pytest.raises(ParamValidationError):
+        params["start_timecode"].resolve("1:00:00")
+    params["start_timecode"].resolve("01:00:00;00")
