@@ -5,6 +5,7 @@ from __future__ import annotations
 import argparse
 import json
 import logging
+import os
 import sys
 import time
 from collections.abc import Sequence
@@ -158,13 +159,17 @@ def _up(args: argparse.Namespace) -> int:
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    from recast.stops import Stopped, stoppable
+    from recast import stops
 
     args = _parser().parse_args(argv)
+    if args.command != "pods" and stops.SUPERVISED not in os.environ:
+        # The work runs in a child that Airflow's signal handlers cannot keep from stopping.
+        given = list(sys.argv[1:] if argv is None else argv)
+        return stops.supervise([sys.executable, "-m", "recast.cli", *given])
     args.verbose = getattr(args, "verbose", False)
     _quiet_airflow(args.verbose)
     try:
-        with stoppable():
+        with stops.stoppable(at_once=args.command != "up"):
             if args.command == "render":
                 _render(args)
             elif args.command == "pods":
@@ -173,8 +178,7 @@ def main(argv: Sequence[str] | None = None) -> int:
                 return _up(args)
             else:
                 _demo(args)
-    except Stopped as stop:
-        print(f"recast: stopped by {stop}", file=sys.stderr)
+    except stops.Stopped as stop:  # the supervisor says so
         return 128 + stop.signum
     except KeyboardInterrupt:
         print("recast: interrupted", file=sys.stderr)
