@@ -176,18 +176,45 @@ class RenderSpec(_Model):
 
     asset: str = Field(description="URI of the film to render (s3://bucket/key)")
     faces: list[FaceMapping] = Field(min_length=1, max_length=16)
-    restore: RestoreMode = "none"
-    restore_strength: float = Field(default=0.8, ge=0.0, le=1.0)
-    delivery: DeliveryPreset = "review"
-    mezzanine: Mezzanine = "ffv1"
-    tier: str = Field(default="standard", pattern=r"^[a-z][a-z0-9-]{0,31}$")
-    max_units: int = Field(default=DEFAULT_MAX_UNITS, ge=1, le=1000)
+    restore: RestoreMode = Field(
+        default="none", description="face restoration after the swap: none, or the model"
+    )
+    restore_strength: float = Field(
+        default=0.8, ge=0.0, le=1.0, description="0: none of the restored face, 1: all of it"
+    )
+    delivery: DeliveryPreset = Field(
+        default="review",
+        description="review: H.264 + AAC in MP4; master: also ProRes 422 HQ + PCM in MOV",
+    )
+    mezzanine: Mezzanine = Field(
+        default="ffv1", description="intermediate codec of the units between the stages"
+    )
+    tier: str = Field(
+        default="standard",
+        pattern=r"^[a-z][a-z0-9-]{0,31}$",
+        description="GPU tier of the swap and restore pods (the tier file's names)",
+    )
+    max_units: int = Field(
+        default=DEFAULT_MAX_UNITS, ge=1, le=1000, description="cap on work units (pods)"
+    )
     unit_frames: int = Field(
         default=480, ge=1, le=100_000, description="longest unit, in frames, before it is split"
     )
-    output_prefix: str = Field(default="renders", pattern=r"^[A-Za-z0-9._/-]{1,200}$")
-    match_threshold: float = Field(default=0.6, gt=0.0, le=2.0)
-    swapper: SwapperChoice = "auto"
+    output_prefix: str = Field(
+        default="renders",
+        pattern=r"^[A-Za-z0-9._/-]{1,200}$",
+        description="published under <work bucket>/<prefix>/<asset>/<run id>/",
+    )
+    match_threshold: float = Field(
+        default=0.6,
+        gt=0.0,
+        le=2.0,
+        description="largest identity distance at which a face counts as the reference person",
+    )
+    swapper: SwapperChoice = Field(
+        default="auto",
+        description="auto: the neural swapper when the model store has it, else the classical",
+    )
     consent_reference: ConsentRef | None = Field(
         default=None,
         description="ID of the signed consent or release covering the replaced faces; kept in the "

@@ -70,6 +70,7 @@ def test_a_run_is_saved_and_put_back(bucket: str, tmp_path: Path) -> None:
 
 
 def test_cli_versions_flags_become_spec_fields() -> None:
+    from recast import options
     from recast.cli import _parser, _versions_conf
     from tasks.spec import RenderSpec
 
@@ -81,7 +82,7 @@ def test_cli_versions_flags_become_spec_fields() -> None:
             "--shot-face", "12=b.png:c.png", "--shot-face", "12=d.png",
         ]
     )  # fmt: skip
-    conf = _versions_conf(args)
+    conf = options.given(args) | _versions_conf(args)
     assert conf == {
         "reuse": False,
         "base_run": "manual__2026-12-03T08-57-56.298619-00-00",

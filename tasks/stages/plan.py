@@ -14,6 +14,7 @@ from pydantic import ValidationError
 from tasks import scope, storage
 from tasks.layout import RunLayout
 from tasks.media import timecode as tc
+from tasks.progress import emit
 from tasks.shots.census import Census
 from tasks.shots.plan import plan_units
 from tasks.spec import (
@@ -59,6 +60,7 @@ def run(run_prefix: str) -> dict[str, Any]:
         starts=starts,
     )
     storage.write_json(layout.plan, plan.model_dump())
+    emit("plan", units=[u.id for u in plan.units], frames={u.id: u.frames for u in plan.units})
     on_starts = None if starts is None else all(u.start_frame in starts for u in plan.units)
     return {
         "stage": "plan",
