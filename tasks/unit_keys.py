@@ -88,6 +88,7 @@ def swap(
         "swapper": spec.swapper,
         "models": models(SWAP_MODELS),
         "reid_every": settings.reid_every,
+        "detect": [settings.detect_side, settings.detect_every, settings.refine_side],
         "fp16": settings.fp16,
     }
 
