@@ -175,15 +175,18 @@ def pan(count: int) -> list[np.ndarray]:
     ]
 
 
-def one_actor(settings: Settings, film: Path, out: Path, count: int) -> dict[str, float]:
-    """The swap stage's path over `film`: one of six people (Lisa) mapped to the astronaut."""
+def one_actor(
+    settings: Settings, film: Path, out: Path, count: int, nobody: bool = False
+) -> dict[str, float]:
+    """The swap stage's path over `film`: one of six people (Lisa) mapped to the astronaut;
+    with `nobody`, a reference no one in the film matches (detection and identity only)."""
     from face_samples import person, t1_image
 
     from tasks.faces.embed import distance, embed_face
 
     t1 = t1_image()
     engine = FaceEngine(
-        [Mapping(source=data.astronaut(), reference=person(t1, 5))],
+        [Mapping(source=data.astronaut(), reference=data.astronaut() if nobody else person(t1, 5))],
         backend=build_backend(None),
         settings=settings,
     )
@@ -214,26 +217,32 @@ def one_actor(settings: Settings, film: Path, out: Path, count: int) -> dict[str
 
 def speed(count: int, rounds: int) -> None:
     """Today's detection path against the default one, alternating, on the same film."""
-    print(f"\nswap stage, one actor mapped among six faces, 854x480, {count} frames, FFV1 "
-          f"(alternating runs; load {os.getloadavg()[0]:.2f})")  # fmt: skip
-    print(f"{'path':6} {'fps':>6} {'cpu fps':>7} {'detect':>7} {'ident':>7} {'swap':>6} "
-          f"{'swapped':>7} {'dist->src':>9} {'flicker':>7}")  # fmt: skip
-    figures: dict[str, list[float]] = {"today": [], "fast": []}
-    cpu: dict[str, list[float]] = {"today": [], "fast": []}
     with tempfile.TemporaryDirectory() as tmp:
         film = Path(tmp) / "pan.mkv"
         with FrameWriter(film, 854, 480, "24") as writer:
             for frame in pan(count):
                 writer.write(frame)
-        for _ in range(rounds):
-            for name, settings in (("today", TODAY), ("fast", FAST)):
-                row = one_actor(settings, film, Path(tmp) / f"{name}.mkv", count)
-                figures[name].append(row["fps"])
-                cpu[name].append(row["cpu_fps"])
-                seconds = [row.get(k, 0.0) for k in ("detect", "identity", "swap")]
-                print(f"{name:6} {row['fps']:6.1f} {row['cpu_fps']:7.1f} {seconds[0]:7.2f} "
-                      f"{seconds[1]:7.2f} {seconds[2]:6.2f} {row['swapped']:7.0f} "
-                      f"{row['dist']:9.3f} {row['flicker']:7.3f}")  # fmt: skip
+        for nobody in (False, True):
+            _compare(film, Path(tmp), count, rounds, nobody)
+
+
+def _compare(film: Path, tmp: Path, count: int, rounds: int, nobody: bool) -> None:
+    who = "nobody matched" if nobody else "one actor mapped"
+    print(f"\nswap stage, {who} among six faces, 854x480, {count} frames, FFV1 "
+          f"(alternating runs; load {os.getloadavg()[0]:.2f})")  # fmt: skip
+    print(f"{'path':6} {'fps':>6} {'cpu fps':>7} {'detect':>7} {'ident':>7} {'swap':>6} "
+          f"{'swapped':>7} {'dist->src':>9} {'flicker':>7}")  # fmt: skip
+    figures: dict[str, list[float]] = {"today": [], "fast": []}
+    cpu: dict[str, list[float]] = {"today": [], "fast": []}
+    for _ in range(rounds):
+        for name, settings in (("today", TODAY), ("fast", FAST)):
+            row = one_actor(settings, film, tmp / f"{name}.mkv", count, nobody)
+            figures[name].append(row["fps"])
+            cpu[name].append(row["cpu_fps"])
+            seconds = [row.get(k, 0.0) for k in ("detect", "identity", "swap")]
+            print(f"{name:6} {row['fps']:6.1f} {row['cpu_fps']:7.1f} {seconds[0]:7.2f} "
+                  f"{seconds[1]:7.2f} {seconds[2]:6.2f} {row['swapped']:7.0f} "
+                  f"{row['dist']:9.3f} {row['flicker']:7.3f}")  # fmt: skip
     today, fast = np.median(figures["today"]), np.median(figures["fast"])
     cpu_today, cpu_fast = np.median(cpu["today"]), np.median(cpu["fast"])
     print(f"median frames per CPU-second: today {cpu_today:.1f}, fast {cpu_fast:.1f}: "
