@@ -413,6 +413,11 @@ class ShotFaces(_Model):
         description="frame-to-frame change inside swapped faces over the source's change there "
         "(1: as steady as the source); None without two consecutive swapped frames",
     )
+    needs_compositor: int = Field(
+        default=0,
+        ge=0,
+        description="faces chosen but left unswapped, turned further than the swap can follow",
+    )
 
 
 class UnitResult(_Model):

@@ -28,13 +28,14 @@ def shot_rows(
 ) -> list[dict[str, Any]]:
     """One row per shot, summing what every unit that touched it reported."""
     totals: dict[int, dict[str, Any]] = defaultdict(
-        lambda: {"faces_found": 0, "faces_swapped": 0, "flicker": []}
+        lambda: {"faces_found": 0, "faces_swapped": 0, "flicker": [], "needs_compositor": 0}
     )
     for unit in swaps:
         for entry in unit.get("per_shot", []):
             row = totals[entry["shot"]]
             row["faces_found"] += entry.get("faces_found", 0)
             row["faces_swapped"] += entry.get("faces_swapped", 0)
+            row["needs_compositor"] += entry.get("needs_compositor", 0)
             if entry.get("flicker") is not None:
                 row["flicker"].append(float(entry["flicker"]))
     measured: dict[int, list[FaceSample]] = defaultdict(list)
@@ -60,7 +61,9 @@ def shot_rows(
                 "detection": _round(min((s.detection for s in samples), default=None)),
                 "identity": [s.as_dict() for s in samples],
                 "flicker": max(t["flicker"]) if t["flicker"] else None,
+                "needs_compositor": t["needs_compositor"],
                 "warnings": _shot_warnings(t["faces_found"], t["faces_swapped"])
+                + _compositor_warnings(t["needs_compositor"])
                 + _identity_warnings(samples, thresholds),
             }
         )
@@ -69,6 +72,13 @@ def shot_rows(
 
 def _round(value: float | None) -> float | None:
     return None if value is None else round(value, 4)
+
+
+def _compositor_warnings(turned: int) -> list[str]:
+    """Faces the swap left alone, turned too far to follow (tasks.faces.engine.PROFILE_TURN)."""
+    if not turned:
+        return []
+    return [f"needs a compositor: {turned} faces turned too far to replace (faces.json lists them)"]
 
 
 def _shot_warnings(found: int, swapped: int) -> list[str]:

@@ -60,6 +60,8 @@ class UnitSwap:
         self.swapped: Counter[int] = Counter()
         self.meters: dict[int, FlickerMeter] = {}
         self.faces: dict[str, list[dict[str, Any]]] = {}
+        self.compositor: dict[str, list[dict[str, Any]]] = {}  # faces left for a compositor
+        self.turned: Counter[int] = Counter()
         self._shot: int | None = None
         self.progress = Progress(log, label, len(owner))
 
@@ -78,6 +80,11 @@ class UnitSwap:
             self.found[batch.key] += done.faces_found
             self.swapped[batch.key] += done.faces_swapped
             meter.add(frame, done.frame, dict(zip(done.tracks, done.swapped, strict=True)))
+            if done.compositor:
+                self.turned[batch.key] += len(done.compositor)
+                self.compositor[str(batch.start + offset)] = [
+                    {**faces_log.entry(t, f, None), "turn": turn} for t, f, turn in done.compositor
+                ]
             if done.swapped:
                 self.faces[str(batch.start + offset)] = [
                     faces_log.entry(t, f, m)
@@ -100,6 +107,7 @@ class UnitSwap:
                 faces_found=self.found[s],
                 faces_swapped=self.swapped[s],
                 flicker=self.meters[s].figure() if s in self.meters else None,
+                needs_compositor=self.turned[s],
             )
             for s, n in sorted(frames.items())
         ]
@@ -198,7 +206,7 @@ def _swap(
     if count != unit.frames:
         raise RuntimeError(f"unit {unit.id}: decoded {count} frames, expected {unit.frames}")
     written = tmp / FACES_LOG
-    written.write_text(json.dumps({"frames": work.faces}))
+    written.write_text(json.dumps({"frames": work.faces, "needs_compositor": work.compositor}))
     timings = {**engine.timings.rounded(), **{k: round(v, 4) for k, v in stats.busy.items()}}
     timings["pipeline"] = round(stats.wall, 4)
     result = UnitResult(

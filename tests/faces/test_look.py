@@ -116,3 +116,47 @@ def test_a_face_sharper_than_the_shot_is_softened(matt: np.ndarray) -> None:
     where = _regions(matt, face)
     out = swap_face(matt, face, source)
     assert look.detail_ratio(out, where) <= 1.3 * look.detail_ratio(matt, where)
+
+
+class _Turned:
+    """CenterFace, with every face's nose moved sideways by `turn` eye distances: the
+    keypoints a head in profile gives (the far eye hidden behind the nose)."""
+
+    name = "centerface-turned"
+
+    def __init__(self, turn: float) -> None:
+        from tasks.faces.scrfd import CenterFaceDetector
+
+        self.inner, self.turn = CenterFaceDetector(), turn
+
+    def detect_batch(self, frames: list[np.ndarray]) -> list[list[Face]]:
+        found = self.inner.detect_batch(frames)
+        return [[self._turned(face) for face in faces] for faces in found]
+
+    def _turned(self, face: Face) -> Face:
+        kps = face.kps.copy()
+        kps[2, 0] += self.turn * float(np.linalg.norm(kps[1] - kps[0]))
+        return Face(bbox=face.bbox, kps=kps, score=face.score)
+
+
+def test_a_profile_face_is_flagged_not_pasted(matt: np.ndarray, lisa: np.ndarray) -> None:
+    """A face turned beyond what the swap can follow is left untouched and listed for a
+    compositor (the QC report's warning counts it); a 3/4 face is still replaced."""
+    from tasks.faces.backend import Backend, ClassicalSwapper
+    from tasks.qc.report import shot_rows
+    from tasks.spec import Shot, ShotList
+
+    engine = FaceEngine([Mapping(source=lisa)])
+    for turn, flagged in ((0.0, False), (0.9, True)):
+        engine.backend = Backend("offline", _Turned(turn), ClassicalSwapper())
+        result = engine.process(matt)
+        assert len(result.compositor) == int(flagged)
+        assert result.faces_swapped == int(not flagged)
+        assert np.array_equal(result.frame, matt) == flagged
+    shots = ShotList(frame_count=10, fps="24", shots=[Shot(index=0, start_frame=0, end_frame=10)])
+    swaps = [
+        {"per_shot": [{"shot": 0, "faces_found": 2, "faces_swapped": 1, "needs_compositor": 1}]}
+    ]
+    (row,) = shot_rows(shots, swaps)
+    assert row["needs_compositor"] == 1
+    assert any("needs a compositor" in w for w in row["warnings"])
