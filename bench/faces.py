@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import argparse
 import logging
+import os
 import sys
 import tempfile
 import time
@@ -31,9 +32,10 @@ sys.path[:0] = [str(ROOT), str(ROOT / "tests" / "faces")]
 
 from contract_models import neural_store  # noqa: E402
 
-from tasks.faces import FaceEngine, Mapping, pipeline  # noqa: E402
+from tasks.faces import FaceEngine, Mapping, faces_log, pipeline  # noqa: E402
 from tasks.faces.backend import Backend, build_backend, load_restorer  # noqa: E402
 from tasks.faces.detect import detect_faces  # noqa: E402
+from tasks.faces.settings import Settings  # noqa: E402
 from tasks.media.frames import FrameWriter, read_frames  # noqa: E402
 from tasks.models import ModelStore  # noqa: E402
 from tasks.stages.swap import UnitSwap  # noqa: E402
@@ -159,6 +161,96 @@ def efficiency(backends: dict[str, Backend], count: int) -> None:
                   f"{count / stats.wall:.1f} fps")  # fmt: skip
 
 
+TODAY = Settings(detect_side=640, detect_every=1, refine_side=0, reid_every=12)
+FAST = Settings.from_env()  # the defaults (or RECAST_DETECT_* as set): scans, refined faces
+
+
+def pan(count: int) -> list[np.ndarray]:
+    """`count` frames of 854x480: t1's six people, the camera panning slowly across them."""
+    from face_samples import t1_image
+
+    wide = cv2.resize(t1_image(), (854 + count, 646))
+    return [
+        np.ascontiguousarray(wide[40 + k // 4 : 520 + k // 4, k : k + 854]) for k in range(count)
+    ]
+
+
+def one_actor(
+    settings: Settings, film: Path, out: Path, count: int, nobody: bool = False
+) -> dict[str, float]:
+    """The swap stage's path over `film`: one of six people (Lisa) mapped to the astronaut;
+    with `nobody`, a reference no one in the film matches (detection and identity only)."""
+    from face_samples import person, t1_image
+
+    from tasks.faces.embed import distance, embed_face
+
+    t1 = t1_image()
+    engine = FaceEngine(
+        [Mapping(source=data.astronaut(), reference=data.astronaut() if nobody else person(t1, 5))],
+        backend=build_backend(None),
+        settings=settings,
+    )
+    work = UnitSwap(engine, [0] * count, out, "24")
+    batches = pipeline.batches(read_frames(film), lambda i: 0, 8)
+    cpu = time.process_time()
+    stats = pipeline.run(batches, work.infer, work.write, 2)
+    work.close()
+    cpu = time.process_time() - cpu
+    source = embed_face(data.astronaut(), detect_faces(data.astronaut())[0])
+    frames = list(read_frames(out))
+    written = sorted(faces_log.parse({"frames": work.faces}).items())
+    gaps = [
+        distance(embed_face(frames[k], face), source)
+        for k, faces in written[:: max(1, len(written) // 8)]
+        for face in faces
+    ]
+    (shot,) = work.per_shot()
+    return {
+        "fps": count / stats.wall,
+        "cpu_fps": count / cpu,  # frames per CPU-second of this process (all its threads)
+        "swapped": float(sum(work.swapped.values())),
+        "dist": float(np.mean(gaps)) if gaps else float("nan"),
+        "flicker": shot.flicker or float("nan"),
+        **{k: v for k, v in engine.timings.seconds.items()},
+    }
+
+
+def speed(count: int, rounds: int) -> None:
+    """Today's detection path against the default one, alternating, on the same film."""
+    with tempfile.TemporaryDirectory() as tmp:
+        film = Path(tmp) / "pan.mkv"
+        with FrameWriter(film, 854, 480, "24") as writer:
+            for frame in pan(count):
+                writer.write(frame)
+        for nobody in (False, True):
+            _compare(film, Path(tmp), count, rounds, nobody)
+
+
+def _compare(film: Path, tmp: Path, count: int, rounds: int, nobody: bool) -> None:
+    who = "nobody matched" if nobody else "one actor mapped"
+    print(f"\nswap stage, {who} among six faces, 854x480, {count} frames, FFV1 "
+          f"(alternating runs; load {os.getloadavg()[0]:.2f})")  # fmt: skip
+    print(f"{'path':6} {'fps':>6} {'cpu fps':>7} {'detect':>7} {'ident':>7} {'swap':>6} "
+          f"{'swapped':>7} {'dist->src':>9} {'flicker':>7}")  # fmt: skip
+    figures: dict[str, list[float]] = {"today": [], "fast": []}
+    cpu: dict[str, list[float]] = {"today": [], "fast": []}
+    for _ in range(rounds):
+        for name, settings in (("today", TODAY), ("fast", FAST)):
+            row = one_actor(settings, film, tmp / f"{name}.mkv", count, nobody)
+            figures[name].append(row["fps"])
+            cpu[name].append(row["cpu_fps"])
+            seconds = [row.get(k, 0.0) for k in ("detect", "identity", "swap")]
+            print(f"{name:6} {row['fps']:6.1f} {row['cpu_fps']:7.1f} {seconds[0]:7.2f} "
+                  f"{seconds[1]:7.2f} {seconds[2]:6.2f} {row['swapped']:7.0f} "
+                  f"{row['dist']:9.3f} {row['flicker']:7.3f}")  # fmt: skip
+    today, fast = np.median(figures["today"]), np.median(figures["fast"])
+    cpu_today, cpu_fast = np.median(cpu["today"]), np.median(cpu["fast"])
+    print(f"median frames per CPU-second: today {cpu_today:.1f}, fast {cpu_fast:.1f}: "
+          f"{cpu_fast / cpu_today:.2f}x")  # fmt: skip
+    print(f"median fps: today {today:.1f}, fast {fast:.1f}: {fast / today:.2f}x "
+          f"(load {os.getloadavg()[0]:.2f})")  # fmt: skip
+
+
 def real_gfpgan() -> None:
     """The released architecture's cost per face (512x512), random weights, this CPU."""
     import torch
@@ -183,8 +275,15 @@ def main(argv: list[str] | None = None) -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--frames", type=int, default=8)
     parser.add_argument("--no-gfpgan", action="store_true", help="skip the real-size GFPGAN")
+    parser.add_argument(
+        "--speed-only", action="store_true", help="only today's path against the default one"
+    )
+    parser.add_argument("--rounds", type=int, default=2, help="alternating runs of each path")
     args = parser.parse_args(argv)
     logging.basicConfig(level=logging.WARNING)
+    speed(args.frames * 12, args.rounds)
+    if args.speed_only:
+        return
     with tempfile.TemporaryDirectory() as tmp:
         store_dir = neural_store(Path(tmp) / "store")
         store = ModelStore(str(store_dir), cache=Path(tmp) / "cache")

@@ -574,6 +574,11 @@ class ShotFaces(_Model):
     reused_from: str | None = Field(
         default=None, description="the run those frames came from (most of them); None: computed"
     )
+    needs_compositor: int = Field(
+        default=0,
+        ge=0,
+        description="faces chosen but left unswapped, turned further than the swap can follow",
+    )
 
 
 class UnitResult(_Model):

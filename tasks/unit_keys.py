@@ -88,6 +88,7 @@ def swap(
         "swapper": spec.swapper,
         "models": models(SWAP_MODELS),
         "reid_every": settings.reid_every,
+        "detect": [settings.detect_side, settings.detect_every, settings.refine_side],
         "fp16": settings.fp16,
         # A unit made partly of reused frames is not one computed whole (`--no-reuse`).
         "reuse": spec.reuse_min_psnr if spec.reuse else None,

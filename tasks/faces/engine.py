@@ -5,11 +5,13 @@ Each mapping selects faces one way: `reference` (the faces whose identity embedd
 face no reference claimed) or `all` (every face no other mapping claimed). A mapping with a
 reference selects by it unless told otherwise; one without selects `all`.
 
-`process_batch` works on consecutive frames of one shot: faces are tracked across frames,
-their keypoints smoothed, and identity is decided once per track (re-checked every
-RECAST_REID_EVERY frames until it matches, and again while faces cross), so the same person
-keeps the same face. `process` treats a frame as a still. Frames with nothing to replace come
-back as the very same array, so unchanged frames cost nothing downstream and stay bit-exact.
+`process_batch` works on consecutive frames of one shot: the whole frame is scanned for faces
+on a shrunk copy, one frame in `detect_every`; faces are tracked across frames, each face being
+replaced is re-detected on a crop around its track in every frame (`tasks.faces.sighting`) and
+its keypoints smoothed; identity is decided once per track (again while it is unmatched and its
+appearance jumps, and while faces cross), so the same person keeps the same face. `process`
+treats a frame as a still. Frames with nothing to replace come back as the very same array, so
+unchanged frames cost nothing downstream and stay bit-exact.
 """
 
 from __future__ import annotations
@@ -19,16 +21,19 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
 
+import cv2
 import numpy as np
 import numpy.typing as npt
 
+from tasks.faces import sighting
+from tasks.faces.align import estimate_transform
 from tasks.faces.backend import Backend, load_backend
-from tasks.faces.detect import Face
+from tasks.faces.detect import Face, FloatArray
 from tasks.faces.embed import SAME_PERSON_DISTANCE, Embedding, distance, embed_face
 from tasks.faces.images import load_image
 from tasks.faces.settings import Settings
 from tasks.faces.timing import Timings
-from tasks.faces.track import Track, Tracker
+from tasks.faces.track import Track, Tracker, iou
 from tasks.spec import FaceSelect as SelectMode
 from tasks.spec import SpecError
 
@@ -39,7 +44,14 @@ log = logging.getLogger(__name__)
 Image = npt.NDArray[np.uint8]
 
 _TURNED_AWAY = 0.3  # nose offset from the eyes' midpoint, in eye distances
+# Beyond this turn a frontal face cannot be laid on the head: the demo's 3/4-profile cameraman
+# is at 0.36, t1's people at most 0.39; in profile the eyes close up and the figure passes 1.
+PROFILE_TURN = 0.6
 _LARGEST_HYSTERESIS = 0.8  # the chosen face stays chosen until another is 1/0.8 times larger
+_LOOK = 16  # side of the thumbnail an unmatched face's appearance is followed by
+_JUMP = 0.45  # mean change of the normalised thumbnail that calls for a new identity check
+_SAME_FACE = 0.5  # IoU of a scanned and a refined face taken for the same face
+_GROWN = 1.4  # or a face this much wider than when last checked (more pixels to recognise)
 
 
 @dataclass(frozen=True, eq=False)
@@ -65,6 +77,8 @@ class FrameResult:
     swapped: tuple[Face, ...] = ()  # the faces written, as smoothed
     tracks: tuple[int, ...] = ()  # their track ids, in the same order
     mappings: tuple[int, ...] = ()  # which mapping (index into the spec's faces) wrote each
+    # Faces chosen but left as they are, turned too far (track id, face, turn): for a compositor.
+    compositor: tuple[tuple[int, Face, float], ...] = ()
 
 
 class FaceEngine:
@@ -101,12 +115,17 @@ class FaceEngine:
         self._needs_identity = "reference" in self._modes
         self._tracker = Tracker()
         self._frame = 0
+        self._shot_frame = 0  # frames since the cut: the first frame of a shot is scanned
+        self._last_scan = -1
+        self._replaced: set[int] = set()  # tracks replaced in the previous frame
         self._largest_track: int | None = None
 
     def new_shot(self) -> None:
         """Forget the tracks: the next frames start a new shot."""
         self._tracker.reset()
         self._largest_track = None
+        self._shot_frame = 0
+        self._replaced = set()
 
     def process(self, frame: Image) -> FrameResult:
         """One frame as a still: no track carries over from, or to, other frames."""
@@ -117,10 +136,24 @@ class FaceEngine:
             self.new_shot()
 
     def process_batch(self, frames: Sequence[Image]) -> list[FrameResult]:
-        """Consecutive frames of one shot, detected and swapped as batches."""
+        """Consecutive frames of one shot: scanned (one in `detect_every`), refined, swapped."""
+        every = self.settings.detect_every
+        scanned = [i for i in range(len(frames)) if (self._shot_frame + i) % every == 0]
         with self.timings.step("detect"):
-            detections = self.backend.detector.detect_batch(frames)
-        plans = [self._plan(frame, faces) for frame, faces in zip(frames, detections, strict=True)]
+            found = sighting.scan(
+                self.backend.detector, [frames[i] for i in scanned], self.settings.detect_side
+            )
+        detections: list[list[Face] | None] = [None] * len(frames)
+        for i, seen in zip(scanned, found, strict=True):
+            detections[i] = seen
+        plans, counts, turned = [], [], []
+        for frame, looked in zip(frames, detections, strict=True):
+            plan, count = self._plan(frame, looked)
+            # A face turned further than a frontal texture can follow is left as it is and
+            # flagged: a pasted sticker is worse than a face a compositor replaces by hand.
+            turned.append(tuple((t, f, round(_turn(f), 3)) for t, f, _ in plan if _profile(f)))
+            plans.append([step for step in plan if not _profile(step[1])])
+            counts.append(count)
         canvases = [f.copy() if plan else f for f, plan in zip(frames, plans, strict=True)]
         jobs = [
             (i, face, self._sources[mapping])
@@ -129,27 +162,53 @@ class FaceEngine:
         ]
         written = iter(self.backend.swapper.apply(canvases, jobs, self.timings))
         results = []
-        for i, (frame, faces, plan) in enumerate(zip(frames, detections, plans, strict=True)):
+        for i, (frame, count, plan) in enumerate(zip(frames, counts, plans, strict=True)):
             done = [step for step in plan if next(written)]
             if not done:
-                results.append(FrameResult(frame=frame, faces_found=len(faces), faces_swapped=0))
+                results.append(
+                    FrameResult(
+                        frame=frame, faces_found=count, faces_swapped=0, compositor=turned[i]
+                    )
+                )
                 continue
             results.append(
                 FrameResult(
                     frame=canvases[i],
-                    faces_found=len(faces),
+                    faces_found=count,
                     faces_swapped=len(done),
                     swapped=tuple(face for _, face, _ in done),
                     tracks=tuple(track for track, _, _ in done),
                     mappings=tuple(mapping for _, _, mapping in done),
+                    compositor=turned[i],
                 )
             )
         return results
 
-    def _plan(self, frame: Image, faces: list[Face]) -> list[tuple[int, Face, int]]:
-        """(track id, smoothed face, mapping index) for each face to replace in this frame."""
+    def _plan(
+        self, frame: Image, scanned: list[Face] | None
+    ) -> tuple[list[tuple[int, Face, int]], int]:
+        """(track id, smoothed face, mapping index) for each face to replace in this frame, and
+        how many faces the frame holds. `scanned`: the whole-frame detections, None on a frame
+        between scans (only the faces replaced in the previous frame are looked for)."""
         index = self._frame
         self._frame += 1
+        self._shot_frame += 1
+        # Faces near each other: a crop may show the wrong one; the whole frame decides.
+        crowded = self._tracker.crowded(index)
+        if crowded and scanned is None:
+            with self.timings.step("detect"):
+                scanned = sighting.scan(self.backend.detector, [frame], self.settings.detect_side)[
+                    0
+                ]
+        refined = {} if crowded else self._refine(frame, index)
+        if scanned is None:
+            faces = [face for face in refined.values()]
+            unseen = [t for t in self._tracker.tracks if t.id not in refined]
+            count = len(faces) + sum(t.last_frame == self._last_scan for t in unseen)
+        else:
+            faces = _merge(scanned, list(refined.values()))
+            self._last_scan = index
+            count = len(faces)
         tracked = self._tracker.update(faces, index)
         if self._needs_identity:
             with self.timings.step("identity"):
@@ -165,21 +224,75 @@ class FaceEngine:
         if self._catch_all is not None:
             for k in range(len(tracked)):
                 chosen.setdefault(k, self._catch_all)
-        return [(tracked[k][0].id, tracked[k][1], m) for k, m in sorted(chosen.items())]
+        plan = [(tracked[k][0], tracked[k][1], m) for k, m in sorted(chosen.items())]
+        if not crowded:
+            plan = self._refine_new(frame, plan, set(refined))
+        self._replaced = {track.id for track, _, _ in plan}
+        return [(track.id, face, m) for track, face, m in plan], count
+
+    def _refine(self, frame: Image, index: int) -> dict[int, Face]:
+        """The faces replaced in the previous frame, re-detected where their tracks predict."""
+        side = self.settings.refine_side
+        tracks = [t for t in self._tracker.tracks if t.id in self._replaced]
+        if not side or not tracks:
+            return {}
+        with self.timings.step("detect"):
+            found = sighting.refine(
+                self.backend.detector, frame, [t.predict(index) for t in tracks], side
+            )
+        return {t.id: f for t, f in zip(tracks, found, strict=True) if f is not None}
+
+    def _refine_new(
+        self, frame: Image, plan: list[tuple[Track, Face, int]], refined: set[int]
+    ) -> list[tuple[Track, Face, int]]:
+        """Faces replaced from this frame on (a new track, one just recognised) take refined
+        keypoints at once, so the keypoints of a replaced face always come from `refine`."""
+        side = self.settings.refine_side
+        new = [k for k, (track, _, _) in enumerate(plan) if track.id not in refined]
+        if not side or not new:
+            return plan
+        with self.timings.step("detect"):
+            found = sighting.refine(
+                self.backend.detector, frame, [plan[k][1].bbox for k in new], side
+            )
+        out = list(plan)
+        for k, face in zip(new, found, strict=True):
+            if face is not None:
+                track, _, mapping = plan[k]
+                track.face = face  # the filter restarts from the refined keypoints
+                out[k] = (track, face, mapping)
+        return out
 
     def _identify(self, frame: Image, track: Track, face: Face, index: int) -> None:
-        """Decide who a track is: at its start, then every `reid_every` frames until matched,
-        and again whenever the tracker asks (`recheck`: faces crossing)."""
+        """Decide who a track is: at its start, again while it is unmatched and its appearance
+        jumps (it turned to the camera, came closer; or every `reid_every` frames if set), and
+        while the tracker flags it (`recheck`: faces crossing) if its appearance jumped: two
+        people standing side by side are not embedded again in every frame."""
+        if track.mapping is not None and not track.recheck:
+            return
+        look = appearance(frame, face)
+        if (
+            track.checked_frame is not None
+            and not track.recheck
+            and not self._changed(track, look, face, index)
+        ):
+            track.recheck = False
+            return
+        embedding = embed_face(frame, face)
         if track.recheck:
-            self._recheck(track, embed_face(frame, face), index)
+            track.look = look
+            self._recheck(track, embedding, index)
             return
-        if track.mapping is not None:
-            return
-        last = track.checked_frame
-        if last is not None and index - last < self.settings.reid_every:
-            return
-        track.checked_frame = index
-        track.mapping, track.distance = self._nearest(embed_face(frame, face))
+        track.checked_frame, track.look, track.checked_width = index, look, face.width
+        track.mapping, track.distance = self._nearest(embedding)
+
+    def _changed(self, track: Track, look: FloatArray, face: Face, index: int) -> bool:
+        every = self.settings.reid_every
+        if every and track.mapping is None and index - (track.checked_frame or 0) >= every:
+            return True
+        if track.mapping is None and face.width > _GROWN * track.checked_width:
+            return True
+        return track.look is None or float(np.abs(look - track.look).mean()) > _JUMP
 
     def _recheck(self, track: Track, embedding: Embedding, index: int) -> None:
         """Who a track is while its face is near another's and just after they part (the
@@ -256,8 +369,44 @@ def _check_mode(mapping: Mapping, number: int) -> SelectMode:
     return mode
 
 
+def _merge(scanned: list[Face], refined: list[Face]) -> list[Face]:
+    """The scan's faces, each replaced by the refined look at it where there is one (one to
+    one, best overlap first); refined faces the shrunk scan missed are kept."""
+    pairs = sorted(
+        (
+            (iou(s.bbox, r.bbox), si, ri)
+            for si, s in enumerate(scanned)
+            for ri, r in enumerate(refined)
+        ),
+        reverse=True,
+    )
+    taken: set[int] = set()
+    used: set[int] = set()
+    for overlap, si, ri in pairs:
+        if overlap < _SAME_FACE:
+            break
+        if si not in taken and ri not in used:
+            taken.add(si)
+            used.add(ri)
+    return refined + [face for si, face in enumerate(scanned) if si not in taken]
+
+
+def appearance(frame: Image, face: Face) -> FloatArray:
+    """A face's look in brief: a small grey thumbnail aligned on its smoothed keypoints (box
+    edges jitter by several pixels from frame to frame), zero mean, unit spread."""
+    matrix = estimate_transform(face.kps, 128)
+    matrix[:2] *= _LOOK / 128  # the same template, at thumbnail size
+    small = cv2.warpAffine(frame, matrix, (_LOOK, _LOOK), flags=cv2.INTER_AREA)
+    look = cv2.cvtColor(np.asarray(small, np.uint8), cv2.COLOR_RGB2GRAY).astype(np.float32)
+    return np.asarray((look - look.mean()) / max(float(look.std()), 1.0), np.float32)
+
+
 def _first(modes: list[SelectMode], mode: SelectMode) -> int | None:
     return next((i for i, m in enumerate(modes) if m == mode), None)
+
+
+def _profile(face: Face) -> bool:
+    return _turn(face) > PROFILE_TURN
 
 
 def _turn(face: Face) -> float:

@@ -27,7 +27,7 @@ class Logged:
     face: Face
 
 
-def entry(track: int, face: Face, mapping: int) -> dict[str, Any]:
+def entry(track: int, face: Face, mapping: int | None) -> dict[str, Any]:
     return {
         "track": track,
         "mapping": mapping,

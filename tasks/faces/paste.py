@@ -12,7 +12,7 @@ import numpy as np
 import numpy.typing as npt
 
 from tasks.faces.align import Box, Image, Matrix, crop_box, warp_back
-from tasks.faces.swap_classical import _composite, face_mask, transfer_colour
+from tasks.faces.swap_classical import _composite, face_mask, match_shading, transfer_colour
 
 FloatImage = npt.NDArray[np.float32]
 
@@ -28,7 +28,8 @@ def paste_crop(
     """Blend `crop` (made with `matrix`) into `canvas` in place through `mask`.
 
     With `colour_from` (the frame's own crop at the same place), the crop first takes its LAB
-    mean and spread inside the mask, so a swapped face keeps the shot's grade.
+    mean and spread inside the mask and its light (low frequencies), so a swapped face keeps
+    the shot's grade, as the classical swapper's does. The plate's grain is matched either way.
     """
     size = crop.shape[0]
     box = crop_box(matrix, size, canvas.shape)
@@ -36,6 +37,7 @@ def paste_crop(
         return None
     if colour_from is not None:
         crop = transfer_colour(crop, colour_from, mask > 0.5)
+        crop = match_shading(crop, colour_from, (mask > 0).astype(np.float32), size)
     _composite(canvas, warp_back(crop, matrix, box), warp_back(mask, matrix, box), box)
     return box
 

@@ -62,6 +62,8 @@ class Track:
     mapping: int | None = None  # decided by identity (reference mappings)
     checked_frame: int | None = None  # when identity was last computed
     distance: float | None = None
+    look: FloatArray | None = None  # appearance when identity was last computed
+    checked_width: float = 0.0  # face width then
     since_near: int | None = None  # frames seen since its face was last near another's
     recheck: bool = False  # set by the tracker, cleared by whoever checks who the face is
     box: Box = field(init=False)  # last detected, unsmoothed
@@ -141,6 +143,13 @@ class Tracker:
                 out.append((track, track.smooth(face, frame)))
         self._mark_crossings(frame)
         return out
+
+    def crowded(self, frame: int) -> bool:
+        """Whether faces are, or are about to be, near each other at `frame` (predicted)."""
+        if any(t.since_near is not None for t in self.tracks):
+            return True
+        boxes = [t.predict(frame) for t in self.tracks]
+        return any(iou(a, b) >= _NEAR_IOU for i, a in enumerate(boxes) for b in boxes[i + 1 :])
 
     def _mark_crossings(self, frame: int) -> None:
         """Flag for `recheck` the tracks seen near another face, or within a few frames after."""

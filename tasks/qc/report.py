@@ -28,7 +28,13 @@ def shot_rows(
 ) -> list[dict[str, Any]]:
     """One row per shot, summing what every unit that touched it reported."""
     totals: dict[int, dict[str, Any]] = defaultdict(
-        lambda: {"faces_found": 0, "faces_swapped": 0, "flicker": [], "frames_reused": 0}
+        lambda: {
+            "faces_found": 0,
+            "faces_swapped": 0,
+            "flicker": [],
+            "frames_reused": 0,
+            "needs_compositor": 0,
+        }
     )
     for unit in swaps:
         for entry in unit.get("per_shot", []):
@@ -37,6 +43,7 @@ def shot_rows(
             row["reused_from"] = row.get("reused_from") or entry.get("reused_from")
             row["faces_found"] += entry.get("faces_found", 0)
             row["faces_swapped"] += entry.get("faces_swapped", 0)
+            row["needs_compositor"] += entry.get("needs_compositor", 0)
             if entry.get("flicker") is not None:
                 row["flicker"].append(float(entry["flicker"]))
     measured: dict[int, list[FaceSample]] = defaultdict(list)
@@ -64,7 +71,9 @@ def shot_rows(
                 "flicker": max(t["flicker"]) if t["flicker"] else None,
                 "frames_reused": t["frames_reused"],  # taken from an earlier render
                 "reused_from": t.get("reused_from"),
+                "needs_compositor": t["needs_compositor"],
                 "warnings": _shot_warnings(t["faces_found"], t["faces_swapped"])
+                + _compositor_warnings(t["needs_compositor"])
                 + _identity_warnings(samples, thresholds),
             }
         )
@@ -82,6 +91,13 @@ def _reuse_line(rows: list[dict[str, Any]]) -> str:
 
 def _round(value: float | None) -> float | None:
     return None if value is None else round(value, 4)
+
+
+def _compositor_warnings(turned: int) -> list[str]:
+    """Faces the swap left alone, turned too far to follow (tasks.faces.engine.PROFILE_TURN)."""
+    if not turned:
+        return []
+    return [f"needs a compositor: {turned} faces turned too far to replace (faces.json lists them)"]
 
 
 def _shot_warnings(found: int, swapped: int) -> list[str]:

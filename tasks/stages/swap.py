@@ -87,6 +87,8 @@ class UnitSwap:
         self.swapped: Counter[int] = Counter()
         self.meters: dict[int, FlickerMeter] = {}
         self.faces: dict[str, list[dict[str, Any]]] = {}
+        self.compositor: dict[str, list[dict[str, Any]]] = {}  # faces left for a compositor
+        self.turned: Counter[int] = Counter()
         self._shot: int | None = None
         self.progress = Progress(log, label, len(owner))
 
@@ -163,6 +165,11 @@ class UnitSwap:
             self.found[shot] += done.faces_found
             self.swapped[shot] += done.faces_swapped
             meter.add(frame, done.frame, dict(zip(done.tracks, done.swapped, strict=True)))
+            if done.compositor:
+                self.turned[shot] += len(done.compositor)
+                self.compositor[str(batch.start + offset)] = [
+                    {**faces_log.entry(t, f, None), "turn": turn} for t, f, turn in done.compositor
+                ]
             if done.swapped:
                 self.faces[str(batch.start + offset)] = [
                     faces_log.entry(t, f, m)
@@ -189,6 +196,7 @@ class UnitSwap:
                 reused_from=self.reused_from[s].most_common(1)[0][0]
                 if s in self.reused_from
                 else None,
+                needs_compositor=self.turned[s],
             )
             for s, n in sorted(frames.items())
         ]
@@ -373,7 +381,12 @@ def _swap(
     if count != unit.frames:
         raise RuntimeError(f"unit {unit.id}: decoded {count} frames, expected {unit.frames}")
     written = tmp / FACES_LOG
-    logged = {"frames": work.faces, "kept": work.kept, "reused": work.taken}
+    logged = {
+        "frames": work.faces,
+        "kept": work.kept,
+        "reused": work.taken,
+        "needs_compositor": work.compositor,
+    }
     written.write_text(json.dumps(logged))
     engine = work.engine if work.built else None
     spent = engine.timings.rounded() if engine else {}

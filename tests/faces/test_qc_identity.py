@@ -118,6 +118,7 @@ def test_each_face_is_scored_against_its_own_mappings_source(
         original = embed(before[sample["frame"]], entry.face)
         assert sample["to_original"] == pytest.approx(_cosine(delivered, original), abs=1e-4)
     assert {s["mapping"] for s in row["identity"]} == {0, 1}
-    # The contract swapper leaves the faces mapping 0 wrote nearer mapping 1's source (0.42
-    # against 0.16): scoring a face against the source it resembles most is wrong there.
-    assert nearer_the_other == (3 if neural else 0)
+    # The contract swapper (random weights) leaves faces nearer the other mapping's source
+    # (3 or 6 of 6, depending on the keypoints): scoring a face against the source it
+    # resembles most is wrong there. Real swaps all land nearer their own.
+    assert nearer_the_other >= 3 if neural else nearer_the_other == 0

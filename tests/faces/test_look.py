@@ -1,0 +1,162 @@
+"""A replaced face belongs in its shot: grade, seams, halo and detail, measured before/after
+(tasks.faces.look) on both paths (offline classical, neural contract models)."""
+
+from __future__ import annotations
+
+import cv2
+import numpy as np
+import pytest
+from face_samples import person, portrait
+from skimage import data
+
+from tasks.faces import FaceEngine, Mapping, look
+from tasks.faces.detect import Face, detect_faces
+from tasks.faces.swap_classical import _crop_size, face_mask, prepare_source, swap_face
+
+
+def _regions(image: np.ndarray, face: Face) -> look.Regions:
+    size = _crop_size(face)
+    return look.regions(face, image.shape, face_mask(size), size)
+
+
+def _grey(image: np.ndarray) -> np.ndarray:
+    return cv2.cvtColor(cv2.cvtColor(image, cv2.COLOR_RGB2GRAY), cv2.COLOR_GRAY2RGB)
+
+
+def _graded(image: np.ndarray) -> np.ndarray:
+    """A strong teal grade: LAB a and b pushed towards green-blue."""
+    lab = cv2.cvtColor(image, cv2.COLOR_RGB2LAB).astype(np.int16)
+    lab[..., 1] -= 14
+    lab[..., 2] -= 24
+    return cv2.cvtColor(np.clip(lab, 0, 255).astype(np.uint8), cv2.COLOR_LAB2RGB)
+
+
+@pytest.fixture(scope="module")
+def matt(t1: np.ndarray) -> np.ndarray:
+    return cv2.resize(person(t1, 3), (300, 360))
+
+
+def test_a_black_and_white_shot_stays_black_and_white(
+    neural: bool, matt: np.ndarray, lisa: np.ndarray
+) -> None:
+    """The demo's cameraman and a greyed t1 person: no pixel of the output gets chroma (LAB
+    a/b distance from neutral) above 3, on either path. Before the fix ~2,000 pixels of the
+    cameraman's face had chroma above 3, up to 8."""
+    engine = FaceEngine([Mapping(source=lisa)])
+    for shot in (cv2.cvtColor(data.camera(), cv2.COLOR_GRAY2RGB), _grey(matt)):
+        result = engine.process(shot)
+        assert result.faces_swapped == 1
+        x1, y1, x2, y2 = (round(v) for v in result.swapped[0].bbox)
+        changed = np.abs(result.frame[y1:y2, x1:x2].astype(int) - shot[y1:y2, x1:x2])
+        assert changed.mean() > 0.5  # written (the contract swapper changes little)
+        # Rounding RGB -> LAB -> RGB leaves a grey pixel at most a level off in one channel.
+        assert float(look.chroma(result.frame).max()) <= 3.0
+
+
+def test_a_graded_shot_keeps_its_grade(matt: np.ndarray, lisa: np.ndarray) -> None:
+    """Chroma distance between the face and a ring around it, before -> after, on a teal-graded
+    shot and the plain one: no more than 1 LAB unit further apart than the original face was
+    (Poisson blending gave 0.7 -> 5.5 on the plain one)."""
+    source = prepare_source(lisa, detect_faces(lisa)[0])
+    for shot in (matt, _graded(matt)):
+        face = detect_faces(shot)[0]
+        where = _regions(shot, face)
+        out = swap_face(shot, face, source)
+        assert look.chroma_gap(out, where) <= look.chroma_gap(shot, where) + 1.0
+
+
+@pytest.mark.parametrize("index", [0, 2, 4])
+def test_no_seam_and_no_halo(t1: np.ndarray, index: int) -> None:
+    """On the demo's cameraman (astronaut's face) and on t1's people: gradient energy along the
+    mask border no higher than inside the face, luminance step across it within 1.5 levels of
+    the original's."""
+    astronaut = data.astronaut()
+    source = prepare_source(astronaut, detect_faces(astronaut)[0])
+    camera = cv2.cvtColor(data.camera(), cv2.COLOR_GRAY2RGB)
+    people = sorted(detect_faces(t1), key=lambda f: f.bbox[0])
+    for shot, face in ((camera, detect_faces(camera)[0]), (t1, people[index])):
+        where = _regions(shot, face)
+        out = swap_face(shot, face, source)
+        assert look.seam_ratio(out, where) <= _seam_bound(shot, where)
+        assert abs(look.halo_step(out, where) - look.halo_step(shot, where)) <= 1.5
+
+
+def _seam_bound(shot: np.ndarray, where: look.Regions) -> float:
+    """1 (the border no busier than the face), or where the plate itself has an edge under the
+    border (hair, a jaw line against the background), at most 1.2 times the plate's figure."""
+    return max(1.0, 1.2 * look.seam_ratio(shot, where))
+
+
+def test_a_4k_plate_keeps_its_grain_and_gets_no_halo(t1: np.ndarray, lisa: np.ndarray) -> None:
+    """A 3840x2160 grainy plate with a face 1,200 px tall: the pasted face (from a 512 template)
+    gets the plate's fine detail back (band-pass energy inside over the ring's, within 20% of
+    the original's; it was 0.00 before), no seam, no halo, and stays neutral where it was."""
+    rng = np.random.default_rng(0)
+    face_image = cv2.resize(portrait(t1, detect_faces(t1)[0]), (1500, 1900), cv2.INTER_CUBIC)
+    plate = np.full((2160, 3840, 3), 80, np.uint8)
+    plate[100:2000, 1100:2600] = face_image
+    grain = rng.normal(0, 6, plate.shape[:2])[..., None]
+    plate = np.clip(plate + grain, 0, 255).astype(np.uint8)
+    face = detect_faces(plate)[0]
+    assert face.height > 1000
+    where = _regions(plate, face)
+    out = swap_face(plate, face, prepare_source(lisa, detect_faces(lisa)[0]))
+    before, after = look.detail_ratio(plate, where), look.detail_ratio(out, where)
+    assert 0.8 * before <= after <= 1.25 * before, (before, after)
+    assert look.seam_ratio(out, where) <= _seam_bound(plate, where)
+    assert abs(look.halo_step(out, where) - look.halo_step(plate, where)) <= 1.5
+
+
+def test_a_face_sharper_than_the_shot_is_softened(matt: np.ndarray) -> None:
+    """A crisp source on a soft shot (Matt upscaled from a small crop): the face's fine detail
+    stays within 1.3x of the original's, relative to the ring (it was 2.2x)."""
+    astronaut = data.astronaut()
+    source = prepare_source(astronaut, detect_faces(astronaut)[0])
+    face = detect_faces(matt)[0]
+    where = _regions(matt, face)
+    out = swap_face(matt, face, source)
+    assert look.detail_ratio(out, where) <= 1.3 * look.detail_ratio(matt, where)
+
+
+class _Turned:
+    """CenterFace, with every face's nose moved sideways by `turn` eye distances: the
+    keypoints a head in profile gives (the far eye hidden behind the nose)."""
+
+    name = "centerface-turned"
+
+    def __init__(self, turn: float) -> None:
+        from tasks.faces.scrfd import CenterFaceDetector
+
+        self.inner, self.turn = CenterFaceDetector(), turn
+
+    def detect_batch(self, frames: list[np.ndarray]) -> list[list[Face]]:
+        found = self.inner.detect_batch(frames)
+        return [[self._turned(face) for face in faces] for faces in found]
+
+    def _turned(self, face: Face) -> Face:
+        kps = face.kps.copy()
+        kps[2, 0] += self.turn * float(np.linalg.norm(kps[1] - kps[0]))
+        return Face(bbox=face.bbox, kps=kps, score=face.score)
+
+
+def test_a_profile_face_is_flagged_not_pasted(matt: np.ndarray, lisa: np.ndarray) -> None:
+    """A face turned beyond what the swap can follow is left untouched and listed for a
+    compositor (the QC report's warning counts it); a 3/4 face is still replaced."""
+    from tasks.faces.backend import Backend, ClassicalSwapper
+    from tasks.qc.report import shot_rows
+    from tasks.spec import Shot, ShotList
+
+    engine = FaceEngine([Mapping(source=lisa)])
+    for turn, flagged in ((0.0, False), (0.9, True)):
+        engine.backend = Backend("offline", _Turned(turn), ClassicalSwapper())
+        result = engine.process(matt)
+        assert len(result.compositor) == int(flagged)
+        assert result.faces_swapped == int(not flagged)
+        assert np.array_equal(result.frame, matt) == flagged
+    shots = ShotList(frame_count=10, fps="24", shots=[Shot(index=0, start_frame=0, end_frame=10)])
+    swaps = [
+        {"per_shot": [{"shot": 0, "faces_found": 2, "faces_swapped": 1, "needs_compositor": 1}]}
+    ]
+    (row,) = shot_rows(shots, swaps)
+    assert row["needs_compositor"] == 1
+    assert any("needs a compositor" in w for w in row["warnings"])
