@@ -3,14 +3,16 @@
 from __future__ import annotations
 
 import argparse
+import json
 import logging
+import os
 import sys
 import time
 from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
-RESTORE_CHOICES = ("none", "gfpgan")
+from recast import options
 
 
 def _parser() -> argparse.ArgumentParser:
@@ -18,23 +20,53 @@ def _parser() -> argparse.ArgumentParser:
     p.add_argument("-v", "--verbose", action="store_true", help="show Airflow's task logs")
     sub = p.add_subparsers(dest="command", required=True)
 
-    r = sub.add_parser("render", help="render a local film through the recast_render DAG")
-    r.add_argument("input", type=Path, help="the film")
+    r = sub.add_parser(
+        "render",
+        help="render a local film through the recast_render DAG",
+        description="Render a local film through the real recast_render DAG (local backend, "
+        "embedded S3). Settings come from --spec JOB.yaml (the drop folder's job schema), "
+        "then from the flags, which override the file.",
+    )
+    r.add_argument("input", type=Path, nargs="?", help="the film (or `asset:` in --spec)")
+    r.add_argument(
+        "--spec",
+        type=Path,
+        metavar="JOB.yaml",
+        help="a job file (YAML or JSON, the drop folder's schema); its relative paths resolve "
+        "next to it",
+    )
     r.add_argument(
         "--face",
         action="append",
-        required=True,
         metavar="SOURCE_IMAGE[:REFERENCE_IMAGE]",
-        help="face to put in, and optionally who it replaces (default: every face); repeatable",
+        help="face to put in, and optionally who it replaces (default: every face); repeatable; "
+        "replaces the job file's faces",
     )
     r.add_argument("--out", type=Path, required=True, help="output film (.mp4)")
-    r.add_argument("--restore", choices=RESTORE_CHOICES, default="none")
-    r.add_argument("--max-units", type=int, default=None, help="cap on work units (pods)")
+    r.add_argument("-q", "--quiet", action="store_true", help="no live progress, only the summary")
     r.add_argument(
-        "--consent",
-        metavar="REFERENCE",
-        help="ID of the release covering the faces; a render without one is refused",
+        "-v",
+        "--verbose",
+        action="store_true",
+        default=argparse.SUPPRESS,
+        help="every shot in the summary, and Airflow's task logs on the terminal",
     )
+    options.add_spec_flags(r)
+    # Issue 13 (versions): shorthands that build `shot_overrides` (the spec's own flag takes
+    # JSON); --base, --shots and --no-reuse are the spec's generated flags.
+    r.add_argument("--skip-shots", metavar="3,4", help="shots passed through untouched")
+    r.add_argument(
+        "--shot-face",
+        action="append",
+        default=[],
+        metavar="SHOT=SOURCE_IMAGE[:REFERENCE_IMAGE]",
+        help="a face mapping for one re-rendered shot only; repeatable",
+    )
+
+    c = sub.add_parser("cache", help="size of the work area kept between renders; prune it")
+    c.add_argument("--prune", action="store_true", help="remove what --older-than/--max-size say")
+    c.add_argument("--older-than", type=float, metavar="DAYS", help="remove entries older than")
+    c.add_argument("--max-size", type=float, metavar="GB", help="then the oldest, down to this")
 
     d = sub.add_parser("demo", help="build the demo film from public-domain faces and render it")
     d.add_argument("--out", type=Path, default=Path("out"), help="folder for the results")
@@ -57,40 +89,96 @@ def _quiet_airflow(verbose: bool) -> None:
         logging.getLogger(name).setLevel(level)
 
 
-def summary_lines(report: dict[str, Any], files: dict[str, Path], wall: float) -> list[str]:
-    seconds = report.get("seconds", {})
-    lines = [
-        f"Recast render {report.get('run_id', '?')}: done in {wall:.1f}s",
-        f"  frames {report.get('frames')}  shots {report.get('shots')}  units {report.get('units')}"
-        f"  faces found {report.get('faces_found')}  faces swapped {report.get('faces_swapped')}",
-        "  seconds per stage: "
-        + "  ".join(f"{name} {value:.1f}" for name, value in seconds.items()),
-    ]
-    for shot in report.get("per_shot", []):
-        lines.append(
-            f"    shot {shot['shot']:>3}: {shot['frames']:>4} frames,"
-            f" {shot['faces_found']:>4} faces found, {shot['faces_swapped']:>4} swapped"
-        )
-    lines.append("  files:")
-    lines += [f"    {name:<14} {path}" for name, path in files.items()]
-    lines.append(f"  published      {report.get('film')}")
-    return lines
+def _spec(args: argparse.Namespace) -> Any:
+    """The render spec: the job file's settings (its paths resolved next to it, by the drop
+    folder's code), then the flags'; every problem found listed at once."""
+    from recast.local_render import FaceArg, local_problems
+    from recast_airflow.config import Settings
+    from recast_airflow.jobs import parse_document, resolve_paths, spec_problems
+    from recast_airflow.render import conf_problems
+    from tasks.spec import SpecError
+
+    conf: dict[str, Any] = {}
+    refused: list[str] = []
+    if args.spec:
+        if not args.spec.is_file():
+            raise SpecError(f"job file not found: {args.spec}")
+        raw = parse_document(args.spec.read_bytes(), str(args.spec))
+        conf, refused = resolve_paths(raw, str(args.spec.parent))
+    if args.input:
+        conf["asset"] = str(args.input)
+    if args.face:
+        conf["faces"] = [FaceArg.parse(text).mapping() for text in args.face]
+    conf |= options.given(args)
+    conf |= _versions_conf(args, conf.get("shot_overrides"))
+    if "asset" not in conf:
+        refused.append("no film: give INPUT, or asset: in --spec")
+    if "faces" not in conf:
+        refused.append("no face: give --face SOURCE[:REFERENCE], or faces: in --spec")
+    settings = Settings.from_env()
+    spec, problems = spec_problems(conf, refused, lambda c: conf_problems(c, settings))
+    problems += local_problems(conf)
+    if problems or spec is None:
+        raise SpecError("; ".join(problems), problems)
+    return spec
 
 
 def _render(args: argparse.Namespace) -> dict[str, Path]:
-    from recast.local_render import FaceArg, render
+    from recast.local_render import render_spec
+    from recast.progress import live
+    from recast.summary import summary_lines
 
-    faces = [FaceArg.parse(text) for text in args.face]
-    extra: dict[str, object] = {"max_units": args.max_units} if args.max_units else {}
-    if args.consent:
-        extra["consent_reference"] = args.consent
+    spec = _spec(args)
     started = time.perf_counter()
     log_file = None if args.verbose else args.out.with_name(f"{args.out.stem}_airflow.log")
-    report, files = render(
-        args.input, faces, args.out, restore=args.restore, extra_conf=extra, log_file=log_file
-    )
-    print("\n".join(summary_lines(report, files, time.perf_counter() - started)))
+    progress = None if args.quiet or args.verbose else live
+    report, files = render_spec(spec, args.out, log_file=log_file, progress=progress)
+    qc = json.loads(files["qc"].read_text()) if "qc" in files else None
+    wall = time.perf_counter() - started
+    print("\n".join(summary_lines(report, files, wall, qc=qc, verbose=args.verbose)))
+    if report.get("reuse"):
+        from tasks.reuse import headline
+
+        print(headline(report["reuse"]))
     return files
+
+
+def _versions_conf(args: argparse.Namespace, given: Any = None) -> dict[str, object]:
+    """--skip-shots and --shot-face, added to the shot_overrides given (file or JSON flag)."""
+    overrides: dict[int, dict[str, Any]] = {}
+    for o in given if isinstance(given, list) else []:
+        if isinstance(o, dict) and isinstance(o.get("shot"), int):
+            overrides[o["shot"]] = dict(o)
+    for s in (getattr(args, "skip_shots", None) or "").split(","):
+        if s.strip():
+            if not s.strip().isdigit():
+                raise ValueError(f"--skip-shots {args.skip_shots!r}: expected shot indices 3,4")
+            overrides.setdefault(int(s), {"shot": int(s)})["skip"] = True
+    faces: dict[int, list[dict[str, str]]] = {}
+    for text in getattr(args, "shot_face", None) or []:
+        shot, sep, mapping = text.partition("=")
+        if not sep or not shot.strip().isdigit():
+            raise ValueError(f"--shot-face {text!r}: expected SHOT=SOURCE_IMAGE[:REFERENCE_IMAGE]")
+        source, _, reference = mapping.partition(":")
+        face = {"source": source, **({"reference": reference} if reference else {})}
+        faces.setdefault(int(shot), []).append(face)
+    for shot, mappings in faces.items():
+        overrides.setdefault(shot, {"shot": shot})["faces"] = mappings
+    return {"shot_overrides": list(overrides.values())} if overrides else {}
+
+
+def _cache(args: argparse.Namespace) -> None:
+    from recast import airflow_env, workarea
+
+    home = airflow_env.default_home().parent
+    if args.prune:
+        if args.older_than is None and args.max_size is None:
+            raise ValueError("recast cache --prune needs --older-than DAYS or --max-size GB")
+        max_bytes = None if args.max_size is None else int(args.max_size * 2**30)
+        removed = workarea.prune(home, older_than_days=args.older_than, max_bytes=max_bytes)
+        freed = sum(e.size for e in removed) / 2**20
+        print(f"removed {len(removed)} entries ({freed:.1f} MiB)")
+    print("\n".join(workarea.report_lines(home)))
 
 
 def _demo(args: argparse.Namespace) -> dict[str, Path]:
@@ -129,26 +217,44 @@ def _up(args: argparse.Namespace) -> int:
 
 
 def main(argv: Sequence[str] | None = None) -> int:
+    from recast import stops
+
     args = _parser().parse_args(argv)
+    if args.command != "pods" and stops.SUPERVISED not in os.environ:
+        # The work runs in a child that Airflow's signal handlers cannot keep from stopping.
+        given = list(sys.argv[1:] if argv is None else argv)
+        return stops.supervise([sys.executable, "-m", "recast.cli", *given])
+    args.verbose = getattr(args, "verbose", False)
     _quiet_airflow(args.verbose)
     try:
-        if args.command == "render":
-            _render(args)
-        elif args.command == "pods":
-            _pods(args)
-        elif args.command == "up":
-            return _up(args)
-        else:
-            _demo(args)
+        with stops.stoppable(at_once=args.command != "up"):
+            if args.command == "render":
+                _render(args)
+            elif args.command == "cache":
+                _cache(args)
+            elif args.command == "pods":
+                _pods(args)
+            elif args.command == "up":
+                return _up(args)
+            else:
+                _demo(args)
+    except stops.Stopped as stop:  # the supervisor says so
+        return 128 + stop.signum
     except KeyboardInterrupt:
         print("recast: interrupted", file=sys.stderr)
         return 130
     except Exception as exc:  # one line for people; the traceback is in the logs with -v
         logging.getLogger("recast").debug("failed", exc_info=True)
-        reason = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
-        print(f"recast: {reason}", file=sys.stderr)
+        print(f"recast: {_reason(exc)}", file=sys.stderr)
         return 1
     return 0
+
+
+def _reason(exc: Exception) -> str:
+    from tasks.spec import SpecError
+
+    reason = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
+    return f"refused: {reason}" if isinstance(exc, SpecError) else reason
 
 
 if __name__ == "__main__":

@@ -17,9 +17,10 @@ import numpy as np
 from PIL import Image
 from skimage import data
 
-from recast.cli import summary_lines
 from recast.local_render import FaceArg, render
+from recast.progress import live
 from recast.samples import demo_shots, make_film
+from recast.summary import summary_lines
 
 
 def _save(image: np.ndarray, path: Path) -> Path:
@@ -44,9 +45,11 @@ def run_demo(out: Path, *, verbose: bool = False) -> dict[str, Path]:
             "consent_reference": "DEMO-PUBLIC-DOMAIN-astronaut.png-CC0-camera.png",
         },
         log_file=None if verbose else out / "airflow.log",
+        progress=None if verbose else live,
     )
     files = {"input": film, **files}
-    lines = summary_lines(report, files, time.perf_counter() - started)
+    qc = json.loads(files["qc"].read_text()) if "qc" in files else None
+    lines = summary_lines(report, files, time.perf_counter() - started, qc=qc, verbose=verbose)
     (out / "summary.txt").write_text("\n".join(lines) + "\n")
     (out / "summary.json").write_text(json.dumps(report, indent=2))
     print("\n".join(lines))

@@ -8,10 +8,10 @@ runs the browser and end-to-end tests (`shared_stack`).
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import secrets
-import signal
 import socket
 import subprocess
 import sys
@@ -25,7 +25,9 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from recast import airflow_env
+import psutil
+
+from recast import airflow_env, stops
 from recast.s3server import S3Server, embedded_s3
 
 BUCKET = "recast"
@@ -229,19 +231,19 @@ def _wait_healthy(url: str, proc: subprocess.Popen[bytes], timeout: float) -> No
     raise RuntimeError(f"Airflow did not become healthy on {url} in {timeout:.0f}s")
 
 
-def _stop(proc: subprocess.Popen[bytes]) -> None:
-    """standalone stops its components on SIGINT; its own process group is the last resort."""
+def _stop(proc: subprocess.Popen[bytes], grace: float = 6.0) -> None:
+    """SIGTERM to standalone's main PID only (a signal to its whole group hangs an idle
+    LocalExecutor worker), a few seconds to stop its components, then SIGTERM and SIGKILL
+    for whatever of its tree is left."""
+    tree = stops.descendants(proc.pid)  # now: a component may outlive its parent
     if proc.poll() is None:
-        proc.send_signal(signal.SIGINT)
-        try:
-            proc.wait(timeout=30)
-            return
-        except subprocess.TimeoutExpired:
-            pass
-    try:
-        os.killpg(proc.pid, signal.SIGKILL)  # the group this module created (start_new_session)
-    except ProcessLookupError:
-        return
+        proc.terminate()
+        with contextlib.suppress(subprocess.TimeoutExpired):
+            proc.wait(timeout=grace)
+    left = {p.pid: p for p in [*tree, *stops.descendants(proc.pid)]}
+    if proc.poll() is None:
+        left[proc.pid] = psutil.Process(proc.pid)
+    stops.end(left.values(), grace=2.0)
     proc.wait()
 
 
@@ -305,27 +307,56 @@ def _port_free(port: int) -> bool:
     return True
 
 
-def up(home: Path, port: int) -> int:
-    """`recast up`: start the stack, print how to reach it, run until Ctrl-C."""
-    if not _port_free(port):
-        raise RuntimeError(f"port {port} is taken on 127.0.0.1: try `recast up --port N`")
-    print(f"recast up: starting Airflow and the S3 server (logs: {home / 'standalone.log'}) ...")
-    with airflow_stack(home, port=port) as stack:
-        stack.wait_for_dag("recast_render")
-        s3 = stack.s3.env()
-        lines = [
-            f"Recast UI    {stack.url}",
-            f"login        {stack.username} / {stack.password}   (kept in {home}/passwords.json)",
-            f"S3 endpoint  {stack.s3.endpoint}   bucket '{BUCKET}', demo inputs uploaded;"
-            f" keys {s3['AWS_ACCESS_KEY_ID']} / {s3['AWS_SECRET_ACCESS_KEY']}",
-            "Trigger recast_render from its form. recast_dropfolder and recast_batch start",
-            "paused: unpause them to poll s3://recast/dropfolder/incoming/ or run a manifest.",
-            "Ctrl-C stops everything.",
-        ]
-        print("\n".join(lines), flush=True)
+@contextmanager
+def _only_one(home: Path) -> Iterator[None]:
+    """One `recast up` per home: a second one says where the first is, instead of fighting
+    over ports. The lock (flock) goes with the process, however it ends."""
+    import fcntl
+
+    home.mkdir(parents=True, exist_ok=True)
+    with (home / "up.lock").open("a+") as fh:
         try:
-            while True:
-                time.sleep(3600)
+            fcntl.flock(fh, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            fh.seek(0)
+            owner = fh.read().strip() or "another process"
+            raise RuntimeError(
+                f"recast up is already running ({owner}); stop it first (Ctrl-C in its "
+                "terminal, or kill its PID)"
+            ) from None
+        fh.seek(0)
+        fh.truncate()
+        fh.write(f"PID {os.getpid()}, home {home}")
+        fh.flush()
+        yield
+
+
+def up(home: Path, port: int) -> int:
+    """`recast up`: start the stack, print how to reach it, run until Ctrl-C or a stop signal."""
+    with _only_one(home):
+        if not _port_free(port):
+            raise RuntimeError(f"port {port} is taken on 127.0.0.1: try `recast up --port N`")
+        print(f"recast up: starting Airflow and the S3 server (logs: {home / 'standalone.log'})")
+        try:
+            with airflow_stack(home, port=port) as stack:
+                stack.wait_for_dag("recast_render")
+                _print_ready(stack, home)
+                while True:
+                    time.sleep(3600)
         except KeyboardInterrupt:
-            print("recast up: stopping ...", flush=True)
+            print("recast up: stopped", flush=True)
     return 0
+
+
+def _print_ready(stack: Stack, home: Path) -> None:
+    s3 = stack.s3.env()
+    lines = [
+        f"Recast UI    {stack.url}",
+        f"login        {stack.username} / {stack.password}   (kept in {home}/passwords.json)",
+        f"S3 endpoint  {stack.s3.endpoint}   bucket '{BUCKET}', demo inputs uploaded;"
+        f" keys {s3['AWS_ACCESS_KEY_ID']} / {s3['AWS_SECRET_ACCESS_KEY']}",
+        "Trigger recast_render from its form. recast_dropfolder and recast_batch start",
+        "paused: unpause them to poll s3://recast/dropfolder/incoming/ or run a manifest.",
+        "Ctrl-C (or SIGTERM) stops everything.",
+    ]
+    print("\n".join(lines), flush=True)

@@ -21,6 +21,7 @@ from pathlib import Path
 from typing import Any
 
 from tasks.allowlist import check_arguments
+from tasks.progress import emit
 from tasks.spec import SpecError
 
 EXIT_REFUSED = 2  # bad input: retrying will not help
@@ -129,8 +130,16 @@ def main(argv: Sequence[str] | None = None) -> int:
         stream=sys.stderr,
     )
     args = _parser().parse_args(argv)
+    unit = getattr(args, "unit", None)
+    emit("stage", stage=args.stage, unit=unit, state="start")
+    code = _main(args, sys.argv[1:] if argv is None else list(argv))
+    emit("stage", stage=args.stage, unit=unit, state="done" if code == 0 else "failed")
+    return code
+
+
+def _main(args: argparse.Namespace, argv: list[str]) -> int:
     try:
-        check_arguments(sys.argv[1:] if argv is None else argv)
+        check_arguments(argv)
         result = _dispatch(args)
     except SpecError as exc:
         print(f"recast: refused: {one_line(exc)}", file=sys.stderr)

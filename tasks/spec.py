@@ -149,23 +149,72 @@ class FaceMapping(_Model):
         return None if v is None or not v.strip() else _check_uri(v, "face reference")
 
 
+# A shot of a scoped re-render: its index in the base render's shot list, or a timecode range
+# of the film (HH:MM:SS:FF-HH:MM:SS:FF, end exclusive) selecting every shot it overlaps.
+ShotRef = (
+    int
+    | Annotated[
+        str, StringConstraints(pattern=r"^(\d+|\d\d:\d\d:\d\d[:;]\d\d-\d\d:\d\d:\d\d[:;]\d\d)$")
+    ]
+)
+
+
+class ShotOverride(_Model):
+    """A scoped re-render's settings for one shot, in place of the render's own."""
+
+    shot: int = Field(ge=0, description="index of the shot in the base render's shot list")
+    faces: list[FaceMapping] | None = Field(
+        default=None, min_length=1, max_length=16, description="face mappings for this shot"
+    )
+    match_threshold: float | None = Field(default=None, gt=0.0, le=2.0)
+    restore: RestoreMode | None = None
+    skip: bool = Field(default=False, description="pass the shot through untouched")
+
+
 class RenderSpec(_Model):
     """One render, as the UI form, the drop-folder job, the batch manifest and the CLI give it."""
 
     asset: str = Field(description="URI of the film to render (s3://bucket/key)")
     faces: list[FaceMapping] = Field(min_length=1, max_length=16)
-    restore: RestoreMode = "none"
-    restore_strength: float = Field(default=0.8, ge=0.0, le=1.0)
-    delivery: DeliveryPreset = "review"
-    mezzanine: Mezzanine = "ffv1"
-    tier: str = Field(default="standard", pattern=r"^[a-z][a-z0-9-]{0,31}$")
-    max_units: int = Field(default=DEFAULT_MAX_UNITS, ge=1, le=1000)
+    restore: RestoreMode = Field(
+        default="none", description="face restoration after the swap: none, or the model"
+    )
+    restore_strength: float = Field(
+        default=0.8, ge=0.0, le=1.0, description="0: none of the restored face, 1: all of it"
+    )
+    delivery: DeliveryPreset = Field(
+        default="review",
+        description="review: H.264 + AAC in MP4; master: also ProRes 422 HQ + PCM in MOV",
+    )
+    mezzanine: Mezzanine = Field(
+        default="ffv1", description="intermediate codec of the units between the stages"
+    )
+    tier: str = Field(
+        default="standard",
+        pattern=r"^[a-z][a-z0-9-]{0,31}$",
+        description="GPU tier of the swap and restore pods (the tier file's names)",
+    )
+    max_units: int = Field(
+        default=DEFAULT_MAX_UNITS, ge=1, le=1000, description="cap on work units (pods)"
+    )
     unit_frames: int = Field(
         default=480, ge=1, le=100_000, description="longest unit, in frames, before it is split"
     )
-    output_prefix: str = Field(default="renders", pattern=r"^[A-Za-z0-9._/-]{1,200}$")
-    match_threshold: float = Field(default=0.6, gt=0.0, le=2.0)
-    swapper: SwapperChoice = "auto"
+    output_prefix: str = Field(
+        default="renders",
+        pattern=r"^[A-Za-z0-9._/-]{1,200}$",
+        description="published under <work bucket>/<prefix>/<asset>/<run id>/",
+    )
+    match_threshold: float = Field(
+        default=0.6,
+        gt=0.0,
+        le=2.0,
+        description="largest identity distance at which a face counts as the reference person",
+    )
+    swapper: SwapperChoice = Field(
+        default="auto",
+        description="auto: the neural swapper when the model store has it, else the classical",
+    )
     consent_reference: ConsentRef | None = Field(
         default=None,
         description="ID of the signed consent or release covering the replaced faces; kept in the "
@@ -201,6 +250,49 @@ class RenderSpec(_Model):
         "timecode wins",
     )
 
+    reuse: bool = Field(
+        default=True,
+        description="take frames an earlier render with the same settings already swapped "
+        "(another version of the cut, or repeated material), checked on the source frames",
+    )
+    base_run: str | None = Field(
+        default=None,
+        pattern=r"^[A-Za-z0-9][A-Za-z0-9._:+-]{0,199}$",
+        description="a published render (its run id) to re-render a few shots of: every other "
+        "frame comes from it unchanged",
+    )
+    shots: list[ShotRef] = Field(
+        default=[],
+        max_length=10_000,
+        description="the shots a scoped re-render computes: indices in the base render's shot "
+        "list, or timecode ranges HH:MM:SS:FF-HH:MM:SS:FF",
+    )
+    shot_overrides: list[ShotOverride] = Field(
+        default=[],
+        max_length=10_000,
+        description="per-shot settings of a scoped re-render (faces, threshold, restoration, "
+        "skip); their shots are re-rendered too",
+    )
+    reuse_min_psnr: float = Field(
+        default=30.0,
+        ge=20.0,
+        le=99.0,
+        description="a frame is reused only if its worst 32x32 tile is at least this close "
+        "(Y-PSNR, dB) to the earlier render's source frame",
+    )
+
+    @model_validator(mode="after")
+    def _scope_needs_a_base(self) -> RenderSpec:
+        if (self.shots or self.shot_overrides) and not self.base_run:
+            raise ValueError("shots and shot_overrides re-render a base render: set base_run")
+        if self.base_run and not (self.shots or self.shot_overrides):
+            raise ValueError("base_run needs the shots to re-render (shots or shot_overrides)")
+        return self
+
+    def all_faces(self) -> list[FaceMapping]:
+        """The render's mappings and those of its shot overrides."""
+        return [*self.faces, *(f for o in self.shot_overrides for f in o.faces or [])]
+
     def outputs(self) -> list[Deliverable]:
         """What assemble writes, the one place that decides it: the review film always (QC,
         signing and publishing read it), the master when `deliveries` or the older
@@ -225,6 +317,11 @@ class RenderSpec(_Model):
             found.append((f"face source {i}", face.source))
             if face.reference:
                 found.append((f"face reference {i}", face.reference))
+        for o in self.shot_overrides:
+            for i, face in enumerate(o.faces or [], start=1):
+                found.append((f"shot {o.shot} face source {i}", face.source))
+                if face.reference:
+                    found.append((f"shot {o.shot} face reference {i}", face.reference))
         return found
 
     @field_validator("asset")
@@ -362,6 +459,11 @@ class Shot(_Model):
     transition_frames: int = Field(
         default=0, ge=0, description="length of that dissolve or fade, in frames (0 for a cut)"
     )
+    fingerprint: str | None = Field(
+        default=None,
+        description="per-frame content hashes (tasks.shots.fingerprint), base64; reuse across "
+        "versions finds the same material by them",
+    )
 
     @model_validator(mode="after")
     def _ordered(self) -> Shot:
@@ -468,6 +570,10 @@ class ShotFaces(_Model):
         description="frame-to-frame change inside swapped faces over the source's change there "
         "(1: as steady as the source); None without two consecutive swapped frames",
     )
+    frames_reused: int = Field(default=0, ge=0, description="frames taken from an earlier render")
+    reused_from: str | None = Field(
+        default=None, description="the run those frames came from (most of them); None: computed"
+    )
 
 
 class UnitResult(_Model):
@@ -491,4 +597,7 @@ class UnitResult(_Model):
     )
     cached: bool = Field(
         default=False, description="reused from a done marker or the unit cache: no engine work"
+    )
+    frames_reused: int = Field(
+        default=0, ge=0, description="frames taken from earlier renders (tasks.reuse)"
     )

@@ -180,6 +180,18 @@ def stat(uri: str) -> ObjectStat | None:
     return ObjectStat(int(head["ContentLength"]), str(head["ETag"]))
 
 
+def list_uris(prefix: str) -> list[str]:
+    """Every object under `prefix` (a folder for local paths), sorted."""
+    if not is_s3(prefix):
+        root = Path(prefix)
+        return sorted(str(p) for p in root.rglob("*") if p.is_file()) if root.is_dir() else []
+    bucket, key = split_uri(prefix.rstrip("/") + "/")
+    found = []
+    for page in client().get_paginator("list_objects_v2").paginate(Bucket=bucket, Prefix=key):
+        found += [f"s3://{bucket}/{o['Key']}" for o in page.get("Contents", [])]
+    return sorted(found)
+
+
 def delete(uri: str) -> None:
     """Remove an object; one already gone is not an error."""
     if is_s3(uri):

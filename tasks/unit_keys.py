@@ -89,6 +89,8 @@ def swap(
         "models": models(SWAP_MODELS),
         "reid_every": settings.reid_every,
         "fp16": settings.fp16,
+        # A unit made partly of reused frames is not one computed whole (`--no-reuse`).
+        "reuse": spec.reuse_min_psnr if spec.reuse else None,
     }
 
 
@@ -101,3 +103,13 @@ def restore(spec: RenderSpec, swapped: dict[str, str], fps: str) -> dict[str, An
         "models": models(RESTORE_MODELS),
         "fp16": Settings.from_env().fp16,
     }
+
+
+def scope(spec: RenderSpec, scoped: Any, tmp: Path) -> dict[str, Any]:
+    """A scoped re-render's part of a unit's key: the base run, the shots, each override
+    (its face images by hash)."""
+    overrides = []
+    for o in scoped.overrides:
+        faces_of = faces(spec.model_copy(update={"faces": o.faces}), tmp) if o.faces else None
+        overrides.append({**o.model_dump(exclude={"faces"}), "faces": faces_of})
+    return {"base": scoped.base, "shots": scoped.shots, "overrides": overrides}

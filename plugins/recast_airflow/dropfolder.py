@@ -21,6 +21,7 @@ failed render, the job is dropped again, changed or renamed.
 
 from __future__ import annotations
 
+import functools
 import hashlib
 import json
 import logging
@@ -34,6 +35,7 @@ from typing import Any
 
 from botocore.exceptions import ClientError
 
+from recast_airflow.config import Settings
 from recast_airflow.jobs import (
     JOB_SUFFIXES,
     MAX_JOB_BYTES,
@@ -41,6 +43,7 @@ from recast_airflow.jobs import (
     resolve_spec,
     unsafe_key,
 )
+from recast_airflow.render import conf_problems
 from tasks import storage
 from tasks.allowlist import BucketAllowList
 from tasks.layout import delivery_prefix
@@ -69,6 +72,9 @@ class DropFolder:
     # Buckets a job may name; None: RECAST_ALLOWED_BUCKETS, else the work and drop buckets.
     allowed: BucketAllowList | None = None
     lease: float = field(default_factory=_lease_from_env)
+    # The deployment whose rules a job must meet (tier, restoration, consent): those of the
+    # render it would trigger; None: from the environment, as the render DAG reads them.
+    settings: Settings | None = None
 
     def _key(self, *parts: str) -> tuple[str, str]:
         return storage.split_uri(storage.join(self.uri, *parts))
@@ -136,7 +142,9 @@ class DropFolder:
         try:
             folder = posixpath.dirname(storage.join(self.uri, "incoming", name))
             allowed = self.allowed or BucketAllowList.from_env((work_uri, self.uri))
-            conf = resolve_spec(parse_document(data, name), folder, allowed)
+            settings = self.settings or Settings.from_env()
+            checks = functools.partial(conf_problems, settings=settings)
+            conf = resolve_spec(parse_document(data, name), folder, allowed, checks)
         except SpecError as exc:
             self.finish(record, "failed", str(exc), problems=exc.problems)
             return None

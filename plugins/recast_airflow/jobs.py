@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import json
 import posixpath
+from collections.abc import Callable
 from typing import Any
 
 import yaml
@@ -21,6 +22,8 @@ MAX_JOB_BYTES = 256 * 1024
 MAX_JOB_VALUES = 10_000  # values in a parsed job or manifest, aliases counted each time
 MAX_JOB_DEPTH = 32
 FACE_FILES = ("source", "reference")  # a face's fields that name files (not select, consent)
+# More rules on a job's raw settings (recast_airflow.render.conf_problems): problems found.
+Checks = Callable[[dict[str, Any]], list[str]]
 
 
 def unsafe_key(key: str) -> str | None:
@@ -84,18 +87,16 @@ def _resolve(value: Any, folder: str, what: str, problems: list[str]) -> Any:
     return posixpath.join(folder, value)
 
 
-def resolve_spec(raw: Any, folder: str, allowed: BucketAllowList | None = None) -> dict[str, Any]:
-    """The validated spec of a job file in `folder` (an s3:// prefix), as form conf.
-
-    Every problem is listed in the SpecError: bad paths, each schema error (field path and
-    message) and buckets outside `allowed`.
-    """
+def resolve_paths(raw: Any, folder: str) -> tuple[dict[str, Any], list[str]]:
+    """A job's settings with its relative inputs joined to `folder` (an s3:// prefix, or the
+    job file's local folder for `recast render --spec`), and the paths refused."""
     if not isinstance(raw, dict):
         found = "nothing" if raw is None else f"a {type(raw).__name__}"
         raise SpecError(f"a job must be a mapping of render settings, not {found}")
     conf = dict(raw)
     problems: list[str] = []
-    conf["asset"] = _resolve(conf.get("asset"), folder, "asset", problems)
+    if "asset" in conf:
+        conf["asset"] = _resolve(conf["asset"], folder, "asset", problems)
     faces = conf.get("faces")
     if isinstance(faces, list):
         conf["faces"] = [
@@ -107,12 +108,39 @@ def resolve_spec(raw: Any, folder: str, allowed: BucketAllowList | None = None) 
             else face
             for i, face in enumerate(faces)
         ]
-    refused = {p.split(" ", 1)[0] for p in problems}  # named once, not again by the schema
+    return conf, problems
+
+
+def spec_problems(
+    conf: dict[str, Any], refused: list[str], checks: Checks | None = None
+) -> tuple[RenderSpec | None, list[str]]:
+    """The spec and every problem: `refused` (paths), the schema's, and `checks(conf)`'s."""
+    problems = list(refused)
+    named = {p.split(" ", 1)[0] for p in refused}  # named once, not again by the schema
     spec: RenderSpec | None = None
     try:
         spec = RenderSpec.parse(conf)
     except SpecError as exc:
-        problems += [p for p in exc.problems if p.split(":", 1)[0] not in refused]
+        problems += [p for p in exc.problems if p.split(":", 1)[0] not in named]
+    if checks is not None:
+        problems += [p for p in checks(conf) if p not in problems]
+    return spec, problems
+
+
+def resolve_spec(
+    raw: Any,
+    folder: str,
+    allowed: BucketAllowList | None = None,
+    checks: Checks | None = None,
+) -> dict[str, Any]:
+    """The validated spec of a job file in `folder` (an s3:// prefix), as form conf.
+
+    Every problem is listed in the SpecError: bad paths, each schema error (field path and
+    message), what `checks` finds (the deployment's rules: tier, restoration, consent) and
+    buckets outside `allowed`.
+    """
+    conf, refused = resolve_paths(raw, folder)
+    spec, problems = spec_problems(conf, refused, checks)
     if spec is not None and allowed is not None:
         problems += allowed.problems(spec.inputs())
     if problems or spec is None:

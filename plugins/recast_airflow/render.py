@@ -6,14 +6,15 @@ JSON out. Everything that touches frames runs as a stage (a pod or a local proce
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from typing import Any
 
 from recast_airflow import commands
 from recast_airflow.config import Settings
 from recast_airflow.tiers import load_tiers
-from tasks import storage
+from tasks import reuse, scope, storage
 from tasks.layout import RunLayout, delivery_prefix
-from tasks.spec import RenderSpec, SpecError
+from tasks.spec import RESTORE_MODES, RenderSpec, SpecError
 
 DEFAULT_TIER = RenderSpec.model_fields["tier"].default
 
@@ -26,15 +27,16 @@ def validate(conf: dict[str, Any], run_id: str, settings: Settings) -> dict[str,
         spec: RenderSpec | None = RenderSpec.parse(conf)
     except SpecError as exc:
         spec, problems = None, list(exc.problems)
-    if not any(p.startswith("tier:") for p in problems):
-        problems += _tier_problems(conf.get("tier", DEFAULT_TIER), settings)
+    problems += [p for p in conf_problems(conf, settings) if p not in problems]
     if spec is not None:
         problems += _policy_problems(spec, settings, _destination(spec, settings, run_id))
         # Inputs are looked up only once all is well: no probing of other buckets.
         problems += [] if problems else _missing_inputs(spec)
+    layout = RunLayout.for_run(settings.work_uri, run_id)
+    if spec is not None and not problems:  # a scoped re-render: its base and shots exist
+        problems += scope.problems(spec, layout.prefix)
     if problems or spec is None:
         raise SpecError(f"refused render spec: {'; '.join(problems)}", problems)
-    layout = RunLayout.for_run(settings.work_uri, run_id)
     storage.write_json(layout.spec, spec.model_dump_json())
     return {
         "run": layout.prefix,
@@ -50,14 +52,40 @@ def validate(conf: dict[str, Any], run_id: str, settings: Settings) -> dict[str,
     }
 
 
+def conf_problems(conf: dict[str, Any], settings: Settings) -> list[str]:
+    """This deployment's rules, checked on the raw settings so that they are listed beside the
+    schema's problems (a job with a bad path still hears of its tier, restoration and consent):
+    the tier is a GPU tier, restoration has a model store, every face has a consent."""
+    problems = []
+    tier = conf.get("tier", DEFAULT_TIER)
+    if isinstance(tier, str):  # else the schema names it
+        problems += _tier_problems(tier, settings)
+    restore = conf.get("restore", "none")
+    if restore in RESTORE_MODES and restore != "none" and not settings.models_uri:
+        problems.append(
+            f"restore: restore={restore} needs restoration weights from a model store: set "
+            "RECAST_MODELS (this deployment has none), or render with restore=none"
+        )
+    faces = conf.get("faces")
+    if isinstance(faces, list) and not conf.get("consent_reference"):
+        missing = [
+            str(i)
+            for i, face in enumerate(faces, start=1)
+            if not (isinstance(face, dict) and face.get("consent"))
+        ]
+        if missing:
+            problems.append(
+                f"no consent reference for face mapping {', '.join(missing)}: set "
+                "consent_reference (or the mapping's consent) to the release that covers the face"
+            )
+    return problems
+
+
 def _destination(spec: RenderSpec, settings: Settings, run_id: str) -> str:
     return delivery_prefix(settings.work_uri, spec.output_prefix, spec.asset, run_id)
 
 
-def _tier_problems(tier: object, settings: Settings) -> list[str]:
-    """Checked on the raw value, so an unknown tier is listed beside the schema's problems."""
-    if not isinstance(tier, str):
-        return []  # the schema names it
+def _tier_problems(tier: str, settings: Settings) -> list[str]:
     tiers = load_tiers(settings.tiers_file)
     if tier in tiers and tiers[tier].gpu_resource is not None:
         return []
@@ -67,18 +95,6 @@ def _tier_problems(tier: object, settings: Settings) -> list[str]:
 
 def _policy_problems(spec: RenderSpec, settings: Settings, destination: str) -> list[str]:
     problems = []
-    if spec.restore != "none" and not settings.models_uri:
-        problems.append(
-            f"restore: restore={spec.restore} needs restoration weights from a model store: set "
-            "RECAST_MODELS (this deployment has none), or render with restore=none"
-        )
-    missing = spec.missing_consent()
-    if missing:
-        which = ", ".join(str(i) for i in missing)
-        problems.append(
-            f"no consent reference for face mapping {which}: set consent_reference "
-            "(or the mapping's consent) to the release that covers the face"
-        )
     # A render reads objects, never the Airflow worker's disk.
     problems += [
         f"{what} {uri!r}: a render reads s3:// URIs only"
@@ -111,7 +127,7 @@ def report(
     seconds = {name: round(r.get("seconds", 0.0), 3) for name, r in stage_results.items()}
     seconds["swap"] = round(sum(r["seconds"] for r in swaps), 3)
     seconds["restore"] = round(sum(r["seconds"] for r in restores), 3)
-    per_shot = [s for r in swaps for s in r.get("per_shot", [])]
+    per_shot = merge_shots(s for r in swaps for s in r.get("per_shot", []))
     backends = sorted({r["backend"] for r in swaps if r.get("backend")})
     return {
         "backends": backends,
@@ -123,6 +139,10 @@ def report(
         "faces_found": sum(r["faces_found"] for r in swaps),
         "faces_swapped": sum(r["faces_swapped"] for r in swaps),
         "per_shot": per_shot,
+        "reuse": reuse.summary(swaps),  # frames taken from earlier renders (tasks.reuse)
+        "base_run": (storage.read_json(spec_uri) or {}).get("base_run")
+        if storage.exists(spec_uri)
+        else None,
         "seconds": seconds,
     }
 
@@ -142,3 +162,21 @@ def hand_over(run_prefix: str, summary: dict[str, Any], results: dict[str, Any],
             "backends": summary.get("backends", []),
         },
     )
+
+
+def merge_shots(entries: Iterable[dict[str, Any]]) -> list[dict[str, Any]]:
+    """One row per shot from per-unit rows: a shot cut across units is summed, not repeated."""
+    rows: dict[int, dict[str, Any]] = {}
+    for entry in entries:
+        row = rows.setdefault(
+            int(entry["shot"]),
+            {"shot": int(entry["shot"]), "frames": 0, "faces_found": 0, "faces_swapped": 0}
+            | {"flicker": None},
+        )
+        for key in ("frames", "faces_found", "faces_swapped"):
+            row[key] += int(entry.get(key) or 0)
+        flicker = entry.get("flicker")
+        if flicker is not None:  # the worst part of the shot stands for it
+            worst = row["flicker"]
+            row["flicker"] = float(flicker) if worst is None else max(worst, float(flicker))
+    return [rows[k] for k in sorted(rows)]

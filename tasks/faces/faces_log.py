@@ -1,7 +1,9 @@
 """`faces.json` of a unit: the faces the swap wrote in each frame, for restore and QC.
 
 `{"frames": {"12": [{"track": 0, "mapping": 1, "kps": [[x, y] x5], "bbox": [x1, y1, x2, y2]}]}}`,
-frames numbered from the unit's first; frames with no swapped face are absent. `mapping` is the
+frames numbered from the unit's first; frames with no swapped face are absent. `kept` lists
+the frames a scoped re-render took finished from its base (restore leaves them alone), `reused`
+those taken from earlier renders' swaps (tasks.reuse). `mapping` is the
 index (from 0) into the spec's `faces` of the mapping that wrote the face; logs written before
 it was recorded lack it, and read back with `mapping=None`.
 """

@@ -28,11 +28,13 @@ def shot_rows(
 ) -> list[dict[str, Any]]:
     """One row per shot, summing what every unit that touched it reported."""
     totals: dict[int, dict[str, Any]] = defaultdict(
-        lambda: {"faces_found": 0, "faces_swapped": 0, "flicker": []}
+        lambda: {"faces_found": 0, "faces_swapped": 0, "flicker": [], "frames_reused": 0}
     )
     for unit in swaps:
         for entry in unit.get("per_shot", []):
             row = totals[entry["shot"]]
+            row["frames_reused"] += entry.get("frames_reused", 0)
+            row["reused_from"] = row.get("reused_from") or entry.get("reused_from")
             row["faces_found"] += entry.get("faces_found", 0)
             row["faces_swapped"] += entry.get("faces_swapped", 0)
             if entry.get("flicker") is not None:
@@ -60,11 +62,22 @@ def shot_rows(
                 "detection": _round(min((s.detection for s in samples), default=None)),
                 "identity": [s.as_dict() for s in samples],
                 "flicker": max(t["flicker"]) if t["flicker"] else None,
+                "frames_reused": t["frames_reused"],  # taken from an earlier render
+                "reused_from": t.get("reused_from"),
                 "warnings": _shot_warnings(t["faces_found"], t["faces_swapped"])
                 + _identity_warnings(samples, thresholds),
             }
         )
     return rows
+
+
+def _reuse_line(rows: list[dict[str, Any]]) -> str:
+    reused = [r for r in rows if r.get("frames_reused")]
+    if not reused:
+        return "Every frame computed for this render (nothing reused)."
+    runs = sorted({str(r.get("reused_from")) for r in reused})
+    shots = ", ".join(f"{r['shot']} ({r['frames_reused']}/{r['frames']})" for r in reused)
+    return f"Frames reused from run {', '.join(runs)}: shots {shots}."
 
 
 def _round(value: float | None) -> float | None:
@@ -231,6 +244,7 @@ td.w{{color:#a40}} h1{{font-size:20px}}
 <p>Asset <code>{e(report["asset"])}</code>: {report["frames"]} frames, {report["shots"]} shots,
 {report["units"]} units; {report["faces_found"]} faces found, {report["faces_swapped"]} replaced.
 Consent: {consent}.</p>
+<p>{e(_reuse_line(report["per_shot"]))}</p>
 <p>Identity similarity: cosine similarity ({e(str(report.get("identity_model") or "none"))}
 embeddings) of the worst sampled replaced face to its source face, and of that shot's closest
 face to the face it replaced; warnings below {report["thresholds"]["similarity"]:.2f}.</p>

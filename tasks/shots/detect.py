@@ -36,7 +36,7 @@ import numpy as np
 from tasks.media.decode import retime, upright, video_frames
 from tasks.media.packets import PacketScan, scan_packets
 from tasks.media.probe import probe_scan
-from tasks.shots import transitions
+from tasks.shots import fingerprint, transitions
 from tasks.shots.segments import (
     FAST_DECODE,
     FrameTable,
@@ -102,7 +102,8 @@ def detect_shots(
     elapsed = max(time.monotonic() - started, 1e-9)
     log.info("%s: %d boundaries in %d frames (%.0f fps)", path, len(bounds), decoded,
              decoded / elapsed)  # fmt: skip
-    return _shot_list(bounds, decoded, info.fps, params)
+    hashes = np.concatenate(signals.hashes) if signals.hashes else np.empty(0, np.uint64)
+    return _shot_list(bounds, decoded, info.fps, params, hashes)
 
 
 def _measure(
@@ -300,7 +301,11 @@ def _pyav_blocks(
 
 
 def _shot_list(
-    bounds: list[transitions.Boundary], frame_count: int, fps: str, params: DetectParams
+    bounds: list[transitions.Boundary],
+    frame_count: int,
+    fps: str,
+    params: DetectParams,
+    hashes: np.ndarray,
 ) -> ShotList:
     starts = [transitions.Boundary(0, "cut", 0), *bounds]
     ends = [b.frame for b in bounds] + [frame_count]
@@ -311,6 +316,7 @@ def _shot_list(
             end_frame=end,
             transition=start.kind,
             transition_frames=start.length,
+            fingerprint=fingerprint.encode(hashes[start.frame : end]),
         )
         for i, (start, end) in enumerate(zip(starts, ends, strict=True))
     ]

@@ -21,6 +21,8 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
+from tasks.shots.fingerprint import frame_hashes
+
 THUMB_SIZE = (48, 27)  # width, height
 FLASH_FRAMES = 4
 
@@ -47,6 +49,8 @@ class Signals:
     chord: list[list[float]] = field(default_factory=lambda: [[], []])
     bend: list[list[float]] = field(default_factory=lambda: [[], []])
     luma: list[float] = field(default_factory=list)
+    # Each block's frame fingerprints (tasks.shots.fingerprint), for reuse across versions.
+    hashes: list[np.ndarray] = field(default_factory=list)
     # The newest thumbnails (float32), `_first` the index of the first one kept.
     _history: np.ndarray = field(default_factory=lambda: np.empty((0, 0, 0, 3), np.float32))
     _first: int = 0
@@ -69,6 +73,7 @@ class Signals:
         every = np.concatenate([self._history, thumbs]) if len(self._history) else thumbs
         offset = start - self._first  # position of the block's first frame in `every`
         self.luma += _means(thumbs).tolist()
+        self.hashes.append(frame_hashes(bgr))
         if offset:
             self.jump += _distances(every[offset:], every[offset - 1 : -1]).tolist()
         else:  # the film's first frame changes from nothing

@@ -14,7 +14,7 @@ import time
 from pathlib import Path
 from typing import Any
 
-from tasks import storage
+from tasks import reuse, storage
 from tasks.env import env_int
 from tasks.faces.backend import load_backend
 from tasks.faces.images import load_image
@@ -46,6 +46,7 @@ def _facts(spec: RenderSpec, results: dict[str, Any], summary: dict[str, Any]) -
         consent_references=summary["consent_references"],
         faces_swapped=summary["faces_swapped"],
         spec_fingerprint=spec.fingerprint(),
+        extra={"reuse": reuse.summary(results.get("swaps", [])), "base_run": spec.base_run},
     )
 
 

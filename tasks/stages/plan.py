@@ -11,9 +11,10 @@ from typing import Any
 
 from pydantic import ValidationError
 
-from tasks import storage
+from tasks import scope, storage
 from tasks.layout import RunLayout
 from tasks.media import timecode as tc
+from tasks.progress import emit
 from tasks.shots.census import Census
 from tasks.shots.plan import plan_units
 from tasks.spec import (
@@ -22,6 +23,7 @@ from tasks.spec import (
     RenderSpec,
     ShotList,
     SpecError,
+    UnitPlan,
     parse_fps,
 )
 
@@ -32,6 +34,18 @@ def run(run_prefix: str) -> dict[str, Any]:
     started = time.perf_counter()
     layout = RunLayout(run_prefix)
     spec = RenderSpec.parse(storage.read_bytes(layout.spec))
+    scoped = scope.prepare(spec, layout)
+    if scoped is not None:  # a scoped re-render keeps the base's units
+        storage.copy(scoped.layout.plan, layout.plan)
+        units = UnitPlan.model_validate(storage.read_json(layout.plan)).units
+        return {
+            "stage": "plan",
+            "seconds": time.perf_counter() - started,
+            "units": [u.id for u in units],
+            "shots": len(ShotList.model_validate(storage.read_json(layout.shots)).shots),
+            "scoped": scoped.shots,
+            "base_run": scoped.base_run,
+        }
     shots = ShotList.model_validate(storage.read_json(layout.shots))
     _check_start_timecode(spec, shots)  # before any unit runs, now that the rate is known
     faces = census_faces(layout, shots)
@@ -46,6 +60,7 @@ def run(run_prefix: str) -> dict[str, Any]:
         starts=starts,
     )
     storage.write_json(layout.plan, plan.model_dump())
+    emit("plan", units=[u.id for u in plan.units], frames={u.id: u.frames for u in plan.units})
     on_starts = None if starts is None else all(u.start_frame in starts for u in plan.units)
     return {
         "stage": "plan",

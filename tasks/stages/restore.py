@@ -15,7 +15,7 @@ import time
 from pathlib import Path
 from typing import Any
 
-from tasks import storage, unit_keys
+from tasks import scope, storage, unit_keys
 from tasks.checkpoint import Checkpoint, intact, read_marker
 from tasks.faces import faces_log, pipeline
 from tasks.faces.align import Image
@@ -25,9 +25,9 @@ from tasks.faces.settings import Settings
 from tasks.faces.timing import Timings
 from tasks.layout import RunLayout
 from tasks.media.frames import FrameWriter, read_frames
-from tasks.spec import RenderSpec, UnitPlan, UnitResult
+from tasks.spec import RenderSpec, ShotList, UnitPlan, UnitResult
 from tasks.stages._workdir import workdir
-from tasks.stages.swap import FACES_LOG, SWAPPED, reused
+from tasks.stages.swap import FACES_LOG, SWAPPED, reused, shot_of_frame
 
 RESTORED = "restored.mkv"
 
@@ -96,22 +96,22 @@ def run(run_prefix: str, unit_id: str) -> dict[str, Any]:
     started = time.perf_counter()
     layout = RunLayout(run_prefix)
     spec = RenderSpec.parse(storage.read_bytes(layout.spec))
-    if spec.restore == "none":
+    scoped = scope.for_run(layout)
+    if spec.restore == "none" and (scoped is None or not scoped.overrides):
+        return _passthrough(layout, unit_id, started, 0)
+    plan = UnitPlan.model_validate(storage.read_json(layout.plan))
+    faces = _wanted(spec, scoped, layout, plan, unit_id)
+    if not faces:
         return _passthrough(layout, unit_id, started, 0)
     if not unit_keys.models(unit_keys.RESTORE_MODELS)["store"]:
         load_restorer()  # refuses, naming what is missing, before any download
-    faces = faces_log.parse(storage.read_json(layout.unit(unit_id, FACES_LOG)))
-    if not faces:
-        return _passthrough(layout, unit_id, started, 0)
-    plan = UnitPlan.model_validate(storage.read_json(layout.plan))
     with workdir("restore") as tmp:
         source, swapped = _swapped(layout, unit_id, tmp)
+        inputs = unit_keys.restore(spec, swapped, plan.fps)
+        if scoped is not None:  # per-shot overrides decide which frames are restored
+            inputs["frames_restored"] = sorted(faces)
         checkpoint = Checkpoint(
-            layout,
-            unit_id,
-            "restore",
-            unit_keys.restore(spec, swapped, plan.fps),
-            {RESTORED: layout.unit_restored(unit_id)},
+            layout, unit_id, "restore", inputs, {RESTORED: layout.unit_restored(unit_id)}
         )
         done = checkpoint.lookup()
         if done is not None:
@@ -137,6 +137,26 @@ def run(run_prefix: str, unit_id: str) -> dict[str, Any]:
         checkpoint.commit({RESTORED: out}, result.model_dump())
     log.info("unit %s: %d faces restored in %d frames, %s", unit_id, work.restored, count, timings)
     return result.model_copy(update={"seconds": time.perf_counter() - started}).model_dump()
+
+
+def _wanted(
+    spec: RenderSpec, scoped: scope.Scope | None, layout: RunLayout, plan: UnitPlan, unit_id: str
+) -> dict[int, list[Face]]:
+    """The faces to restore: those the swap wrote, but not in frames taken finished from a
+    base render (`kept`), nor in shots whose override says restore=none."""
+    logged = storage.read_json(layout.unit(unit_id, FACES_LOG))
+    kept = set(logged.get("kept", []))
+    faces = {f: v for f, v in faces_log.parse(logged).items() if f not in kept}
+    if scoped is None:
+        return faces
+    unit = next(u for u in plan.units if u.id == unit_id)
+    shots = ShotList.model_validate(storage.read_json(layout.shots))
+    mode = {}
+    for shot in shots.shots:
+        o = scoped.override(shot.index)
+        mode[shot.index] = o.restore if o is not None and o.restore else spec.restore
+    owner = shot_of_frame(shots, unit.start_frame, unit.end_frame)
+    return {f: v for f, v in faces.items() if mode[owner[f]] != "none"}
 
 
 def _swapped(layout: RunLayout, unit_id: str, tmp: Path) -> tuple[Path | None, dict[str, str]]:

@@ -14,19 +14,29 @@ import json
 import logging
 import time
 from collections import Counter
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
-from tasks import storage, unit_keys
-from tasks.checkpoint import Checkpoint
+from tasks import reuse, scope, storage, unit_keys
+from tasks.checkpoint import Checkpoint, read_marker
 from tasks.faces import faces_log, pipeline
 from tasks.faces.engine import FaceEngine, FrameResult
 from tasks.faces.flicker import FlickerMeter
+from tasks.faces.pipeline import Image
 from tasks.faces.settings import Settings
 from tasks.layout import RunLayout
 from tasks.media.frames import FrameWriter, read_frames
 from tasks.progress import Progress
-from tasks.spec import RenderSpec, ShotFaces, ShotList, Unit, UnitPlan, UnitResult
+from tasks.spec import (
+    RenderSpec,
+    ShotFaces,
+    ShotList,
+    ShotOverride,
+    Unit,
+    UnitPlan,
+    UnitResult,
+)
 from tasks.stages._workdir import workdir
 from tasks.stages.faces_input import build_engine
 
@@ -36,7 +46,7 @@ FACES_LOG = "faces.json"
 SWAPPED = "swapped.mkv"
 
 
-def _shot_of_frame(shots: ShotList, start: int, end: int) -> list[int]:
+def shot_of_frame(shots: ShotList, start: int, end: int) -> list[int]:
     """Shot index for each frame of [start, end)."""
     owner = []
     for shot in shots.shots:
@@ -49,9 +59,26 @@ class UnitSwap:
     """The inference and encoding ends of one unit's pipeline, and what they count."""
 
     def __init__(
-        self, engine: FaceEngine, owner: list[int], out: Path, fps: str, label: str = "swap"
+        self,
+        engine: FaceEngine | Callable[[], FaceEngine],
+        owner: list[int],
+        out: Path,
+        fps: str,
+        label: str = "swap",
+        reuse_plan: reuse.ReusePlan | None = None,
+        overrides: dict[int, Callable[[], FaceEngine | None]] | None = None,
     ) -> None:
-        self.engine = engine
+        # Built on first use: a unit whose every frame is reused loads no model.
+        self._engine = engine if isinstance(engine, FaceEngine) else None
+        self._make = engine if not isinstance(engine, FaceEngine) else None
+        self.plan = reuse_plan or reuse.ReusePlan()
+        self.reused: Counter[int] = Counter()
+        self.reused_from: dict[int, Counter[str]] = {}
+        # A scoped re-render's shots with settings of their own (None: passed through).
+        self.overrides = overrides or {}
+        self._built: dict[int, FaceEngine | None] = {}
+        self.kept: list[int] = []  # frames taken finished from the base render
+        self.taken: list[int] = []  # frames taken from earlier renders' swaps (tasks.reuse)
         self.owner = owner
         self.out = out
         self.fps = fps
@@ -63,20 +90,78 @@ class UnitSwap:
         self._shot: int | None = None
         self.progress = Progress(log, label, len(owner))
 
+    @property
+    def engine(self) -> FaceEngine:
+        if self._engine is None:
+            assert self._make is not None
+            self._engine = self._make()
+        return self._engine
+
+    @property
+    def built(self) -> bool:
+        return self._engine is not None
+
+    def key(self, index: int) -> int:
+        """Batches never mix shots, nor reused frames with computed ones."""
+        return self.owner[index] * 2 + (index in self.plan.frames)
+
+    def _engine_for(self, shot: int) -> FaceEngine | None:
+        if shot not in self.overrides:
+            return self.engine
+        if shot not in self._built:
+            self._built[shot] = self.overrides[shot]()
+        return self._built[shot]
+
     def infer(self, batch: pipeline.Batch) -> list[FrameResult]:
+        results: dict[int, FrameResult] = {}
+        if batch.key % 2:  # frames earlier renders may hold: each checked on its source
+            for i, frame in enumerate(batch.frames):
+                taken = self._reused(batch.start + i, frame)
+                if taken is not None:
+                    results[i] = taken
+        todo = [i for i in range(len(batch.frames)) if i not in results]
+        if todo:
+            computed = self._compute(batch, [batch.frames[i] for i in todo])
+            results.update(zip(todo, computed, strict=True))
+        return [results[i] for i in range(len(batch.frames))]
+
+    def _compute(self, batch: pipeline.Batch, frames: list[Image]) -> list[FrameResult]:
+        engine = self._engine_for(self.owner[batch.start])
+        if engine is None:  # skipped: the source frames, untouched
+            return [FrameResult(frame=f, faces_found=0, faces_swapped=0) for f in frames]
         if batch.key != self._shot:
-            self.engine.new_shot()
+            engine.new_shot()  # a fresh start after a cut, or after reused frames
             self._shot = batch.key
-        return self.engine.process_batch(batch.frames)
+        return engine.process_batch(frames)
+
+    def _reused(self, index: int, source: Image) -> FrameResult | None:
+        taken = self.plan.take(index, source)
+        if taken is None:
+            return None
+        frame, logged = taken
+        (self.kept if self.plan.final(index) else self.taken).append(index)
+        shot = self.owner[index]
+        self.reused[shot] += 1
+        self.reused_from.setdefault(shot, Counter())[self.plan.source_of(index) or "?"] += 1
+        faces = faces_log.entries({"frames": {"0": logged}}).get(0, [])
+        return FrameResult(
+            frame=frame,
+            faces_found=len(faces),
+            faces_swapped=len(faces),
+            swapped=tuple(f.face for f in faces),
+            tracks=tuple(f.track for f in faces),
+            mappings=tuple(f.mapping or 0 for f in faces),
+        )
 
     def write(self, batch: pipeline.Batch, results: list[FrameResult]) -> None:
-        meter = self.meters.setdefault(batch.key, FlickerMeter())
+        shot = self.owner[batch.start]
+        meter = self.meters.setdefault(shot, FlickerMeter())
         for offset, (frame, done) in enumerate(zip(batch.frames, results, strict=True)):
             if self.writer is None:
                 self.writer = FrameWriter(self.out, frame.shape[1], frame.shape[0], self.fps)
             self.writer.write(done.frame)
-            self.found[batch.key] += done.faces_found
-            self.swapped[batch.key] += done.faces_swapped
+            self.found[shot] += done.faces_found
+            self.swapped[shot] += done.faces_swapped
             meter.add(frame, done.frame, dict(zip(done.tracks, done.swapped, strict=True)))
             if done.swapped:
                 self.faces[str(batch.start + offset)] = [
@@ -100,6 +185,10 @@ class UnitSwap:
                 faces_found=self.found[s],
                 faces_swapped=self.swapped[s],
                 flicker=self.meters[s].figure() if s in self.meters else None,
+                frames_reused=self.reused[s],
+                reused_from=self.reused_from[s].most_common(1)[0][0]
+                if s in self.reused_from
+                else None,
             )
             for s, n in sorted(frames.items())
         ]
@@ -119,13 +208,19 @@ def run(run_prefix: str, unit_id: str) -> dict[str, Any]:
     plan = UnitPlan.model_validate(storage.read_json(layout.plan))
     shots = ShotList.model_validate(storage.read_json(layout.shots))
     unit = _unit(plan, unit_id, layout.plan)
+    scoped = scope.for_run(layout)
+    if scoped is not None and not scoped.touches(unit):
+        return _from_base(layout, scoped, unit, started)
     with workdir("swap") as tmp:
         source, origin = unit_source(layout, unit, spec, tmp)
+        inputs = unit_keys.swap(spec, unit, plan, shots, origin, tmp)
+        if scoped is not None:
+            inputs["scope"] = unit_keys.scope(spec, scoped, tmp)
         checkpoint = Checkpoint(
             layout,
             unit.id,
             "swap",
-            unit_keys.swap(spec, unit, plan, shots, origin, tmp),
+            inputs,
             {FACES_LOG: layout.unit(unit.id, FACES_LOG), SWAPPED: layout.unit_swapped(unit.id)},
         )
         done = checkpoint.lookup()
@@ -133,8 +228,18 @@ def run(run_prefix: str, unit_id: str) -> dict[str, Any]:
             return reused(done.result, unit.id, layout.unit_swapped(unit.id), started)
         if source is None:
             source = storage.download(layout.unit_source(unit.id), tmp / "source.mkv")
-        result, files = _swap(layout, spec, plan, shots, unit, source, tmp)
+        settings = reuse.settings_key(checkpoint.inputs)
+        pieces = reuse.unit_pieces(shots, unit)
+        found = None
+        if scoped is not None:
+            found = _base_frames(scoped, unit, shots, tmp)
+        elif spec.reuse:
+            records = reuse.load_records(reuse.index_prefix(layout, settings))
+            found = reuse.plan_unit(records, pieces, spec.reuse_min_psnr, tmp)
+        result, files = _swap(layout, spec, plan, shots, unit, source, tmp, found, scoped)
         checkpoint.commit(files, result.model_dump())
+        if scoped is None:  # a scoped unit mixes settings: not offered for reuse
+            reuse.write_record(layout, settings, unit.id, pieces)
     log.info(
         "unit %s: %d frames, %d faces swapped, %s",
         unit.id,
@@ -143,6 +248,66 @@ def run(run_prefix: str, unit_id: str) -> dict[str, Any]:
         result.timings,
     )
     return result.model_copy(update={"seconds": time.perf_counter() - started}).model_dump()
+
+
+def _from_base(
+    layout: RunLayout, scoped: scope.Scope, unit: Unit, started: float
+) -> dict[str, Any]:
+    """A unit none of whose shots is re-rendered: the base's finished unit, copied as is
+    (its faces marked kept, so the restore stage passes it through)."""
+    base = scoped.layout
+    marker = read_marker(base.unit_marker(unit.id, "swap"))
+    if marker is None:
+        raise RuntimeError(f"base render {scoped.base_run}: unit {unit.id} has no swap marker")
+    faces = storage.read_json(base.unit(unit.id, FACES_LOG))
+    faces["kept"] = list(range(unit.frames))
+    storage.copy(base.unit_restored(unit.id), layout.unit_swapped(unit.id))
+    storage.write_json(layout.unit(unit.id, FACES_LOG), faces)
+    earlier = UnitResult.model_validate(marker.result)
+    per_shot = [
+        s.model_copy(update={"frames_reused": s.frames, "reused_from": scoped.base_run})
+        for s in earlier.per_shot
+    ]
+    return reused(
+        earlier.model_copy(
+            update={"per_shot": per_shot, "frames_reused": unit.frames}
+        ).model_dump(),
+        unit.id,
+        layout.unit_swapped(unit.id),
+        started,
+    )
+
+
+def _base_frames(scoped: scope.Scope, unit: Unit, shots: ShotList, tmp: Path) -> reuse.ReusePlan:
+    """The frames of the unit's shots that are not re-rendered: the base's finished ones."""
+    base = scoped.layout
+    owner = shot_of_frame(shots, unit.start_frame, unit.end_frame)
+    output = storage.download(base.unit_restored(unit.id), tmp / "base-restored.mkv")
+    faces = storage.read_json(base.unit(unit.id, FACES_LOG))
+    fetched = reuse.Fetched(scoped.base_run, None, reuse.Cursor(output), faces, final=True)
+    frames = {i: (0, i) for i, shot in enumerate(owner) if shot not in scoped.shots}
+    return reuse.ReusePlan(frames=frames, fetched=[fetched])
+
+
+def _override_engines(
+    spec: RenderSpec, scoped: scope.Scope | None, tmp: Path
+) -> dict[int, Callable[[], FaceEngine | None]]:
+    """Engines for the shots a scoped re-render gives settings of their own."""
+    if scoped is None:
+        return {}
+
+    def factory(o: ShotOverride) -> Callable[[], FaceEngine | None]:
+        if o.skip:
+            return lambda: None
+        changed = spec.model_copy(
+            update={
+                "faces": o.faces or spec.faces,
+                "match_threshold": o.match_threshold or spec.match_threshold,
+            }
+        )
+        return lambda: build_engine(changed, tmp / f"shot-{o.shot}")
+
+    return {o.shot: factory(o) for o in scoped.overrides}
 
 
 def unit_source(
@@ -183,23 +348,36 @@ def _swap(
     unit: Unit,
     source: Path,
     tmp: Path,
+    found: reuse.ReusePlan | None = None,
+    scoped: scope.Scope | None = None,
 ) -> tuple[UnitResult, dict[str, Path]]:
-    """Run the engine over the unit in scratch; nothing is written to storage here."""
+    """Run the engine over the unit in scratch (taking the frames `found` from earlier
+    renders); nothing is written to storage here."""
     started = time.perf_counter()
-    owner = _shot_of_frame(shots, unit.start_frame, unit.end_frame)
+    owner = shot_of_frame(shots, unit.start_frame, unit.end_frame)
     settings = Settings.from_env()
-    engine = build_engine(spec, tmp)
-    work = UnitSwap(engine, owner, tmp / SWAPPED, plan.fps, f"swap {unit.id}")
+    work = UnitSwap(
+        lambda: build_engine(spec, tmp),
+        owner,
+        tmp / SWAPPED,
+        plan.fps,
+        f"swap {unit.id}",
+        found,
+        _override_engines(spec, scoped, tmp),
+    )
     try:
-        frames = pipeline.batches(read_frames(source), owner.__getitem__, settings.batch)
+        frames = pipeline.batches(read_frames(source), work.key, settings.batch)
         stats = pipeline.run(frames, work.infer, work.write, settings.queue)
     finally:
         count = work.close()
     if count != unit.frames:
         raise RuntimeError(f"unit {unit.id}: decoded {count} frames, expected {unit.frames}")
     written = tmp / FACES_LOG
-    written.write_text(json.dumps({"frames": work.faces}))
-    timings = {**engine.timings.rounded(), **{k: round(v, 4) for k, v in stats.busy.items()}}
+    logged = {"frames": work.faces, "kept": work.kept, "reused": work.taken}
+    written.write_text(json.dumps(logged))
+    engine = work.engine if work.built else None
+    spent = engine.timings.rounded() if engine else {}
+    timings = {**spent, **{k: round(v, 4) for k, v in stats.busy.items()}}
     timings["pipeline"] = round(stats.wall, 4)
     result = UnitResult(
         unit_id=unit.id,
@@ -210,8 +388,11 @@ def _swap(
         per_shot=work.per_shot(),
         seconds=time.perf_counter() - started,
         output=layout.unit_swapped(unit.id),
-        backend=engine.backend.name,
+        backend=engine.backend.name if engine else "",
         timings=timings,
-        efficiency=round(engine.timings.inference() / stats.wall, 4) if stats.wall else None,
+        efficiency=(
+            round(engine.timings.inference() / stats.wall, 4) if engine and stats.wall else None
+        ),
+        frames_reused=sum(work.reused.values()),
     )
     return result, {FACES_LOG: written, SWAPPED: work.out}

@@ -82,7 +82,7 @@ def rendered(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Path]:
         "--consent", CONSENT, home=tmp / "home",
     )  # fmt: skip
     assert proc.returncode == 0, proc.stdout[-3000:] + proc.stderr[-3000:]
-    return {"film": film, "out": out, "stdout": Path(tmp / "stdout.txt")} | {
+    return {"film": film, "out": out, "stdout": Path(tmp / "stdout.txt"), "home": tmp / "home"} | {
         "report": out.with_name("out_report.json"),
         "sheet": out.with_name("out_contact_sheet.png"),
     }
@@ -227,3 +227,47 @@ def test_a_missing_input_is_named(tmp_path: Path) -> None:
     assert proc.stderr.strip().splitlines() == [
         f"recast: input film not found: {tmp_path}/nope.mp4"
     ]
+
+
+def test_the_next_cut_reuses_the_first_render_and_a_scoped_one_redoes_a_shot(
+    rendered: dict[str, Path], tmp_path: Path
+) -> None:
+    """Two more CLI renders in the same work area: v2 (the cameraman's shot moved first, the
+    astronaut's after it, the coffee dropped, re-encoded) reuses every frame of the first render;
+    then a scoped re-render of the first film redoes shot 2 and skips shot 0."""
+    from tasks.layout import safe_run_id
+    from tests.versions import encode
+
+    first = safe_run_id(json.loads(rendered["report"].read_text())["run_id"])
+    frames = list(read_frames(rendered["film"]))
+    v2 = encode(frames[38:60] + frames[:24], tmp_path / "v2.mp4", crf=24, preset="veryfast")
+    faces = f"{rendered['film'].parent / 'astronaut.png'}:{rendered['film'].parent / 'camera.png'}"
+    out = tmp_path / "v2" / "out.mp4"
+    proc = _recast(
+        "render", str(v2), "--face", faces, "--out", str(out), "--consent", CONSENT,
+        home=rendered["home"],
+    )  # fmt: skip
+    assert proc.returncode == 0, proc.stdout[-3000:] + proc.stderr[-3000:]
+    assert f"reused 2 of 2 shots (46 of 46 frames; from run {first})" in proc.stdout
+    report = json.loads(out.with_name("out_report.json").read_text())
+    assert {s["reused_from"] for s in report["per_shot"]} == {first}
+    assert report["reuse"]["frames_reused"] == 46
+    mine, theirs = list(read_frames(out)), list(read_frames(rendered["out"]))
+    assert np.abs(mine[10].astype(int) - theirs[48]).mean() < 3  # the swapped cameraman
+
+    scoped = tmp_path / "scoped" / "out.mp4"
+    proc = _recast(
+        "render", str(rendered["film"]), "--face", faces, "--out", str(scoped),
+        "--consent", CONSENT, "--base", first, "--shots", "2", "--skip-shots", "0",
+        home=rendered["home"],
+    )  # fmt: skip
+    assert proc.returncode == 0, proc.stdout[-3000:] + proc.stderr[-3000:]
+    assert f"reused 1 of 3 shots (14 of 60 frames; from run {first})" in proc.stdout
+    report = json.loads(scoped.with_name("out_report.json").read_text())
+    assert report["base_run"] == first and report["spec"]["shots"] == [2]
+    before, after = list(read_frames(rendered["out"])), list(read_frames(scoped))
+    source = list(read_frames(rendered["film"]))
+    assert np.abs(after[5].astype(int) - source[5]).mean() < 3  # shot 0 passed through
+    assert np.abs(after[30].astype(int) - before[30]).mean() < 1  # shot 1 from the base
+    cache = _recast("cache", home=rendered["home"])
+    assert cache.returncode == 0 and "units" in cache.stdout and "runs" in cache.stdout

@@ -79,21 +79,25 @@ def test_a_job_is_claimed_once_and_its_inputs_resolved(bucket: str, drop: DropFo
     assert storage.exists(storage.join(drop.uri, "incoming", "show/job.yaml"))
 
 
+def _job(face: str) -> str:
+    return json.dumps({"asset": "film.mp4", "faces": [{"source": face, "consent": "R-1"}]})
+
+
 def test_finish_moves_the_job_and_a_second_drop_does_nothing(bucket: str, drop: DropFolder) -> None:
-    _put(drop, "job.json", json.dumps({"asset": "film.mp4", "faces": [{"source": "a.png"}]}))
+    _put(drop, "job.json", _job("a.png"))
     (claim,) = drop.claim_all(f"s3://{bucket}")
     where = drop.finish(claim, "success", film=claim["film"])
     assert where == f"s3://{bucket}/drop/processed/job.json"
     assert _result(drop, "processed", "job.json")["film"] == claim["film"]
     assert not storage.exists(storage.join(drop.uri, "incoming", "job.json"))
     # The very same job dropped again: refused as a duplicate, no new claim, no render.
-    _put(drop, "job.json", json.dumps({"asset": "film.mp4", "faces": [{"source": "a.png"}]}))
+    _put(drop, "job.json", _job("a.png"))
     assert drop.claim_all(f"s3://{bucket}") == []
     reason = _result(drop, "failed", "job.json")["reason"]
     assert reason.startswith(f"duplicate: this job was already taken by {claim['run_id']}")
     assert not storage.exists(storage.join(drop.uri, "incoming", "job.json"))
     # Changed, it is a new job.
-    _put(drop, "job.json", json.dumps({"asset": "film.mp4", "faces": [{"source": "b.png"}]}))
+    _put(drop, "job.json", _job("b.png"))
     assert len(drop.claim_all(f"s3://{bucket}")) == 1
 
 

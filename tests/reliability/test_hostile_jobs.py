@@ -198,6 +198,7 @@ restore_strength: 5
 max_units: 0
 delivery: imax
 colour: red
+consent_reference: REL-1
 """
     result = _drop(drop, "bad.yaml", body)
     assert result["problems"] == [
@@ -212,8 +213,29 @@ colour: red
     assert result["reason"] == "; ".join(result["problems"])
 
 
+def test_a_job_hears_of_every_rule_it_breaks_at_once(bucket: str, drop: DropFolder) -> None:
+    """Paths refused before the schema ran used to hide the deployment's rules."""
+    body = b"""\
+asset: ../film.mp4
+faces: [{source: "http://example.com/face.png"}]
+tier: ultra
+restore: gfpgan
+"""
+    result = _drop(drop, "rules.yaml", body)
+    assert result["problems"] == [
+        "asset '../film.mp4': '..' in the key; refused",
+        "faces.0.source 'http://example.com/face.png': only s3:// URIs; refused",
+        "tier: 'ultra' is not a GPU tier; choose one of ['mig', 'spot', 'standard']",
+        "restore: restore=gfpgan needs restoration weights from a model store: set "
+        "RECAST_MODELS (this deployment has none), or render with restore=none",
+        "no consent reference for face mapping 1: set consent_reference (or the mapping's "
+        "consent) to the release that covers the face",
+    ]
+
+
 def test_a_job_naming_a_bucket_outside_the_allow_list(bucket: str, drop: DropFolder) -> None:
     body = b"asset: s3://vendor-uploads/film.mp4\nfaces: [{source: s3://vendor-uploads/a.png}]\n"
+    body += b"consent_reference: REL-1\n"
     result = _drop(drop, "vendor.yaml", body)
     assert result["problems"] == [
         f"{what}: bucket 'vendor-uploads' is not in the allow-list "

@@ -1,0 +1,421 @@
+"""Reuse of already-swapped frames across versions of a cut, and within one film.
+
+Every swapped unit leaves a record in the unit cache, `<cache>/shots/<settings>/<run>--<unit>.json`:
+its shot pieces with their frame fingerprints (tasks.shots.fingerprint), and the cache entries
+holding its source frames, swapped frames and faces log, each with its sha256. `settings` is a
+hash of what decides the swap's pixels apart from the frames themselves (face images by hash,
+models, parameters, mezzanine, cache format), so a render with other settings never sees them.
+
+A new unit looks its shot pieces up there: the earlier piece and frame offset whose hashes
+agree most (trimmed, moved, in another asset or earlier in this film), frame by frame. A
+fingerprint match is only a candidate: each frame is then compared with the earlier render's
+own source frame, and reused only when the Y-PSNR of the two over their worst 32x32 tile is
+at least `reuse_min_psnr` dB, so another take of the same framing (a face that moved, another
+expression) is computed, not reused. A reused frame is this version's own frame with the
+earlier render's changes laid on it (its output where it differs from its source: the faces).
+Entries whose files fail their sha256 (corrupted, half written, pruned) are skipped: their
+frames are computed. Records are written once per unit,
+entries are never changed, so concurrent renders read and write them safely.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+from collections.abc import Iterator, Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import av
+import numpy as np
+from pydantic import BaseModel, ConfigDict, ValidationError
+
+from tasks import storage
+from tasks.checkpoint import OutputRecord, cache_key, read_marker
+from tasks.layout import RunLayout
+from tasks.media.frames import rgb_of
+from tasks.shots import fingerprint
+from tasks.spec import ShotList, Unit
+
+log = logging.getLogger(__name__)
+
+# Fingerprints within this many bits (of 64) are candidates; a re-encode moves a few bits.
+MAX_BITS = 8
+TILE = 32
+_LUMA = np.array([0.299, 0.587, 0.114], np.float32)
+# What the unit key holds that is the frames, not the settings.
+_FRAME_INPUTS = ("asset_sha256", "source_sha256", "start", "end", "shots", "reuse")
+
+
+class Piece(BaseModel):
+    """The frames of one shot inside one unit: `start` counts from the unit's first frame."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    shot: int
+    start: int
+    hashes: str
+
+
+class Record(BaseModel):
+    """What one swapped unit of one run leaves for later renders to reuse."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    run: str
+    unit: str
+    source: OutputRecord
+    output: OutputRecord
+    faces: OutputRecord
+    pieces: list[Piece]
+
+
+def settings_key(swap_inputs: Mapping[str, Any]) -> str:
+    return cache_key("shots", {k: v for k, v in swap_inputs.items() if k not in _FRAME_INPUTS})
+
+
+def index_prefix(layout: RunLayout, settings: str) -> str | None:
+    cache = layout.cache
+    return storage.join(cache, "shots", settings) if cache else None
+
+
+def run_name(layout: RunLayout) -> str:
+    return layout.prefix.rstrip("/").rsplit("/", 1)[-1]
+
+
+def unit_pieces(shots: ShotList, unit: Unit) -> list[Piece]:
+    """The unit's shot pieces with their fingerprints (none for a shot list without them)."""
+    pieces = []
+    for shot in shots.shots:
+        lo, hi = max(shot.start_frame, unit.start_frame), min(shot.end_frame, unit.end_frame)
+        if lo >= hi or shot.fingerprint is None:
+            continue
+        hashes = fingerprint.decode(shot.fingerprint)[lo - shot.start_frame : hi - shot.start_frame]
+        pieces.append(
+            Piece(shot=shot.index, start=lo - unit.start_frame, hashes=fingerprint.encode(hashes))
+        )
+    return pieces
+
+
+def load_records(prefix: str | None) -> list[Record]:
+    """Every readable record under `prefix` (one settings key); unreadable ones are skipped."""
+    if prefix is None:
+        return []
+    found = []
+    for uri in storage.list_uris(prefix):
+        if not uri.endswith(".json"):
+            continue
+        try:
+            record = Record.model_validate(storage.read_json(uri))
+        except (ValidationError, ValueError, OSError) as exc:
+            log.warning("ignoring unreadable reuse record %s: %s", uri, exc)
+            continue
+        found.append(record)
+    return found
+
+
+def write_record(layout: RunLayout, settings: str, unit_id: str, pieces: list[Piece]) -> str | None:
+    """Record the unit's swap (and split) cache entries for later renders; None without them."""
+    prefix = index_prefix(layout, settings)
+    swap = _entry(layout, unit_id, "swap")
+    split = _entry(layout, unit_id, "split")
+    if prefix is None or swap is None or split is None or not pieces:
+        return None
+    record = Record(
+        run=run_name(layout),
+        unit=unit_id,
+        source=split["source.mkv"],
+        output=swap["swapped.mkv"],
+        faces=swap["faces.json"],
+        pieces=pieces,
+    )
+    return storage.write_json(
+        storage.join(prefix, f"{record.run}--{unit_id}.json"), record.model_dump_json()
+    )
+
+
+def _entry(layout: RunLayout, unit_id: str, stage: str) -> dict[str, OutputRecord] | None:
+    """The cache entry's files behind the run's done marker of `stage` for the unit."""
+    marker = read_marker(layout.unit_marker(unit_id, stage))
+    cache = layout.cache
+    if marker is None or cache is None:
+        return None
+    shared = read_marker(storage.join(cache, "units", marker.key, "done.json"))
+    return dict(shared.outputs) if shared is not None else None
+
+
+@dataclass(frozen=True)
+class Candidate:
+    """New unit frame `frame` may be the earlier record's frame `frame + delta`."""
+
+    record: int
+    delta: int
+    frames: tuple[int, ...]
+
+
+def find(records: list[Record], new: list[Piece]) -> dict[int, tuple[int, int]]:
+    """For each new unit frame with a candidate: (record index, earlier frame in that unit).
+    Per new piece, the earlier piece and offset that most frames agree on (ties: the closest
+    hashes) wins, then the next best for the frames still without one."""
+    old = [
+        (r, p, fingerprint.decode(p.hashes)) for r, rec in enumerate(records) for p in rec.pieces
+    ]
+    chosen: dict[int, tuple[int, int]] = {}
+    for piece in new:
+        hashes = fingerprint.decode(piece.hashes)
+        for _round in range(3):
+            best = _best(hashes, piece.start, old, chosen)
+            if best is None:
+                break
+            for frame in best.frames:
+                chosen[frame] = (best.record, frame + best.delta)
+    return chosen
+
+
+def _best(
+    hashes: np.ndarray,
+    start: int,
+    old: list[tuple[int, Piece, np.ndarray]],
+    taken: Mapping[int, tuple[int, int]],
+) -> Candidate | None:
+    """The (record, offset) most still-free frames agree on; ties: the fewest differing bits."""
+    free = np.array([start + i not in taken for i in range(len(hashes))])
+    best: tuple[int, int, int, int] | None = None  # (votes, -bits, record, delta)
+    for r, piece, known in old:
+        near = fingerprint.distances(hashes, known)
+        i, j = np.nonzero((near <= MAX_BITS) & free[:, None])
+        if not len(i):
+            continue
+        # One offset pairs each new frame with one earlier frame: votes are distinct frames.
+        deltas = piece.start + j - (start + i)
+        values, index, votes = np.unique(deltas, return_inverse=True, return_counts=True)
+        bits = np.bincount(index, weights=near[i, j])
+        k = int(np.lexsort((bits, -votes))[0])
+        score = (int(votes[k]), -int(bits[k]), r, int(values[k]))
+        if best is None or score[:2] > best[:2]:
+            best = score
+    if best is None or best[0] < min(4, len(hashes)):
+        return None  # a few stray frames are not a shot seen before
+    votes, _, r, delta = best
+    piece_frames = [
+        start + i
+        for i in range(len(hashes))
+        if free[i] and _near(hashes[i], old, r, start + i + delta)
+    ]
+    return Candidate(r, delta, tuple(piece_frames))
+
+
+def _near(value: np.uint64, old: list[tuple[int, Piece, np.ndarray]], r: int, frame: int) -> bool:
+    """Whether record `r` holds `frame` (in its unit) with a hash within MAX_BITS of `value`."""
+    for rec, piece, known in old:
+        if rec == r and piece.start <= frame < piece.start + len(known):
+            return int(np.bitwise_count(known[frame - piece.start] ^ value)) <= MAX_BITS
+    return False
+
+
+def tile_psnr(a: np.ndarray, b: np.ndarray) -> float:
+    """Y-PSNR of the worst TILE x TILE tile: a change in one place (a face) is not averaged
+    away by an unchanged background."""
+    if a.shape != b.shape:
+        return 0.0
+    diff = a.astype(np.float32) @ _LUMA - b.astype(np.float32) @ _LUMA
+    h, w = (
+        (diff.shape[0] // TILE) * TILE or diff.shape[0],
+        (diff.shape[1] // TILE) * TILE or diff.shape[1],
+    )
+    th, tw = min(TILE, h), min(TILE, w)
+    tiles = (diff[: h // th * th, : w // tw * tw] ** 2).reshape(h // th, th, w // tw, tw)
+    worst = float(tiles.mean(axis=(1, 3)).max())
+    return 99.0 if worst <= 1e-10 else float(10 * np.log10(255.0**2 / worst))
+
+
+class Cursor:
+    """Frames of a mezzanine by index: decoded forward, converted only when asked for; a step
+    back or a long step forward seeks (frames are told by their timestamps)."""
+
+    def __init__(self, path: Path) -> None:
+        self.path = path
+        self.container = av.open(str(path))
+        self.stream = self.container.streams.video[0]
+        self.stream.thread_type = "AUTO"
+        rate = self.stream.average_rate or self.stream.guessed_rate
+        base = self.stream.time_base
+        self.per_pts = float(rate * base) if rate and base else None
+        self._frames: Iterator[av.VideoFrame] = self.container.decode(self.stream)
+        self._first: int | None = None
+        self._next = 0  # index of the frame the decoder gives next
+        self._last: tuple[int, np.ndarray] | None = None
+
+    def _index(self, frame: av.VideoFrame) -> int:
+        if self._first is None:
+            self._first = frame.pts or 0
+        if frame.pts is None or self.per_pts is None:
+            return self._next
+        return round((frame.pts - self._first) * self.per_pts)
+
+    def _seek(self, index: int) -> None:
+        if self._first is None or self.per_pts is None:  # untimed: from the start
+            self.container.seek(0, stream=self.stream)
+            self._next = 0
+        else:
+            self.container.seek(
+                self._first + int(index / self.per_pts), stream=self.stream, backward=True
+            )
+            self._next = -1  # known from the next frame's timestamp
+        self._frames = self.container.decode(self.stream)
+
+    def get(self, index: int) -> np.ndarray:
+        if self._last is not None and self._last[0] == index:
+            return self._last[1]
+        if index < self._next or index > self._next + 48 or self._next < 0:
+            self._seek(index)
+        for frame in self._frames:
+            at = self._index(frame) if self._next < 0 or frame.pts is not None else self._next
+            self._next = at + 1
+            if at == index:
+                self._last = (index, rgb_of(frame))
+                return self._last[1]
+            if at > index:
+                break
+        raise IndexError(f"{self.path} has no frame {index}")
+
+
+@dataclass
+class Fetched:
+    """An earlier unit's files, downloaded and checked against their recorded sha256.
+    `final`: its frames are finished (restored) ones, which the restore stage leaves alone."""
+
+    run: str
+    source: Cursor | None
+    output: Cursor
+    faces: dict[str, Any]
+    final: bool = False
+
+
+@dataclass
+class ReusePlan:
+    """The unit's frames that earlier renders may hold: frame -> (fetched entry, its frame).
+    Each is checked as the swap reaches it (`take`); a frame that fails is computed."""
+
+    frames: dict[int, tuple[int, int]] = field(default_factory=dict)
+    fetched: list[Fetched] = field(default_factory=list)
+    min_psnr: float = 99.0
+
+    def source_of(self, frame: int) -> str | None:
+        hit = self.frames.get(frame)
+        return self.fetched[hit[0]].run if hit else None
+
+    def final(self, frame: int) -> bool:
+        return self.fetched[self.frames[frame][0]].final
+
+    def take(
+        self, frame: int, source: np.ndarray
+    ) -> tuple[np.ndarray, list[dict[str, Any]]] | None:
+        """The earlier frame and the faces it logged, if its source matches `source` (this
+        unit's own frame); None when it does not. The earlier render's changes (where its
+        output differs from its source: the faces) are laid on this unit's own frame, so the
+        rest of the picture is this version's, not the earlier encode's."""
+        r, old = self.frames[frame]
+        got = self.fetched[r]
+        logged = list(got.faces.get("frames", {}).get(str(old), []))
+        try:
+            if got.final or got.source is None:
+                return got.output.get(old), logged
+            earlier = got.source.get(old)
+            if tile_psnr(source, earlier) < self.min_psnr:
+                return None
+            if not logged:  # the earlier swap wrote no face here: its output is its source
+                return source, logged
+            output = got.output.get(old)
+        except IndexError:
+            return None
+        changed = np.any(output != earlier, axis=2)
+        if not changed.any():
+            return source, logged
+        out = source.copy()
+        out[changed] = output[changed]
+        return out, logged
+
+
+def fetch(record: Record, tmp: Path, tag: str) -> Fetched | None:
+    """Download the record's files; None (logged) when one is missing or fails its sha256."""
+    paths = {}
+    for name, rec in (
+        ("source", record.source),
+        ("output", record.output),
+        ("faces", record.faces),
+    ):
+        path = tmp / f"reuse-{tag}-{name}"
+        try:
+            storage.download(rec.uri, path)
+        except Exception as exc:  # any unreadable entry is simply not reused
+            log.warning(
+                "reuse: %s of %s/%s unreadable (%s): computing", name, record.run, record.unit, exc
+            )
+            return None
+        if storage.sha256_file(path) != rec.sha256:
+            log.warning(
+                "reuse: %s of %s/%s fails its sha256 (corrupted or half written): computing",
+                name, record.run, record.unit,
+            )  # fmt: skip
+            return None
+        paths[name] = path
+    return Fetched(
+        record.run,
+        Cursor(paths["source"]),
+        Cursor(paths["output"]),
+        json.loads(paths["faces"].read_text()),
+    )
+
+
+def plan_unit(records: list[Record], new: list[Piece], min_psnr: float, tmp: Path) -> ReusePlan:
+    """Candidates for the unit's frames from earlier renders, their files fetched and checked
+    (sha256); the source frames are compared as the swap reads them (ReusePlan.take)."""
+    candidates = find(records, new)
+    plan = ReusePlan(min_psnr=min_psnr)
+    slots: dict[int, int | None] = {}
+    for frame, (r, old) in sorted(candidates.items()):
+        if r not in slots:
+            got = fetch(records[r], tmp, str(len(plan.fetched)))
+            slots[r] = None if got is None else len(plan.fetched)
+            if got is not None:
+                plan.fetched.append(got)
+        slot = slots[r]
+        if slot is not None:
+            plan.frames[frame] = (slot, old)
+    log.info(
+        "reuse: %d candidate frames from %d earlier units", len(plan.frames), len(plan.fetched)
+    )
+    return plan
+
+
+def summary(swaps: list[dict[str, Any]]) -> dict[str, Any]:
+    """What a render reused, from its swap results: for report.json, QC and provenance."""
+    shots: dict[int, dict[str, Any]] = {}
+    for result in swaps:
+        for s in result.get("per_shot", []):
+            row = shots.setdefault(
+                s["shot"], {"shot": s["shot"], "frames": 0, "frames_reused": 0, "reused_from": None}
+            )
+            row["frames"] += s.get("frames", 0)
+            row["frames_reused"] += s.get("frames_reused", 0)
+            row["reused_from"] = row["reused_from"] or s.get("reused_from")
+    reused = [r for r in shots.values() if r["frames_reused"]]
+    return {
+        "shots": len(shots),
+        "shots_reused": len(reused),
+        "frames": sum(r["frames"] for r in shots.values()),
+        "frames_reused": sum(r["frames_reused"] for r in reused),
+        "from": sorted({r["reused_from"] for r in reused if r["reused_from"]}),
+        "per_shot": [r for _, r in sorted(shots.items())],
+    }
+
+
+def headline(reuse: dict[str, Any]) -> str:
+    """`reused N of M shots (from run ...)`: what the CLI prints."""
+    runs = ", ".join(reuse["from"]) or "none"
+    return (
+        f"reused {reuse['shots_reused']} of {reuse['shots']} shots "
+        f"({reuse['frames_reused']} of {reuse['frames']} frames; from run {runs})"
+    )

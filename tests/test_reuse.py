@@ -1,0 +1,177 @@
+"""Reuse across versions of a cut (tasks.reuse) through the real stages, S3 API and video.
+
+v1 is a four-shot film; v2 re-encodes it with other x264 settings, moves shot 2 first and
+trims it, keeps shot 0, drops shot 1, trims shot 3 and adds a shot never rendered."""
+
+from __future__ import annotations
+
+import threading
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pytest
+from skimage import data
+
+from recast.samples import ShotSpec, make_film, varied_shots
+from tasks import storage
+from tasks.layout import RunLayout
+from tasks.qc.report import shot_rows
+from tasks.reuse import headline, load_records, settings_key, summary, tile_psnr
+from tasks.shots import fingerprint
+from tasks.shots.detect import detect_shots
+from tasks.spec import ShotList
+from tests.versions import (
+    decode,
+    encode,
+    other_take,
+    per_shot,
+    render,
+    save_png,
+    swapped_frames,
+)
+
+V1 = [24, 20, 24, 16]  # astronaut (face), coffee, camera (face), chelsea
+SIZE = (320, 180)
+
+
+@pytest.fixture(scope="module")
+def films(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Any]:
+    tmp = tmp_path_factory.mktemp("versions")
+    v1 = make_film(tmp / "v1.mp4", varied_shots(V1), size=SIZE, audio=False)
+    f = decode(v1)
+    rocket = ShotSpec(data.rocket(), 14, 300.0, "zoom")
+    new = decode(make_film(tmp / "new.mp4", [rocket], size=SIZE, audio=False))
+    # shot 2 trimmed (48..64), shot 0 whole, shot 3 trimmed (68..80), a new shot (a rocket)
+    v2 = encode(f[48:64] + f[0:24] + f[68:80] + new, tmp / "v2.mp4", crf=26)
+    return {"tmp": tmp, "v1": v1, "v2": v2, "v1_frames": f}
+
+
+@pytest.fixture
+def spec(bucket: str, films: dict[str, Any]) -> dict[str, Any]:
+    face = save_png(data.astronaut(), films["tmp"] / "astronaut.png")
+    return {
+        "faces": [{"source": storage.upload(face, f"s3://{bucket}/faces/astronaut.png")}],
+        "consent_reference": "REL-1",
+    }
+
+
+def test_fingerprints_survive_a_re_encode(films: dict[str, Any]) -> None:
+    one, two = detect_shots(films["v1"]), detect_shots(films["v2"])
+    assert [s.frames for s in two.shots] == [16, 24, 12, 14]
+    assert all(s.fingerprint for s in one.shots + two.shots)
+    a = fingerprint.decode(one.shots[0].fingerprint or "")
+    b = fingerprint.decode(two.shots[1].fingerprint or "")
+    assert len(a) == len(b) == 24 and fingerprint.distances(a, b).diagonal().max() <= 4
+
+
+def test_v2_reuses_moved_and_trimmed_shots_and_computes_the_new_one(
+    bucket: str, spec: dict[str, Any], films: dict[str, Any], tmp_path: Path
+) -> None:
+    first, _ = render(films["v1"], bucket, "v1", spec)
+    second, swaps = render(films["v2"], bucket, "v2", spec)
+    shots = per_shot(swaps)
+    assert [shots[i]["frames_reused"] for i in range(4)] == [16, 24, 12, 0]
+    assert [shots[i]["reused_from"] for i in range(4)] == ["v1", "v1", "v1", None]
+    assert swaps[0]["frames_reused"] == 52
+    old, new = swapped_frames(first, tmp_path), swapped_frames(second, tmp_path)
+    # Reused frames: where the earlier render changed its source (the faces) its pixels, bit
+    # for bit, at their new places; elsewhere v2's own source frame.
+    was, now = films["v1_frames"], decode(films["v2"])
+    moved = [(i, 48 + i) for i in range(16)] + [(16 + i, i) for i in range(24)]
+    for n, o in [*moved, *((40 + i, 68 + i) for i in range(12))]:
+        changed = np.any(old[o] != was[o], axis=2)
+        assert np.array_equal(new[n][changed], old[o][changed])
+        assert np.array_equal(new[n][~changed], now[n][~changed])
+    assert sum(np.any(old[o] != was[o]) for _, o in moved) >= 24  # faces were there to take
+    counts = {s["shot"]: (s["faces_found"], s["faces_swapped"]) for s in swaps[0]["per_shot"]}
+    assert counts[1] == (24, 24) and counts[3] == (0, 0)  # reused faces are counted as logged
+    told = summary(swaps)
+    assert (told["shots_reused"], told["shots"], told["frames_reused"]) == (3, 4, 52)
+    assert headline(told).startswith("reused 3 of 4 shots (52 of 66 frames; from run v1)")
+    rows = shot_rows(ShotList.model_validate(storage.read_json(second.shots)), swaps)
+    assert [(r["frames_reused"], r["reused_from"]) for r in rows][2:] == [(12, "v1"), (0, None)]
+
+
+def test_a_near_duplicate_take_is_not_reused(
+    bucket: str, spec: dict[str, Any], films: dict[str, Any], tmp_path: Path
+) -> None:
+    f = films["v1_frames"]
+    render(encode(f[:24], tmp_path / "take1.mp4"), bucket, "take1", spec)
+    take2 = encode(other_take(f[:24], (140, 40, 40, 40)), tmp_path / "take2.mp4")
+    # Same framing: the fingerprints agree, the source frames do not.
+    a = fingerprint.decode(detect_shots(take2).shots[0].fingerprint or "")
+    b = fingerprint.decode(detect_shots(tmp_path / "take1.mp4").shots[0].fingerprint or "")
+    assert fingerprint.distances(a, b).diagonal().mean() <= 8
+    assert tile_psnr(f[0], other_take(f[:1], (140, 40, 40, 40))[0]) < 30
+    _, swaps = render(take2, bucket, "take2", spec)
+    assert per_shot(swaps)[0]["frames_reused"] == 0
+
+
+def test_changed_settings_or_models_never_reuse(
+    bucket: str, spec: dict[str, Any], films: dict[str, Any], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    film = encode(films["v1_frames"][:24], films["tmp"] / "short.mp4")
+    render(film, bucket, "base", spec)
+    _, other = render(film, bucket, "threshold", {**spec, "match_threshold": 0.5})
+    assert sum(s["frames_reused"] for s in other) == 0
+    _, off = render(film, bucket, "off", {**spec, "reuse": False})
+    assert sum(s["frames_reused"] for s in off) == 0
+    # Another model (as the unit key sees it) gives another settings key: nothing shared.
+    from tasks import unit_keys
+
+    inputs = {"faces": [], "models": unit_keys.models(unit_keys.SWAP_MODELS)}
+    changed = {**inputs, "models": {**inputs["models"], "store": {"inswapper": {"sha256": "0"}}}}
+    assert settings_key(inputs) != settings_key(changed)
+
+
+def test_repeated_material_in_one_film_is_computed_once(
+    bucket: str, spec: dict[str, Any], films: dict[str, Any], tmp_path: Path
+) -> None:
+    f = films["v1_frames"]
+    film = encode(f[:24] + f[44:68] + f[:24], tmp_path / "reprise.mp4")
+    layout, swaps = render(film, bucket, "reprise", {**spec, "unit_frames": 24})
+    assert [s["frames_reused"] for s in swaps] == [0, 0, 24]
+    frames, source = swapped_frames(layout, tmp_path), decode(film)
+    for i in range(24):  # the reprise carries the first occurrence's faces
+        changed = np.any(frames[i] != source[i], axis=2)
+        assert changed.any() and np.array_equal(frames[48 + i][changed], frames[i][changed])
+
+
+def test_a_corrupted_entry_is_recomputed_never_used(
+    bucket: str, spec: dict[str, Any], films: dict[str, Any], tmp_path: Path
+) -> None:
+    render(films["v1"], bucket, "v1", spec)
+    settings = storage.list_uris(f"s3://{bucket}/cache/shots")[0].split("/")[-2]
+    (record,) = load_records(f"s3://{bucket}/cache/shots/{settings}")
+    # A half-written output: the same key, a truncated body.
+    good = storage.read_bytes(record.output.uri)
+    storage.write_bytes(record.output.uri, good[: len(good) // 2])
+    second, swaps = render(films["v2"], bucket, "v2", spec)
+    assert sum(s["frames_reused"] for s in swaps) == 0
+    frames = swapped_frames(second, tmp_path)
+    assert len(frames) == 66 and not np.array_equal(frames[0], np.zeros_like(frames[0]))
+
+
+def test_two_concurrent_renders_reuse_the_same_entries(
+    bucket: str, spec: dict[str, Any], films: dict[str, Any], tmp_path: Path
+) -> None:
+    render(films["v1"], bucket, "v1", spec)
+    results: dict[str, list[dict[str, Any]]] = {}
+    errors: list[BaseException] = []
+
+    def go(run: str) -> None:
+        try:
+            results[run] = render(films["v2"], bucket, run, spec)[1]
+        except BaseException as exc:  # raised below, in the test's thread
+            errors.append(exc)
+
+    threads = [threading.Thread(target=go, args=(r,)) for r in ("a", "b")]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    assert not errors, errors
+    assert [results[r][0]["frames_reused"] for r in ("a", "b")] == [52, 52]
+    a, b = (swapped_frames(RunLayout(f"s3://{bucket}/runs/{r}"), tmp_path) for r in "ab")
+    assert all(np.array_equal(x, y) for x, y in zip(a, b, strict=True))
