@@ -23,7 +23,11 @@ from tasks.spec import RenderSpec
 
 OWN_FORM = ("asset", "faces")  # INPUT and --face
 # The flags the CLI had before, and the short spellings of the versions fields.
-ALIASES = {"consent_reference": ("--consent",), "base_run": ("--base",)}
+ALIASES = {
+    "consent_reference": ("--consent",),
+    "base_run": ("--base",),
+    "deliveries": ("--deliver",),  # issue 14: `--deliver shots --plate-format exr`
+}
 DEST = "spec."  # argparse dest prefix: apart from the CLI's own options (--out, --spec)
 
 

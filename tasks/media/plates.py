@@ -40,7 +40,7 @@ _PADDING = 4
 @dataclass(frozen=True)
 class ShotClip:
     """One delivered clip: film frames [first, end) of shot `shot`, starting at `timecode`.
-    `path` is relative to the delivery's `shots/` folder: the MOV, or the sequence's first
+    `path` is relative to the delivery (`shots/...`): the MOV, or the sequence's first
     frame. `head` and `tail` are the handles it has (fewer at the film's ends)."""
 
     shot: int

@@ -18,7 +18,7 @@ from typing import Any
 
 from tasks import storage
 from tasks.editorial.export import export_editorial
-from tasks.layout import RunLayout
+from tasks.layout import RunLayout, safe_run_id
 from tasks.media import plates
 from tasks.media import timecode as tc
 from tasks.media.assemble import assemble
@@ -127,7 +127,7 @@ def _deliver_shots(
 ) -> dict[int, plates.ShotClip]:
     """Write, upload and list (`shots.json`) the clip of every shot with a replaced face, and
     its `_plate_src` when asked; shot -> clip."""
-    stem = Path(asset).stem or "film"
+    stem = safe_run_id(Path(asset).stem or "film")  # file names of [A-Za-z0-9._-] only
     folder = tmp / "shots"
     folder.mkdir(parents=True, exist_ok=True)
     rate = parse_fps(original.fps)

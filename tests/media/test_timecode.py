@@ -151,3 +151,17 @@ def test_deliveries_decide_what_is_written() -> None:
     shots = RenderSpec.parse(_spec(deliveries=["shots"]))
     assert shots.outputs() == ["review", "shots"] and shots.handles == 8
     assert shots.plate_format == "prores4444" and not shots.source_plates
+
+
+def test_recast_render_flags_ask_for_the_shots_delivery() -> None:
+    from recast import options
+    from recast.cli import _parser
+
+    argv = ["render", "film.mov", "--out", "o.mp4", "--deliver", "shots", "--plate-format", "exr"]
+    argv += ["--handles", "12", "--source-plates", "--start-timecode", "01:00:00:00"]
+    conf = options.given(_parser().parse_args(argv))
+    spec = RenderSpec.parse(_spec(**conf))
+    assert spec.outputs() == ["review", "shots"] and spec.plate_format == "exr"
+    assert (spec.handles, spec.source_plates, spec.start_timecode) == (12, True, "01:00:00:00")
+    with pytest.raises(SystemExit):  # argparse names the choices
+        _parser().parse_args([*argv, "--plate-format", "tiff"])
