@@ -40,6 +40,7 @@ class LocalStageOperator(BaseOperator):
             env = {**os.environ, "RECAST_RESULT_PATH": str(result_path)}
             # The stage checks its command line against the same buckets as validate.
             env[ALLOW_ENV] = Settings.from_env().allowlist().env_value()
+            env.update(self._metrics_env(context))
             command = [sys.executable, "-m", "tasks", *map(str, self.arguments)]
             self.log.info("running %s (tier %s)", " ".join(command[1:]), self.tier)
             tail = self._run(command, env)
@@ -48,6 +49,19 @@ class LocalStageOperator(BaseOperator):
             if tail.returncode != 0:
                 raise AirflowException(tail.reason)
             return json.loads(result_path.read_text())
+
+    def _metrics_env(self, context: Any) -> dict[str, str]:
+        """What the stage's metrics and log lines carry (tasks.metrics.StageContext)."""
+        from recast_airflow.tiers import load_tiers
+
+        tier = load_tiers(Settings.from_env().tiers_file).get(self.tier)
+        ti = context.get("ti")
+        return {
+            "RECAST_DAG": str(self.dag_id),
+            "RECAST_TIER": self.tier,
+            "RECAST_TRY": str(getattr(ti, "try_number", 1) or 1),
+            "RECAST_GPUS": str(tier.gpu_count if tier and tier.gpu_resource else 0),
+        }
 
     def _run(self, command: list[str], env: dict[str, str]) -> _Outcome:
         last: deque[str] = deque(maxlen=20)
