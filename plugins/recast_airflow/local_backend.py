@@ -43,7 +43,7 @@ class LocalStageOperator(BaseOperator):
             env.update(self._metrics_env(context))
             command = [sys.executable, "-m", "tasks", *map(str, self.arguments)]
             self.log.info("running %s (tier %s)", " ".join(command[1:]), self.tier)
-            tail = self._run(command, env)
+            tail = self._run(command, env, _stage_log(context))
             if tail.returncode == EXIT_REFUSED:
                 raise AirflowFailException(tail.reason)
             if tail.returncode != 0:
@@ -63,18 +63,33 @@ class LocalStageOperator(BaseOperator):
             "RECAST_GPUS": str(tier.gpu_count if tier and tier.gpu_resource else 0),
         }
 
-    def _run(self, command: list[str], env: dict[str, str]) -> _Outcome:
+    def _run(self, command: list[str], env: dict[str, str], log_file: Path) -> _Outcome:
         last: deque[str] = deque(maxlen=20)
-        with subprocess.Popen(
-            command, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True
-        ) as proc:
+        log_file.parent.mkdir(parents=True, exist_ok=True)
+        with (
+            subprocess.Popen(
+                command, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True
+            ) as proc,
+            log_file.open("a") as kept,
+        ):
             assert proc.stdout is not None
             for line in proc.stdout:
                 line = line.rstrip()
                 last.append(line)
                 self.log.info("%s", line)
+                kept.write(line + "\n")
         reason = next((ln for ln in reversed(last) if ln.startswith("recast:")), None)
         return _Outcome(proc.returncode, reason or f"stage exited with {proc.returncode}")
+
+
+def _stage_log(context: Any) -> Path:
+    """Where the stage's own lines are kept as it printed them (JSON, tasks.jsonlog), one file
+    per run as a log shipper reads a pod's: `$AIRFLOW_HOME/stage-logs/<dag>/<run>.log`."""
+    from tasks.layout import safe_run_id
+
+    home = Path(os.environ.get("AIRFLOW_HOME", "."))
+    dag = context["dag"].dag_id if context.get("dag") else "unknown"
+    return home / "stage-logs" / dag / f"{safe_run_id(str(context.get('run_id', 'run')))}.log"
 
 
 class _Outcome:
