@@ -219,3 +219,25 @@ def prune(gateway: str, keep: float) -> int:
         delete_from_gateway(gateway, job=JOB, grouping_key=labels, timeout=PUSH_TIMEOUT)
         deleted += 1
     return deleted
+
+
+def push_poll(claimed: int) -> None:
+    """The drop folder's poll: when it last looked and what it claimed (one group, replaced at
+    every poll: the Pushgateway's own use case). RecastDropFolderNotPolled alerts on it."""
+    gateway = os.environ.get(ENV_GATEWAY)
+    if not gateway:
+        return
+    from prometheus_client import CollectorRegistry, Gauge
+    from prometheus_client.exposition import push_to_gateway
+
+    registry = CollectorRegistry()
+    last = Gauge("recast_dropfolder_last_poll_timestamp_seconds", "Unix time of the last poll",
+                 registry=registry)  # fmt: skip
+    last.set(time.time())
+    jobs = Gauge("recast_dropfolder_claimed_jobs", "job files the last poll claimed",
+                 registry=registry)  # fmt: skip
+    jobs.set(claimed)
+    try:
+        push_to_gateway(gateway, job="recast_dropfolder", registry=registry, timeout=PUSH_TIMEOUT)
+    except Exception as exc:  # a missing figure, never a missed poll
+        log.warning("drop folder poll not pushed to %s: %s", gateway, exc)

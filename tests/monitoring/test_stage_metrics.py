@@ -150,3 +150,15 @@ def test_figures_of_each_stage_result() -> None:
     assert metrics.run_of("s3://recast/runs/manual__x/units") == "manual__x"
     assert metrics.run_of("s3://recast/runs/manual__x") == "manual__x"
     assert metrics.run_of("s3://recast/work") is None
+
+
+def test_the_drop_folder_poll_reaches_prometheus(
+    servers: Monitoring, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv(metrics.ENV_GATEWAY, servers.pushgateway)
+    before = time.time()
+    metrics.push_poll(3)
+    (last,) = wait_for(servers, "recast_dropfolder_last_poll_timestamp_seconds")
+    assert before <= float(last["value"][1]) <= time.time()
+    (claimed,) = servers.query("recast_dropfolder_claimed_jobs")
+    assert claimed["value"][1] == "3"
