@@ -100,6 +100,10 @@ def test_a_failed_stage_pushes_its_outcome(servers: Monitoring, tmp_path: Path) 
     out = tmp_path / "runs" / "manual__probe-2" / "probe.json"
     proc = _probe(tmp_path / "missing.mp4", out, **servers.env())
     assert proc.returncode == 2  # refused: the asset is not there
+    # The reason stays the plain last line (the backends read it); every line before is JSON.
+    *logged, reason = proc.stderr.splitlines()
+    assert reason.startswith("recast: refused: ") and "missing.mp4" in reason
+    assert all(json.loads(ln)["run"] == "manual__probe-2" for ln in logged)
     (series,) = wait_for(servers, 'recast_stage_end_timestamp_seconds{run="manual__probe-2"}')
     assert series["metric"]["outcome"] == "refused"
     assert abs(float(series["value"][1]) - time.time()) < 60
