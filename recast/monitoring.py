@@ -115,7 +115,12 @@ def monitoring(home: Path, *, scrape_every: str = "15s") -> Iterator[Monitoring]
     with ExitStack() as stack:
         stack.enter_context(
             _server(
-                [binary("pushgateway"), f"--web.listen-address={gateway[7:]}"],
+                [
+                    binary("pushgateway"),
+                    f"--web.listen-address={gateway[7:]}",
+                    # Debian's default is one file in /var/lib for every gateway on the machine.
+                    f"--persistence.file={home / 'pushgateway.data'}",
+                ],
                 f"{gateway}/-/ready",
                 "the Pushgateway",
                 home / "pushgateway.log",

@@ -17,6 +17,7 @@ from typing import Any
 
 ENV_FORMAT = "RECAST_LOG_FORMAT"
 TEXT_FORMAT = "%(asctime)s %(levelname)s %(name)s: %(message)s"
+HANDLER = "recast-stage"
 
 
 class JsonFormatter(logging.Formatter):
@@ -37,15 +38,24 @@ class JsonFormatter(logging.Formatter):
         return json.dumps(line, default=str)
 
 
+class _Stderr(logging.StreamHandler):  # type: ignore[type-arg]
+    """Whatever sys.stderr is when a line is written (a test may swap it between calls)."""
+
+    def emit(self, record: logging.LogRecord) -> None:
+        self.stream = sys.stderr
+        super().emit(record)
+
+
 def configure(fields: dict[str, Any]) -> None:
     """The root logger, on stderr: JSON lines with `fields`, unless RECAST_LOG_FORMAT=text."""
-    handler = logging.StreamHandler(sys.stderr)
+    handler = _Stderr()
     if os.environ.get(ENV_FORMAT, "json") == "text":
         handler.setFormatter(logging.Formatter(TEXT_FORMAT))
     else:
         handler.setFormatter(JsonFormatter(fields))
+    handler.set_name(HANDLER)
     root = logging.getLogger()
-    for old in root.handlers[:]:
+    for old in [h for h in root.handlers if h.get_name() == HANDLER]:  # a second main() call
         root.removeHandler(old)
     root.addHandler(handler)
     root.setLevel(os.environ.get("RECAST_LOG_LEVEL", "INFO"))
