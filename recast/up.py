@@ -20,7 +20,7 @@ import urllib.error
 import urllib.parse
 import urllib.request
 from collections.abc import Iterator
-from contextlib import ExitStack, contextmanager
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -305,27 +305,30 @@ def _port_free(port: int) -> bool:
     return True
 
 
+@contextmanager
+def monitoring_env(home: Path, on: bool) -> Iterator[dict[str, str]]:
+    """`--monitoring`: Prometheus and a Pushgateway for the stack's stages, their URLs printed;
+    the environment that sends every stage's metrics there."""
+    if not on:
+        yield {}
+        return
+    from recast.monitoring import monitoring
+
+    with monitoring(home / "monitoring") as mon:
+        print(f"Prometheus   {mon.prometheus}   (alert rules loaded; logs in {home}/monitoring)")
+        print(f"Pushgateway  {mon.pushgateway}   (every stage pushes its metrics here)")
+        yield mon.env()
+
+
 def up(home: Path, port: int, *, monitoring: bool = False) -> int:
     """`recast up`: start the stack, print how to reach it, run until Ctrl-C."""
     if not _port_free(port):
         raise RuntimeError(f"port {port} is taken on 127.0.0.1: try `recast up --port N`")
-    with ExitStack() as servers:
-        extra: dict[str, str] = {}
-        if monitoring:
-            from recast.monitoring import monitoring as start_monitoring
-
-            mon = servers.enter_context(start_monitoring(home / "monitoring"))
-            extra = mon.env()
-            print(
-                f"Prometheus   {mon.prometheus}   (alert rules loaded; logs in {home}/monitoring)"
-            )
-            print(f"Pushgateway  {mon.pushgateway}   (every stage pushes its metrics here)")
-        return _up(home, port, extra)
-
-
-def _up(home: Path, port: int, extra: dict[str, str]) -> int:
     print(f"recast up: starting Airflow and the S3 server (logs: {home / 'standalone.log'}) ...")
-    with airflow_stack(home, port=port, extra_env=extra) as stack:
+    with (
+        monitoring_env(home, monitoring) as extra,
+        airflow_stack(home, port=port, extra_env=extra) as stack,
+    ):
         stack.wait_for_dag("recast_render")
         s3 = stack.s3.env()
         lines = [
