@@ -76,7 +76,7 @@ class StageContext:
         env = os.environ
         return cls(
             stage=stage,
-            run=env.get("RECAST_RUN_ID") or run_of(run_prefix) or "none",
+            run=run_of(run_prefix) or "none",
             unit=unit or "all",
             dag=env.get("RECAST_DAG") or "none",
             tier=env.get("RECAST_TIER") or "none",
