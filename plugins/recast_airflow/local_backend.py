@@ -52,15 +52,12 @@ class LocalStageOperator(BaseOperator):
 
     def _metrics_env(self, context: Any) -> dict[str, str]:
         """What the stage's metrics and log lines carry (tasks.metrics.StageContext)."""
-        from recast_airflow.tiers import load_tiers
-
-        tier = load_tiers(Settings.from_env().tiers_file).get(self.tier)
         ti = context.get("ti")
         return {
             "RECAST_DAG": str(self.dag_id),
             "RECAST_TIER": self.tier,
             "RECAST_TRY": str(getattr(ti, "try_number", 1) or 1),
-            "RECAST_GPUS": str(tier.gpu_count if tier and tier.gpu_resource else 0),
+            "RECAST_GPUS": "0",  # a local process holds no GPU, whatever its tier's pods would
         }
 
     def _run(self, command: list[str], env: dict[str, str], log_file: Path) -> _Outcome:
