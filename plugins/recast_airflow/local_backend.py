@@ -10,7 +10,7 @@ import tempfile
 from collections import deque
 from collections.abc import Sequence
 from pathlib import Path
-from typing import Any
+from typing import IO, Any
 
 from airflow.sdk import BaseOperator
 from airflow.sdk.exceptions import AirflowException, AirflowFailException
@@ -60,23 +60,32 @@ class LocalStageOperator(BaseOperator):
             "RECAST_GPUS": "0",  # a local process holds no GPU, whatever its tier's pods would
         }
 
-    def _run(self, command: list[str], env: dict[str, str], log_file: Path) -> _Outcome:
+    def _run(
+        self, command: list[str], env: dict[str, str], log_file: Path | None = None
+    ) -> _Outcome:
         last: deque[str] = deque(maxlen=20)
-        log_file.parent.mkdir(parents=True, exist_ok=True)
         with (
             subprocess.Popen(
                 command, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True
             ) as proc,
-            log_file.open("a") as kept,
+            _kept(log_file) as kept,
         ):
             assert proc.stdout is not None
             for line in proc.stdout:
                 line = line.rstrip()
                 last.append(line)
                 self.log.info("%s", line)
-                kept.write(line + "\n")
+                kept.write(masking.masked(line) + "\n")
         reason = next((ln for ln in reversed(last) if ln.startswith("recast:")), None)
         return _Outcome(proc.returncode, reason or f"stage exited with {proc.returncode}")
+
+
+def _kept(path: Path | None) -> IO[str]:
+    """The stage-log file to append to (nowhere without one)."""
+    if path is None:
+        return open(os.devnull, "w")  # entered by the caller's `with`
+    path.parent.mkdir(parents=True, exist_ok=True)
+    return path.open("a")
 
 
 def _stage_log(context: Any) -> Path:
