@@ -14,6 +14,7 @@ from airflow.sdk import DAG, Param, get_current_context, task
 
 from recast_airflow import dropfolder
 from recast_airflow.config import Settings
+from tasks import metrics
 
 SETTINGS = Settings.from_env()
 
@@ -33,7 +34,9 @@ with DAG(
     @task
     def claim() -> list[dict[str, Any]]:
         folder = dropfolder.DropFolder(get_current_context()["params"]["drop_uri"])
-        return folder.claim_all(SETTINGS.work_uri)
+        claimed = folder.claim_all(SETTINGS.work_uri)
+        metrics.push_poll(len(claimed))  # RecastDropFolderNotPolled watches it
+        return claimed
 
     claims = claim()
     render = TriggerDagRunOperator.partial(

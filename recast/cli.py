@@ -79,6 +79,11 @@ def _parser() -> argparse.ArgumentParser:
 
     u = sub.add_parser("up", help="the Airflow UI on 127.0.0.1, with S3 and the demo inputs")
     u.add_argument("--port", type=int, default=8080)
+    u.add_argument(
+        "--monitoring",
+        action="store_true",
+        help="also Prometheus and a Pushgateway on 127.0.0.1 (the stages push their metrics)",
+    )
     return p
 
 
@@ -213,7 +218,7 @@ def _up(args: argparse.Namespace) -> int:
     from recast import airflow_env
     from recast.up import up
 
-    return up(airflow_env.default_home().with_name("up"), args.port)
+    return up(airflow_env.default_home().with_name("up"), args.port, monitoring=args.monitoring)
 
 
 def main(argv: Sequence[str] | None = None) -> int:

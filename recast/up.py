@@ -308,6 +308,21 @@ def _port_free(port: int) -> bool:
 
 
 @contextmanager
+def monitoring_env(home: Path, on: bool) -> Iterator[dict[str, str]]:
+    """`--monitoring`: Prometheus and a Pushgateway for the stack's stages, their URLs printed;
+    the environment that sends every stage's metrics there."""
+    if not on:
+        yield {}
+        return
+    from recast.monitoring import monitoring
+
+    with monitoring(home / "monitoring") as mon:
+        print(f"Prometheus   {mon.prometheus}   (alert rules loaded; logs in {home}/monitoring)")
+        print(f"Pushgateway  {mon.pushgateway}   (every stage pushes its metrics here)")
+        yield mon.env()
+
+
+@contextmanager
 def _only_one(home: Path) -> Iterator[None]:
     """One `recast up` per home: a second one says where the first is, instead of fighting
     over ports. The lock (flock) goes with the process, however it ends."""
@@ -331,14 +346,18 @@ def _only_one(home: Path) -> Iterator[None]:
         yield
 
 
-def up(home: Path, port: int) -> int:
-    """`recast up`: start the stack, print how to reach it, run until Ctrl-C or a stop signal."""
+def up(home: Path, port: int, *, monitoring: bool = False) -> int:
+    """`recast up`: start the stack, print how to reach it, run until Ctrl-C or a stop signal;
+    with `monitoring`, Prometheus and a Pushgateway beside it."""
     with _only_one(home):
         if not _port_free(port):
             raise RuntimeError(f"port {port} is taken on 127.0.0.1: try `recast up --port N`")
         print(f"recast up: starting Airflow and the S3 server (logs: {home / 'standalone.log'})")
         try:
-            with airflow_stack(home, port=port) as stack:
+            with (
+                monitoring_env(home, monitoring) as extra,
+                airflow_stack(home, port=port, extra_env=extra) as stack,
+            ):
                 stack.wait_for_dag("recast_render")
                 _print_ready(stack, home)
                 while True:

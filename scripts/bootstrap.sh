@@ -7,7 +7,7 @@ cd "$(dirname "$0")/.."
 PYTHON="${PYTHON:-python3.11}"
 VENV="${VENV:-.venv}"
 # chromium: the UI test drives Debian's browser with Playwright (no browser download).
-DEBS=(ffmpeg libgl1 libglib2.0-0 chromium)
+DEBS=(ffmpeg libgl1 libglib2.0-0 chromium prometheus prometheus-pushgateway)
 
 missing=()
 for pkg in "${DEBS[@]}"; do

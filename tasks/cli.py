@@ -16,10 +16,12 @@ import os
 import shutil
 import sys
 import tempfile
+import time
 from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any
 
+from tasks import jsonlog, metrics
 from tasks.allowlist import check_arguments
 from tasks.progress import emit
 from tasks.spec import SpecError
@@ -123,24 +125,37 @@ def no_space(stage: str, exc: OSError) -> str:
     )
 
 
+OUTCOMES = {0: "ok", EXIT_FAILED: "failed", EXIT_REFUSED: "refused"}
+
+
+def run_prefix(args: argparse.Namespace) -> str | None:
+    """The run's prefix: `--run`, or the folder of `--out` / `--spec` (probe, shots, faces)."""
+    if getattr(args, "run", None):
+        return str(args.run)
+    named = getattr(args, "out", None) or getattr(args, "spec", None)
+    return str(named).rsplit("/", 1)[0] if named and "/" in str(named) else None
+
+
 def main(argv: Sequence[str] | None = None) -> int:
-    logging.basicConfig(
-        level=os.environ.get("RECAST_LOG_LEVEL", "INFO"),
-        format="%(asctime)s %(levelname)s %(name)s: %(message)s",
-        stream=sys.stderr,
-    )
+    """Run the stage; JSON log lines throughout and, at the end, its metrics (tasks.metrics)."""
     args = _parser().parse_args(argv)
+    ctx = metrics.StageContext.from_env(args.stage, run_prefix(args), getattr(args, "unit", None))
+    jsonlog.configure(ctx.fields())
     unit = getattr(args, "unit", None)
     emit("stage", stage=args.stage, unit=unit, state="start")
-    code = _main(args, sys.argv[1:] if argv is None else list(argv))
+    started = time.perf_counter()
+    done: dict[str, Any] = {}
+    code = _stage(args, sys.argv[1:] if argv is None else list(argv), done)
+    metrics.push(ctx, OUTCOMES.get(code, "failed"), time.perf_counter() - started, done or None)
     emit("stage", stage=args.stage, unit=unit, state="done" if code == 0 else "failed")
     return code
 
 
-def _main(args: argparse.Namespace, argv: list[str]) -> int:
+def _stage(args: argparse.Namespace, argv: list[str], done: dict[str, Any]) -> int:
     try:
         check_arguments(argv)
         result = _dispatch(args)
+        done.update(result)
     except SpecError as exc:
         print(f"recast: refused: {one_line(exc)}", file=sys.stderr)
         return EXIT_REFUSED

@@ -11,12 +11,16 @@ import json
 import os
 import shutil
 import uuid
+from collections import Counter
 from dataclasses import dataclass
 from functools import lru_cache
 from pathlib import Path
 from typing import Any
 
 from tasks.spec import SpecError
+
+# Bytes this process read and wrote through this module, for the stage's metrics (tasks.metrics).
+MOVED: Counter[str] = Counter()
 
 
 @lru_cache(maxsize=1)
@@ -86,11 +90,13 @@ def download(uri: str, dest: Path) -> Path:
         tmp.replace(dest)
     else:
         shutil.copyfile(uri, dest)
+    MOVED["read"] += dest.stat().st_size
     return dest
 
 
 def upload(path: Path, uri: str) -> str:
     """One object appears whole or not at all: S3 PUTs and completed multiparts are atomic."""
+    MOVED["written"] += path.stat().st_size
     if is_s3(uri):
         bucket, key = split_uri(uri)
         client().upload_file(str(path), bucket, key, Config=_transfer())
@@ -126,11 +132,14 @@ def read_bytes(uri: str) -> bytes:
     if is_s3(uri):
         bucket, key = split_uri(uri)
         body: bytes = client().get_object(Bucket=bucket, Key=key)["Body"].read()
-        return body
-    return Path(uri).read_bytes()
+    else:
+        body = Path(uri).read_bytes()
+    MOVED["read"] += len(body)
+    return body
 
 
 def write_bytes(uri: str, data: bytes, content_type: str = "application/octet-stream") -> str:
+    MOVED["written"] += len(data)
     if is_s3(uri):
         bucket, key = split_uri(uri)
         client().put_object(Bucket=bucket, Key=key, Body=data, ContentType=content_type)

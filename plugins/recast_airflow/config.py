@@ -34,6 +34,7 @@ class Settings:
     # mounted in the finalize pod only; None: pods sign nothing (films published unsigned).
     c2pa_secret: str | None = "recast-c2pa"
     c2pa_anchor: bool = True  # whether that Secret holds anchor.pem (the CA to verify against)
+    pushgateway: str | None = None  # where the stages push their metrics (tasks.metrics)
 
     def allowlist(self) -> BucketAllowList:
         """The buckets a render may read from and publish to (tasks.allowlist)."""
@@ -66,6 +67,7 @@ class Settings:
             allowed_buckets=os.environ.get(ALLOW_ENV) or None,
             c2pa_secret=_name(os.environ.get("RECAST_C2PA_IDENTITY", "recast-c2pa")),
             c2pa_anchor=os.environ.get("RECAST_C2PA_IDENTITY_ANCHOR", "true").lower() != "false",
+            pushgateway=os.environ.get("RECAST_PUSHGATEWAY") or None,
         )
 
 

@@ -37,7 +37,11 @@ def tier_kwargs(tier: Tier) -> dict[str, Any]:
         "priority_class_name": tier.priority_class,
         "node_selector": dict(tier.node_selector),
         "tolerations": [k8s.V1Toleration(**t) for t in tier.tolerations],
-        "labels": {"app.kubernetes.io/name": "recast-worker", "recast/tier": tier.name},
+        "labels": {
+            "app.kubernetes.io/name": "recast-worker",
+            "recast/tier": tier.name,
+            "recast/gpus": str(tier.gpu_count if tier.gpu_resource else 0),
+        },
     }
 
 
@@ -53,6 +57,31 @@ def locked_down() -> k8s.V1SecurityContext:
     )
 
 
+# The stage's metrics and log fields (tasks.metrics), from the pod's own labels (the Downward
+# API): the tier's labels are set per unit at run time, these env entries are the same for all.
+POD_LABEL_ENV = {
+    "RECAST_DAG": "dag_id",
+    "RECAST_TRY": "try_number",
+    "RECAST_TIER": "recast/tier",
+    "RECAST_GPUS": "recast/gpus",
+}
+
+
+def metrics_env(settings: Settings) -> list[k8s.V1EnvVar]:
+    env = [
+        k8s.V1EnvVar(
+            name=name,
+            value_from=k8s.V1EnvVarSource(
+                field_ref=k8s.V1ObjectFieldSelector(field_path=f"metadata.labels['{label}']")
+            ),
+        )
+        for name, label in POD_LABEL_ENV.items()
+    ]
+    if settings.pushgateway:
+        env.append(k8s.V1EnvVar(name="RECAST_PUSHGATEWAY", value=settings.pushgateway))
+    return env
+
+
 def common_kwargs(settings: Settings) -> dict[str, Any]:
     """The operator arguments shared by every pod Recast starts."""
     env = [
@@ -61,6 +90,7 @@ def common_kwargs(settings: Settings) -> dict[str, Any]:
         k8s.V1EnvVar(name="HOME", value="/scratch"),  # the root filesystem is read-only
         # The stages check their own command lines against the same list as validate.
         k8s.V1EnvVar(name=ALLOW_ENV, value=settings.allowlist().env_value()),
+        *metrics_env(settings),
     ]
     volumes = [k8s.V1Volume(name="scratch", empty_dir=k8s.V1EmptyDirVolumeSource())]
     mounts = [k8s.V1VolumeMount(name="scratch", mount_path="/scratch")]

@@ -80,6 +80,14 @@ def register(environ: Mapping[str, str] | None = None) -> int:
     return len(values)
 
 
+def masked(text: str) -> str:
+    """`text` with every registered secret as `***` (for what is written outside the task log,
+    such as the stage-log files the local backend keeps)."""
+    from airflow.sdk.log import redact
+
+    return str(redact(text))
+
+
 @hookimpl
 def on_task_instance_running(previous_state: Any, task_instance: Any) -> None:
     register()

@@ -7,6 +7,8 @@ import os
 import sqlite3
 import subprocess
 import sys
+import time
+from collections.abc import Iterator
 from pathlib import Path
 
 import numpy as np
@@ -14,8 +16,10 @@ import pytest
 from PIL import Image
 from skimage import data
 
+from recast.monitoring import Monitoring, monitoring
 from recast.samples import make_film, varied_shots
 from tasks.faces import detect_faces
+from tasks.layout import safe_run_id
 from tasks.media.frames import read_frames
 from tasks.media.probe import probe
 
@@ -27,8 +31,10 @@ FPS = 24
 CONSENT = "REL-2026-0007"
 
 
-def _recast(*args: str, home: Path) -> subprocess.CompletedProcess[str]:
-    env = {**os.environ, "RECAST_HOME": str(home)}
+def _recast(
+    *args: str, home: Path, env_extra: dict[str, str] | None = None
+) -> subprocess.CompletedProcess[str]:
+    env = {**os.environ, "RECAST_HOME": str(home), **(env_extra or {})}
     return subprocess.run(
         [sys.executable, "-m", "recast.cli", *args],
         capture_output=True,
@@ -71,7 +77,14 @@ def _audio(path: Path, rate: int = 48_000) -> np.ndarray:
 
 
 @pytest.fixture(scope="module")
-def rendered(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Path]:
+def servers(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Monitoring]:
+    """A real Pushgateway and a Prometheus scraping it (Debian's binaries, loopback ports)."""
+    with monitoring(tmp_path_factory.mktemp("monitoring"), scrape_every="1s") as mon:
+        yield mon
+
+
+@pytest.fixture(scope="module")
+def rendered(tmp_path_factory: pytest.TempPathFactory, servers: Monitoring) -> dict[str, Path]:
     tmp = tmp_path_factory.mktemp("e2e")
     film = make_film(tmp / "film.mp4", varied_shots(SHOTS), fps=str(FPS), size=(480, 270))
     source = _save(data.astronaut(), tmp / "astronaut.png")
@@ -79,7 +92,7 @@ def rendered(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Path]:
     out = tmp / "render" / "out.mp4"
     proc = _recast(
         "render", str(film), "--face", f"{source}:{reference}", "--out", str(out),
-        "--consent", CONSENT, home=tmp / "home",
+        "--consent", CONSENT, home=tmp / "home", env_extra=servers.env(),
     )  # fmt: skip
     assert proc.returncode == 0, proc.stdout[-3000:] + proc.stderr[-3000:]
     return {"film": film, "out": out, "stdout": Path(tmp / "stdout.txt"), "home": tmp / "home"} | {
@@ -157,7 +170,9 @@ def test_no_secret_reaches_the_logs_or_the_report(rendered: dict[str, Path]) -> 
     assert "swap" in log  # the log is the real one
     published = [rendered["report"], *rendered["out"].parent.glob("out_*.[jho]*")]
     assert {p.name for p in published} >= {"out_qc.html", "out_provenance.json"}
-    for text in [log, *(p.read_text() for p in published)]:
+    stage_logs = list(home.rglob("stage-logs/*/*.log"))  # kept by the local backend
+    assert stage_logs
+    for text in [log, *(p.read_text() for p in [*published, *stage_logs])]:
         assert not [s for s in secrets if s in text]
     # Airflow's database: XCom, task arguments (rendered fields), run conf, every table.
     db = home / "airflow" / "airflow.db"
@@ -169,6 +184,44 @@ def test_no_secret_reaches_the_logs_or_the_report(rendered: dict[str, Path]) -> 
             text = repr(rows)
             assert not [s for s in secrets if s in text], table
     assert xcoms > 10  # the XCom rows were there to search
+
+
+def _sum(servers: Monitoring, expr: str) -> float:
+    """The value of a scalar-like query, once Prometheus has scraped what it sums."""
+    deadline = time.monotonic() + 20
+    while not (found := servers.query(expr)) and time.monotonic() < deadline:
+        time.sleep(0.5)
+    assert found, f"nothing for {expr}"
+    return float(found[0]["value"][1])
+
+
+def test_the_render_s_figures_reach_prometheus_and_its_stage_logs_are_json(
+    rendered: dict[str, Path], servers: Monitoring
+) -> None:
+    report = json.loads(rendered["report"].read_text())
+    run_id = safe_run_id(report["run_id"])  # as the run's prefix names it
+    run = f'dag="recast_render",run="{run_id}"'
+    frames = f"sum(recast_stage_frames{{{run},stage=%r}})"
+    assert _sum(servers, frames % "swap") == report["frames"] == sum(SHOTS)
+    assert _sum(servers, frames % "assemble") == sum(SHOTS)
+    assert _sum(servers, frames % "detect-shots") == sum(SHOTS)
+    swapped = f'sum(recast_stage_faces_swapped{{{run},stage="swap"}})'
+    assert _sum(servers, swapped) == report["faces_swapped"]
+    found = f'sum(recast_stage_faces_found{{{run},stage="swap"}})'
+    assert _sum(servers, found) == sum(s["faces_found"] for s in report["per_shot"])
+    outcomes = servers.query(f"count by (stage, outcome) (recast_stage_wall_seconds{{{run}}})")
+    assert {(o["metric"]["stage"], o["metric"]["outcome"]) for o in outcomes} >= {
+        (stage, "ok") for stage in ("probe", "detect-shots", "split", "swap", "restore")
+    }
+    tiers = servers.query(f'count by (tier) (recast_stage_frames{{{run},stage="swap"}})')
+    assert [t["metric"]["tier"] for t in tiers] == [report.get("tier", "standard")]
+    # Every line the stages printed (as the local backend keeps them) is one JSON object.
+    home = rendered["film"].parent / "home" / "airflow"
+    kept = home / "stage-logs" / "recast_render" / f"{run_id}.log"
+    lines = [json.loads(ln) for ln in kept.read_text().splitlines()]
+    assert {ln["stage"] for ln in lines} >= {"probe", "detect-shots", "swap", "assemble"}
+    assert {ln["run"] for ln in lines} == {run_id}
+    assert all(ln["unit"] for ln in lines)
 
 
 def test_a_source_image_without_a_face_is_refused_before_any_unit(tmp_path: Path) -> None:

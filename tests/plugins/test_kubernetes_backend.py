@@ -242,7 +242,7 @@ def test_the_finalize_pod_reads_the_signing_identity_from_the_secret(
     sidecar = pods[FINALIZE]["spec"]["containers"][1]
     assert not [m for m in sidecar.get("volumeMounts") or [] if m["name"] == volume["name"]]
     worker = pods[FINALIZE]["spec"]["containers"][0]
-    assert not [e for e in worker["env"] if "valueFrom" in e]
+    assert not [e for e in worker["env"] if "secretKeyRef" in e.get("valueFrom", {})]
 
 
 @pytest.mark.parametrize("tier", ALL_TIERS)
@@ -290,6 +290,7 @@ def test_a_folder_saved_by_the_identity_module_is_the_secret_s_layout(tmp_path: 
     mounted = {
         e["name"]: e["value"]
         for e in sample_pod(_settings(), FINALIZE)["spec"]["containers"][0]["env"]
+        if "value" in e  # not the Downward API's (tasks.metrics' labels)
     }
     assert {name: Path(path).name for name, path in env.items()} == {
         name: Path(mounted[name]).name for name in env
@@ -312,3 +313,19 @@ def test_recast_pods_writes_no_key_material(
     key_lines = [ln for ln in identity.key_pem.decode().splitlines() if "-----" not in ln]
     assert "PRIVATE KEY" not in text and not [ln for ln in key_lines if ln in text]
     assert "BEGIN CERTIFICATE" not in text
+
+
+@pytest.mark.parametrize("tier", ALL_TIERS)
+def test_the_stage_reads_its_metrics_labels_from_its_own_pod(
+    pods: dict[str, Any], tier: str
+) -> None:
+    """tasks.metrics labels series with the tier, DAG and try: the pod's labels, by the
+    Downward API, so the same env list serves every tier."""
+    pod = pods[tier]
+    labels = pod["metadata"]["labels"]
+    env = {e["name"]: e for e in pod["spec"]["containers"][0]["env"]}
+    for name, label in {"RECAST_TIER": "recast/tier", "RECAST_GPUS": "recast/gpus"}.items():
+        path = env[name]["valueFrom"]["fieldRef"]["fieldPath"]
+        assert path == f"metadata.labels['{label}']" and label in labels
+    assert labels["recast/tier"] == tier
+    assert labels["recast/gpus"] == ("0" if tier == "cpu" else "1")

@@ -96,6 +96,7 @@ def test_the_local_backend_relays_stage_output_masked(tmp_path: Path) -> None:
     script = textwrap.dedent(
         """
         import io, os, sys
+        from pathlib import Path
         from airflow.sdk.log import configure_logging
         buf = io.StringIO()
         configure_logging(output=buf, colored_console_log=False)
@@ -106,16 +107,21 @@ def test_the_local_backend_relays_stage_output_masked(tmp_path: Path) -> None:
         echo = [sys.executable, "-c", code]
         op._run(echo, dict(os.environ))
         masking.register()
-        op._run(echo, dict(os.environ))
+        op._run(echo, dict(os.environ), Path(sys.argv[1]))  # the stage-log file kept too
         sys.stdout.write(buf.getvalue())
         """
     )
     env = {**os.environ, "AWS_SECRET_ACCESS_KEY": S3_CANARY}
     env["PYTHONPATH"] = f"{ROOT / 'plugins'}:{ROOT}"
     proc = subprocess.run(
-        [sys.executable, "-c", script], env=env, capture_output=True, text=True, timeout=120
+        [sys.executable, "-c", script, str(tmp_path / "kept.log")],
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=120,
     )
     assert proc.returncode == 0, proc.stderr[-2000:]
+    assert (tmp_path / "kept.log").read_text() == "key=***\n"
     relayed = [ln for ln in proc.stdout.splitlines() if "key=" in ln]
     assert len(relayed) == 2
     assert S3_CANARY in relayed[0]  # before registration: the test can see a leak
