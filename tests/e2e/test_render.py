@@ -82,6 +82,7 @@ def rendered(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Path]:
         "--consent", CONSENT, home=tmp / "home",
     )  # fmt: skip
     assert proc.returncode == 0, proc.stdout[-3000:] + proc.stderr[-3000:]
+    (tmp / "stdout.txt").write_text(proc.stdout)
     return {"film": film, "out": out, "stdout": Path(tmp / "stdout.txt")} | {
         "report": out.with_name("out_report.json"),
         "sheet": out.with_name("out_contact_sheet.png"),
@@ -225,5 +226,23 @@ def test_a_missing_input_is_named(tmp_path: Path) -> None:
     )  # fmt: skip
     assert proc.returncode == 1
     assert proc.stderr.strip().splitlines() == [
-        f"recast: input film not found: {tmp_path}/nope.mp4"
+        "recast: refused: no consent reference for face mapping 1: set consent_reference (or "
+        "the mapping's consent) to the release that covers the face; "
+        f"input film not found: {tmp_path}/nope.mp4; face source 1 not found: x.png"
     ]
+
+
+def test_progress_on_stdout_and_in_the_task_log(rendered: dict[str, Path]) -> None:
+    """Not a terminal here: plain lines as the stages go, then the summary, one line per
+    shot with a warning; the same frames-and-fps lines in Airflow's task log."""
+    stdout = rendered["stdout"].read_text()
+    lines = stdout.splitlines()
+    assert "recast: probe: started" in lines and "recast: finalize: started" in lines
+    swaps = [ln for ln in lines if ln.startswith("recast: swap u") and " done in " in ln]
+    assert swaps and "swap: units 1/" in swaps[0]
+    assert "\x1b" not in stdout
+    summary = lines[next(i for i, ln in enumerate(lines) if ln.startswith("Recast render ")) :]
+    shot_lines = [ln for ln in summary if ln.lstrip().startswith("shot ")]
+    assert len(shot_lines) == len({ln.split(":")[0] for ln in shot_lines})  # once each
+    log = rendered["out"].with_name("out_airflow.log").read_text()
+    assert " frames (" in log and " fps" in log  # tasks.progress, as in a pod's log

@@ -165,6 +165,21 @@ def test_a_stage_refuses_a_command_line_outside_the_allow_list(
     )
 
 
+def test_a_face_that_is_not_an_image_is_named_as_given(
+    bucket: str, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """check-faces reads a scratch copy; the refusal names the user's URI, not that copy."""
+    notes = f"s3://{bucket}/faces/notes.png"
+    storage.write_bytes(notes, b"not an image\n")
+    spec = {"asset": f"s3://{bucket}/in/film.mp4", "faces": [{"source": notes}]}
+    storage.write_json(f"s3://{bucket}/runs/r/spec.json", spec)
+    code = cli.main(["check-faces", "--spec", f"s3://{bucket}/runs/r/spec.json"])
+    assert code == cli.EXIT_REFUSED
+    assert capsys.readouterr().err.strip().splitlines()[-1] == (
+        f"recast: refused: face source 1 {notes}: not an image (PNG, JPEG, WebP, ...)"
+    )
+
+
 # -- malformed drop-folder jobs: to failed/ with every problem, no render ------------------
 
 
