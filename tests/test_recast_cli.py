@@ -282,3 +282,37 @@ def test_a_feature_lists_only_some_warned_shots() -> None:
     lines = summary_lines({"per_shot": rows}, {}, 1.0, qc=qc)
     assert len(lines) < 40
     assert "... 2980 more shots with warnings (--verbose lists every shot)" in lines[-3]
+
+
+def test_fields_the_spec_may_gain_get_flags_of_their_kind() -> None:
+    """Other engineers add fields (deliveries, handles, shots, vfr ...): each kind of field
+    becomes a flag without a change to recast/options.py."""
+    import argparse
+
+    from pydantic import BaseModel, Field
+
+    class Override(BaseModel):
+        shot: int
+
+    class Future(BaseModel):
+        vfr: Literal["refuse", "conform"] = "refuse"
+        handles: int | None = None
+        plates: bool = False
+        deliveries: list[Literal["review", "master", "shots"]] = Field(default=["review"])
+        shots: list[int] = []
+        overrides: list[Override] = []
+
+    parser = argparse.ArgumentParser()
+    for name, info in Future.model_fields.items():
+        parser.add_argument(options.flag(name), dest=name, **options.argument(info))
+    args = parser.parse_args(
+        ["--vfr", "conform", "--handles", "8", "--plates", "--deliveries", "review", "shots",
+         "--shots", "3", "5", "--shots", "9", "--overrides", '[{"shot": 2}]']
+    )  # fmt: skip
+    future = Future.model_validate(vars(args))
+    assert future.model_dump() == {
+        "vfr": "conform", "handles": 8, "plates": True, "deliveries": ["review", "shots"],
+        "shots": [3, 5, 9], "overrides": [{"shot": 2}],
+    }  # fmt: skip
+    with pytest.raises(SystemExit):
+        parser.parse_args(["--vfr", "drop"])  # not a choice: argparse says so
