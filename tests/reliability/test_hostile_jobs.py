@@ -89,6 +89,14 @@ def test_each_out_of_range_value_is_refused(
     assert problem.startswith(expected)
 
 
+def test_a_render_without_consent_is_refused_at_validate(bucket: str, conf: dict[str, Any]) -> None:
+    del conf["consent_reference"]
+    assert _refused(conf, _settings(bucket)) == [
+        "no consent reference for face mapping 1: set consent_reference (or the mapping's "
+        "consent) to the release that covers the face"
+    ]
+
+
 def test_a_render_reads_no_local_file(bucket: str, conf: dict[str, Any]) -> None:
     conf["faces"] = [{"source": "/etc/passwd", "reference": "faces/b.png"}]
     assert _refused(conf, _settings(bucket)) == [
