@@ -102,9 +102,9 @@ def _spec(args: argparse.Namespace) -> Any:
         conf["faces"] = [FaceArg.parse(text).mapping() for text in args.face]
     conf |= options.given(args)
     if "asset" not in conf:
-        refused.append("no film: give INPUT, or asset: in --spec")
+        refused.append("asset missing: give the film as INPUT, or asset: in --spec")
     if "faces" not in conf:
-        refused.append("no face: give --face SOURCE[:REFERENCE], or faces: in --spec")
+        refused.append("faces missing: give --face SOURCE[:REFERENCE], or faces: in --spec")
     settings = Settings.from_env()
     spec, problems = spec_problems(conf, refused, lambda c: conf_problems(c, settings))
     problems += local_problems(conf, skip=named)

@@ -179,6 +179,15 @@ def test_every_problem_at_once_in_the_users_paths(folder: Path, tmp_path: Path) 
     assert not (tmp_path / "o.mp4").exists()
 
 
+def test_no_film_and_no_face_said_once_each(tmp_path: Path) -> None:
+    with pytest.raises(SpecError) as err:
+        _spec(_args("--consent", "REL-1"))
+    assert err.value.problems == [
+        "asset missing: give the film as INPUT, or asset: in --spec",
+        "faces missing: give --face SOURCE[:REFERENCE], or faces: in --spec",
+    ]
+
+
 def test_a_job_file_that_is_not_there_or_not_a_job(tmp_path: Path) -> None:
     with pytest.raises(SpecError, match=f"job file not found: {tmp_path}/nope.yaml"):
         _spec(_args("--spec", str(tmp_path / "nope.yaml")))
