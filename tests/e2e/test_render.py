@@ -233,7 +233,7 @@ def test_a_missing_input_is_named(tmp_path: Path) -> None:
     ]
 
 
-def test_progress_on_stdout_and_in_the_task_log(rendered: dict[str, Path]) -> None:
+def test_plain_progress_off_a_terminal(rendered: dict[str, Path]) -> None:
     """Not a terminal here: plain lines as the stages go, then the summary, one line per
     shot with a warning. (The frames-and-fps log lines a task log shows: tests/test_progress.py;
     a laptop render keeps Airflow's log at WARNING.)"""
