@@ -14,6 +14,7 @@ import json
 import logging
 import os
 import shutil
+import signal
 import sys
 import tempfile
 from collections.abc import Callable, Sequence
@@ -130,9 +131,14 @@ def main(argv: Sequence[str] | None = None) -> int:
         stream=sys.stderr,
     )
     args = _parser().parse_args(argv)
+    # A stopped stage (a pod evicted, `recast render` stopped) unwinds: its scratch is removed.
+    saved = signal.signal(signal.SIGTERM, lambda signum, frame: sys.exit(128 + signum))
     unit = getattr(args, "unit", None)
     emit("stage", stage=args.stage, unit=unit, state="start")
-    code = _main(args, sys.argv[1:] if argv is None else list(argv))
+    try:
+        code = _main(args, sys.argv[1:] if argv is None else list(argv))
+    finally:
+        signal.signal(signal.SIGTERM, saved)
     emit("stage", stage=args.stage, unit=unit, state="done" if code == 0 else "failed")
     return code
 
