@@ -97,19 +97,25 @@ def _quiet_airflow(verbose: bool) -> None:
 def _spec(args: argparse.Namespace) -> Any:
     """The render spec: the job file's settings (its paths resolved next to it, by the drop
     folder's code), then the flags'; every problem found listed at once."""
-    from recast.local_render import FaceArg, local_problems
+    from recast.local_render import FaceArg, local_inputs, local_problems
     from recast_airflow.config import Settings
     from recast_airflow.jobs import parse_document, resolve_paths, spec_problems
     from recast_airflow.render import conf_problems
     from tasks.spec import SpecError
 
     conf: dict[str, Any] = {}
+    raw: Any = {}
     refused: list[str] = []
     if args.spec:
         if not args.spec.is_file():
             raise SpecError(f"job file not found: {args.spec}")
         raw = parse_document(args.spec.read_bytes(), str(args.spec))
+        if isinstance(raw, dict):  # what a flag replaces is not looked at
+            raw = {k: v for k, v in raw.items() if not (k == "asset" and args.input)}
+            raw = {k: v for k, v in raw.items() if not (k == "faces" and args.face)}
         conf, refused = resolve_paths(raw, str(args.spec.parent))
+    # The paths resolve_paths refused (left as they were): named once, not again below.
+    named = {p for _, p in local_inputs(conf) if "://" not in p} & {p for _, p in local_inputs(raw)}
     if args.input:
         conf["asset"] = str(args.input)
     if args.face:
@@ -117,12 +123,12 @@ def _spec(args: argparse.Namespace) -> Any:
     conf |= options.given(args)
     conf |= _versions_conf(args, conf.get("shot_overrides"))
     if "asset" not in conf:
-        refused.append("no film: give INPUT, or asset: in --spec")
+        refused.append("asset missing: give the film as INPUT, or asset: in --spec")
     if "faces" not in conf:
-        refused.append("no face: give --face SOURCE[:REFERENCE], or faces: in --spec")
+        refused.append("faces missing: give --face SOURCE[:REFERENCE], or faces: in --spec")
     settings = Settings.from_env()
     spec, problems = spec_problems(conf, refused, lambda c: conf_problems(c, settings))
-    problems += local_problems(conf)
+    problems += local_problems(conf, skip=named)
     if problems or spec is None:
         raise SpecError("; ".join(problems), problems)
     return spec

@@ -48,8 +48,10 @@ def _check_local(path: Path, what: str) -> None:
         raise RenderFailed(f"{what} not found: {path}")
 
 
-def _inputs(conf: dict[str, Any]) -> list[tuple[str, str]]:
+def local_inputs(conf: Any) -> list[tuple[str, str]]:
     """(what, path) of each file named in raw settings, valid or not (as RenderSpec.inputs)."""
+    if not isinstance(conf, dict):
+        return []
     found = [("input film", conf["asset"])] if isinstance(conf.get("asset"), str) else []
     faces = conf.get("faces")
     for i, face in enumerate(faces if isinstance(faces, list) else [], start=1):
@@ -59,13 +61,16 @@ def _inputs(conf: dict[str, Any]) -> list[tuple[str, str]]:
     return found
 
 
-def local_problems(conf: dict[str, Any]) -> list[str]:
+def local_problems(conf: dict[str, Any], skip: set[str] | None = None) -> list[str]:
     """What stops a laptop render before anything starts: each input that is not a local file,
-    and each face file that is not an image, named as the user gave it."""
+    and each face file that is not an image, named as the user gave it (`skip`: paths already
+    refused)."""
     from tasks.faces.images import load_image
 
     problems = []
-    for what, path in _inputs(conf):
+    for what, path in local_inputs(conf):
+        if path in (skip or set()):
+            continue
         if "://" in path:
             problems.append(f"{what} {path}: recast render reads local files")
         elif not Path(path).is_file():

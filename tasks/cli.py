@@ -14,6 +14,7 @@ import json
 import logging
 import os
 import shutil
+import signal
 import sys
 import tempfile
 import time
@@ -141,11 +142,16 @@ def main(argv: Sequence[str] | None = None) -> int:
     args = _parser().parse_args(argv)
     ctx = metrics.StageContext.from_env(args.stage, run_prefix(args), getattr(args, "unit", None))
     jsonlog.configure(ctx.fields())
+    # A stopped stage (a pod evicted, `recast render` stopped) unwinds: its scratch is removed.
+    saved = signal.signal(signal.SIGTERM, lambda signum, frame: sys.exit(128 + signum))
     unit = getattr(args, "unit", None)
     emit("stage", stage=args.stage, unit=unit, state="start")
     started = time.perf_counter()
     done: dict[str, Any] = {}
-    code = _stage(args, sys.argv[1:] if argv is None else list(argv), done)
+    try:
+        code = _stage(args, sys.argv[1:] if argv is None else list(argv), done)
+    finally:
+        signal.signal(signal.SIGTERM, saved)
     metrics.push(ctx, OUTCOMES.get(code, "failed"), time.perf_counter() - started, done or None)
     emit("stage", stage=args.stage, unit=unit, state="done" if code == 0 else "failed")
     return code

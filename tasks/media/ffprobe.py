@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import logging
 import subprocess
 from pathlib import Path
 from typing import Any
@@ -11,6 +12,7 @@ from tasks.media.limits import demux_options
 from tasks.spec import SpecError
 
 FFPROBE = "ffprobe"
+log = logging.getLogger(__name__)
 
 JsonDict = dict[str, Any]
 
@@ -21,11 +23,10 @@ def ffprobe(path: Path, args: list[str]) -> JsonDict:
     cmd = [FFPROBE, "-v", "error", "-of", "json", *held, *args, str(path)]
     result = subprocess.run(cmd, capture_output=True, text=True, check=False)
     if result.returncode != 0:
-        reason = result.stderr.strip().splitlines()[-1:] or ["ffprobe failed"]
+        # FFmpeg's own words ("Invalid data found when processing input") go to the log.
+        log.warning("ffprobe %s: %s", path, result.stderr.strip()[-500:])
         supported = demux_options()["format_whitelist"].replace(",", ", ")
-        raise SpecError(
-            f"{path}: not a readable film in a supported container ({supported}): {reason[0]}"
-        )
+        raise SpecError(f"{path}: not a readable film in a supported container ({supported})")
     try:
         data: JsonDict = json.loads(result.stdout or "{}")
     except json.JSONDecodeError as exc:

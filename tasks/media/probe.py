@@ -16,6 +16,7 @@ from fractions import Fraction
 from pathlib import Path
 
 import av
+from pydantic import ValidationError
 
 from tasks.media import limits
 from tasks.media.delivery import TEXT_SUBTITLES
@@ -48,6 +49,10 @@ def probe_scan(
     scan = scan_of(path, int(video.get("index", 0)))
     _check_complete(path, video, scan)
     rate, frame_count, vfr = _timing(path, video, scan)
+    if not 1 <= rate <= 240:  # before Probe would refuse it in its own words
+        raise SpecError(
+            f"{path}: frame rate {float(rate):g} fps is outside the 1..240 fps Recast renders"
+        )
     rotation = _rotation(video)
     width, height = int(video.get("width") or 0), int(video.get("height") or 0)
     if rotation % 180:
@@ -78,8 +83,10 @@ def probe_scan(
             subtitles=subtitles,
             warnings=_warnings(rate, vfr, subtitles),
         )
-    except ValueError as exc:
-        raise SpecError(f"{path}: unusable video stream: {exc}") from exc
+    except ValidationError as exc:  # the facts broke a rule of Probe's: say which, plainly
+        rules = "; ".join(f"{e['loc'][0]}: {e['msg'].removeprefix('Value error, ')}"
+                          for e in exc.errors())  # fmt: skip
+        raise SpecError(f"{path}: unusable video stream: {rules}") from exc
     return facts, scan
 
 

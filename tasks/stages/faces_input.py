@@ -4,21 +4,30 @@ from __future__ import annotations
 
 from pathlib import Path
 
+import numpy as np
+import numpy.typing as npt
+
 from tasks import storage
 from tasks.faces import FaceEngine, Mapping, load_image
 from tasks.faces.backend import load_backend
-from tasks.spec import RenderSpec
+from tasks.spec import RenderSpec, SpecError
+
+
+def _image(uri: str, what: str, tmp: Path) -> npt.NDArray[np.uint8]:
+    """A face image, refused under the URI the user gave, not the scratch copy's path."""
+    storage.require(uri, what)
+    local = storage.download(uri, tmp / what.replace(" ", "-"))
+    try:
+        return load_image(local)
+    except SpecError as exc:
+        raise SpecError(f"{what} {uri}: not an image (PNG, JPEG, WebP, ...)") from exc
 
 
 def fetch_mappings(spec: RenderSpec, tmp: Path) -> list[Mapping]:
     mappings = []
     for i, face in enumerate(spec.faces, start=1):
-        storage.require(face.source, f"face source {i}")
-        source = load_image(storage.download(face.source, tmp / f"source-{i}"))
-        reference = None
-        if face.reference:
-            storage.require(face.reference, f"face reference {i}")
-            reference = load_image(storage.download(face.reference, tmp / f"reference-{i}"))
+        source = _image(face.source, f"face source {i}", tmp)
+        reference = _image(face.reference, f"face reference {i}", tmp) if face.reference else None
         mappings.append(Mapping(source=source, reference=reference, select=face.select))
     return mappings
 

@@ -25,6 +25,7 @@ from tasks.faces.settings import Settings
 from tasks.faces.timing import Timings
 from tasks.layout import RunLayout
 from tasks.media.frames import FrameWriter, read_frames
+from tasks.progress import Progress
 from tasks.spec import RenderSpec, ShotList, UnitPlan, UnitResult
 from tasks.stages._workdir import workdir
 from tasks.stages.swap import FACES_LOG, SWAPPED, reused, shot_of_frame
@@ -67,7 +68,12 @@ def _passthrough(layout: RunLayout, unit_id: str, started: float, frames: int) -
 
 
 def _restore_file(
-    work: UnitRestore, source: Path, out: Path, fps: str, settings: Settings
+    work: UnitRestore,
+    source: Path,
+    out: Path,
+    fps: str,
+    settings: Settings,
+    progress: Progress | None = None,
 ) -> tuple[int, pipeline.PipelineStats]:
     writer: FrameWriter | None = None
 
@@ -77,6 +83,8 @@ def _restore_file(
             if writer is None:
                 writer = FrameWriter(out, frame.shape[1], frame.shape[0], fps)
             writer.write(frame)
+        if progress is not None:
+            progress.advance(len(frames))
 
     try:
         batches = pipeline.batches(read_frames(source), _one_key, settings.batch)
@@ -120,7 +128,9 @@ def run(run_prefix: str, unit_id: str) -> dict[str, Any]:
             source = storage.download(layout.unit_swapped(unit_id), tmp / SWAPPED)
         work = UnitRestore(load_restorer(), faces, spec.restore_strength)
         out = tmp / RESTORED
-        count, stats = _restore_file(work, source, out, plan.fps, Settings.from_env())
+        total = next((u.frames for u in plan.units if u.id == unit_id), 0)
+        progress = Progress(log, f"restore {unit_id}", total)
+        count, stats = _restore_file(work, source, out, plan.fps, Settings.from_env(), progress)
         timings = {**work.timings.rounded(), **{k: round(v, 4) for k, v in stats.busy.items()}}
         timings["pipeline"] = round(stats.wall, 4)
         result = UnitResult(

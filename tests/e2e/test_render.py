@@ -95,6 +95,7 @@ def rendered(tmp_path_factory: pytest.TempPathFactory, servers: Monitoring) -> d
         "--consent", CONSENT, home=tmp / "home", env_extra=servers.env(),
     )  # fmt: skip
     assert proc.returncode == 0, proc.stdout[-3000:] + proc.stderr[-3000:]
+    (tmp / "stdout.txt").write_text(proc.stdout)
     return {"film": film, "out": out, "stdout": Path(tmp / "stdout.txt"), "home": tmp / "home"} | {
         "report": out.with_name("out_report.json"),
         "sheet": out.with_name("out_contact_sheet.png"),
@@ -265,9 +266,10 @@ def test_a_render_without_consent_is_refused_before_any_unit(tmp_path: Path) -> 
     proc = _recast("render", str(film), "--face", str(face), "--out", str(out), home=tmp_path)
     assert proc.returncode == 1
     reason = proc.stderr.strip().splitlines()[-1]
-    assert reason.startswith("recast: validate: ") and "no consent reference" in reason
-    states = _task_states(tmp_path / "airflow" / "airflow.db")
-    assert states["validate"] == "failed" and states["swap"] == "upstream_failed"
+    assert reason.startswith("recast: refused: no consent reference for face mapping 1")
+    # Refused by the command itself, before Airflow or S3 start (the DAG's validate, which
+    # refuses the same, is tested in tests/reliability/test_hostile_jobs.py).
+    assert not (tmp_path / "airflow").exists()
     assert not out.exists()
 
 
@@ -278,7 +280,9 @@ def test_a_missing_input_is_named(tmp_path: Path) -> None:
     )  # fmt: skip
     assert proc.returncode == 1
     assert proc.stderr.strip().splitlines() == [
-        f"recast: input film not found: {tmp_path}/nope.mp4"
+        "recast: refused: no consent reference for face mapping 1: set consent_reference (or "
+        "the mapping's consent) to the release that covers the face; "
+        f"input film not found: {tmp_path}/nope.mp4; face source 1 not found: x.png"
     ]
 
 
@@ -324,3 +328,18 @@ def test_the_next_cut_reuses_the_first_render_and_a_scoped_one_redoes_a_shot(
     assert np.abs(after[30].astype(int) - before[30]).mean() < 1  # shot 1 from the base
     cache = _recast("cache", home=rendered["home"])
     assert cache.returncode == 0 and "units" in cache.stdout and "runs" in cache.stdout
+
+
+def test_plain_progress_off_a_terminal(rendered: dict[str, Path]) -> None:
+    """Not a terminal here: plain lines as the stages go, then the summary, one line per
+    shot with a warning. (The frames-and-fps log lines a task log shows: tests/test_progress.py;
+    a laptop render keeps Airflow's log at WARNING.)"""
+    stdout = rendered["stdout"].read_text()
+    lines = stdout.splitlines()
+    assert "recast: probe: started" in lines and "recast: finalize: started" in lines
+    swaps = [ln for ln in lines if ln.startswith("recast: swap u") and " done in " in ln]
+    assert swaps and "swap: units 1/" in swaps[0]
+    assert "\x1b" not in stdout
+    summary = lines[next(i for i, ln in enumerate(lines) if ln.startswith("Recast render ")) :]
+    shot_lines = [ln for ln in summary if ln.lstrip().startswith("shot ")]
+    assert len(shot_lines) == len({ln.split(":")[0] for ln in shot_lines})  # once each

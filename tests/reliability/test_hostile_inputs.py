@@ -60,10 +60,20 @@ def _probe(path: Path, tmp_path: Path) -> subprocess.CompletedProcess[str]:
     )
 
 
+# Words of the libraries underneath, which a refusal must translate (issue 16).
+LIBRARY_WORDS = ("validation error", "pydantic", "Traceback", "Errno", "Value error")
+LIBRARY_WORDS += ("Invalid data", "Invalid argument")
+
+
 def _refused(proc: subprocess.CompletedProcess[str], tmp_path: Path, *words: str) -> str:
+    """The one-line refusal: names the file as the user gave it, in Recast's words."""
     assert proc.returncode == 2, proc.stderr[-1500:]
     reason = proc.stderr.strip().splitlines()[-1]
     assert reason.startswith("recast: refused:"), reason
+    given = proc.args[4]
+    assert given in reason, f"{reason!r} does not name {given!r}"
+    assert not [w for w in LIBRARY_WORDS if w.lower() in reason.lower()], reason
+    assert "/tmp/recast-" not in reason, reason  # no scratch copy
     for word in words:
         assert word.lower() in reason.lower(), reason
     assert not (tmp_path / "p.json").exists()
@@ -110,7 +120,10 @@ def test_resolution_above_the_cap(tmp_path: Path) -> None:
 
 def test_absurd_frame_rate(tmp_path: Path) -> None:
     fast = _lavfi("color=c=gray:s=64x64:d=0.1:r=1000", tmp_path / "fast.mp4", *H264)
-    _refused(_probe(fast, tmp_path), tmp_path, "frame rate")
+    reason = _refused(_probe(fast, tmp_path), tmp_path)
+    assert reason == (
+        f"recast: refused: {fast}: frame rate 1000 fps is outside the 1..240 fps Recast renders"
+    )
 
 
 @pytest.mark.parametrize("name", ["playlist.m3u8", "playlist.mp4"])

@@ -89,6 +89,14 @@ def test_each_out_of_range_value_is_refused(
     assert problem.startswith(expected)
 
 
+def test_a_render_without_consent_is_refused_at_validate(bucket: str, conf: dict[str, Any]) -> None:
+    del conf["consent_reference"]
+    assert _refused(conf, _settings(bucket)) == [
+        "no consent reference for face mapping 1: set consent_reference (or the mapping's "
+        "consent) to the release that covers the face"
+    ]
+
+
 def test_a_render_reads_no_local_file(bucket: str, conf: dict[str, Any]) -> None:
     conf["faces"] = [{"source": "/etc/passwd", "reference": "faces/b.png"}]
     assert _refused(conf, _settings(bucket)) == [
@@ -162,6 +170,21 @@ def test_a_stage_refuses_a_command_line_outside_the_allow_list(
     assert capsys.readouterr().err.strip().splitlines()[-1] == (
         "recast: refused: argument: bucket 'elsewhere' is not in the allow-list "
         "(RECAST_ALLOWED_BUCKETS=studio)"
+    )
+
+
+def test_a_face_that_is_not_an_image_is_named_as_given(
+    bucket: str, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """check-faces reads a scratch copy; the refusal names the user's URI, not that copy."""
+    notes = f"s3://{bucket}/faces/notes.png"
+    storage.write_bytes(notes, b"not an image\n")
+    spec = {"asset": f"s3://{bucket}/in/film.mp4", "faces": [{"source": notes}]}
+    storage.write_json(f"s3://{bucket}/runs/r/spec.json", spec)
+    code = cli.main(["check-faces", "--spec", f"s3://{bucket}/runs/r/spec.json"])
+    assert code == cli.EXIT_REFUSED
+    assert capsys.readouterr().err.strip().splitlines()[-1] == (
+        f"recast: refused: face source 1 {notes}: not an image (PNG, JPEG, WebP, ...)"
     )
 
 
