@@ -34,6 +34,11 @@ RESTORE_MODES: tuple[str, ...] = get_args(RestoreMode)
 # Which faces a mapping replaces: those matching its reference, every face, or the largest.
 FaceSelect = Literal["reference", "all", "largest"]
 FACE_SELECTS: tuple[str, ...] = get_args(FaceSelect)
+# How a replaced face is pasted (tasks.faces.masks): masks multiply, regions unite.
+FaceMaskKind = Literal["box", "region", "occlusion"]
+FaceRegion = Literal["skin", "eyes", "brows", "nose", "mouth"]
+_MASKS: list[FaceMaskKind] = ["region"]
+_REGIONS: list[FaceRegion] = ["skin", "eyes", "brows", "nose", "mouth"]
 # auto: INSwapper when the model store has it, else the classical (offline) swapper.
 SwapperChoice = Literal["auto", "classical", "inswapper"]
 SWAPPERS: tuple[str, ...] = get_args(SwapperChoice)
@@ -158,6 +163,18 @@ class RenderSpec(_Model):
     output_prefix: str = Field(default="renders", pattern=r"^[A-Za-z0-9._/-]{1,200}$")
     match_threshold: float = Field(default=0.6, gt=0.0, le=2.0)
     swapper: SwapperChoice = "auto"
+    face_masks: list[FaceMaskKind] = Field(
+        default=_MASKS,
+        min_length=1,
+        description="how a replaced face is pasted: box (the aligned crop), region (the face "
+        "parts in face_mask_regions), occlusion (keep what stands in front of the face: a "
+        "hand, a cup, hair)",
+    )
+    face_mask_regions: list[FaceRegion] = Field(
+        default=_REGIONS,
+        min_length=1,
+        description="face parts the region mask lets through (skin: the whole face)",
+    )
     consent_reference: ConsentRef | None = Field(
         default=None,
         description="ID of the signed consent or release covering the replaced faces; kept in the "

@@ -20,7 +20,8 @@ import numpy.typing as npt
 from tasks.faces.align import Image, Matrix, quiet_estimate
 from tasks.faces.arcface import Embedding
 from tasks.faces.detect import Face
-from tasks.faces.paste import paste_crop, swap_mask
+from tasks.faces.masks import DEFAULT_MASKS, MaskSpec, paste_mask
+from tasks.faces.paste import paste_crop
 from tasks.faces.scrfd import load_insightface
 from tasks.faces.timing import Timings
 
@@ -74,17 +75,21 @@ class InSwapper:
         return _to_image(pred[0][0])
 
     def apply(
-        self, canvases: list[Image], jobs: Sequence[SwapJob], timings: Timings | None = None
+        self,
+        canvases: list[Image],
+        jobs: Sequence[SwapJob],
+        timings: Timings | None = None,
+        masks: MaskSpec = DEFAULT_MASKS,
     ) -> list[bool]:
         """Swap every job's face on its canvas, in place; whether each was written."""
         timings = timings or Timings()
         aligned = [self.align(canvases[i], face) for i, face, _ in jobs]
         with timings.step("swap"):
             swapped = self.infer([crop for crop, _ in aligned], [latent for *_, latent in jobs])
-        mask = swap_mask(self.size)
         done = []
         with timings.step("paste"):
             for (i, *_), (crop, matrix), out in zip(jobs, aligned, swapped, strict=True):
+                mask = paste_mask(masks, crop)
                 box = paste_crop(canvases[i], out, matrix, mask, colour_from=crop)
                 done.append(box is not None)
         return done

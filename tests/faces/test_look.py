@@ -11,6 +11,7 @@ from skimage import data
 
 from tasks.faces import FaceEngine, Mapping, look
 from tasks.faces.detect import Face, detect_faces
+from tasks.faces.masks import MaskSpec
 from tasks.faces.swap_classical import _crop_size, face_mask, prepare_source, swap_face
 
 
@@ -160,3 +161,65 @@ def test_a_profile_face_is_flagged_not_pasted(matt: np.ndarray, lisa: np.ndarray
     (row,) = shot_rows(shots, swaps)
     assert row["needs_compositor"] == 1
     assert any("needs a compositor" in w for w in row["warnings"])
+
+
+def test_an_occluder_crossing_the_face_stays_in_front(
+    neural: bool, matt: np.ndarray, lisa: np.ndarray
+) -> None:
+    """A blue bar (a cup, a hand in a glove) crosses Matt's face over six frames: with the
+    occlusion mask, the bar's pixels come out as they went in (2 px in from its edges: at most
+    6 levels off, 1 on average) while the rest of the face is replaced, on both paths."""
+    engine = FaceEngine([Mapping(source=lisa)], masks=MaskSpec(("occlusion", "region")))
+    face = detect_faces(matt)[0]
+    x1, y1, x2, y2 = (round(v) for v in face.bbox)
+    frames, bars = [], []
+    for step in range(6):
+        frame = matt.copy()
+        left = x1 - 20 + step * (x2 - x1) // 5
+        bar = np.zeros(matt.shape[:2], bool)
+        bar[(y1 + y2) // 2 :, max(left, 0) : left + (x2 - x1) // 4] = True
+        frame[bar] = (40, 80, 200)
+        frames.append(frame)
+        bars.append(cv2.erode(bar.astype(np.uint8), np.ones((5, 5), np.uint8)).astype(bool))
+    results = engine.process_batch(frames)
+    for frame, bar, result in zip(frames, bars, results, strict=True):
+        assert result.faces_swapped == 1
+        moved = np.abs(result.frame.astype(int) - frame)
+        assert moved[bar].max() <= 6 and moved[bar].mean() <= 1.0
+        face_only = np.zeros(bar.shape, bool)
+        face_only[y1:y2, x1:x2] = True
+        assert moved[face_only & ~bar].mean() > (0.5 if neural else 3)
+
+
+def test_region_masks_paste_only_the_parts_chosen(matt: np.ndarray, lisa: np.ndarray) -> None:
+    """eyes+mouth: the cheek stays the target's; skin (the default): the whole face ellipse,
+    cheek included, is replaced."""
+    face = detect_faces(matt)[0]
+    source = prepare_source(lisa, detect_faces(lisa)[0])
+    parts = swap_face(matt, face, source, MaskSpec(("region",), ("eyes", "mouth")))
+    whole = swap_face(matt, face, source)
+    span = float(np.linalg.norm(face.kps[1] - face.kps[0]))
+    cx, cy = (face.kps[0] + face.kps[3]) / 2 - (0.2 * span, 0.0)
+    cheek = (slice(round(cy) - 3, round(cy) + 4), slice(round(cx) - 3, round(cx) + 4))
+    eyes_y = round(float(face.kps[:2, 1].mean()))
+    eye = (
+        slice(eyes_y - 3, eyes_y + 4),
+        slice(round(face.kps[0, 0]) - 4, round(face.kps[0, 0]) + 5),
+    )
+    assert np.abs(parts[cheek].astype(int) - matt[cheek]).mean() < 1.0
+    assert np.abs(whole[cheek].astype(int) - matt[cheek]).mean() > 2.0
+    assert np.abs(parts[eye].astype(int) - matt[eye]).mean() > 5.0
+
+
+def test_mask_options_are_spec_fields() -> None:
+    from tasks.spec import RenderSpec, SpecError
+
+    base = {"asset": "s3://b/film.mp4", "faces": [{"source": "s3://b/a.png"}]}
+    spec = RenderSpec.parse(base)
+    assert spec.face_masks == ["region"] and "mouth" in spec.face_mask_regions
+    chosen = RenderSpec.parse({**base, "face_masks": ["box", "occlusion"]})
+    assert MaskSpec.of(chosen.face_masks, chosen.face_mask_regions).kinds == ("box", "occlusion")
+    with pytest.raises(SpecError, match="face_masks"):
+        RenderSpec.parse({**base, "face_masks": ["hands"]})
+    with pytest.raises(SpecError, match="face_mask_regions"):
+        RenderSpec.parse({**base, "face_mask_regions": []})
