@@ -3,6 +3,8 @@
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import cv2
 import numpy as np
 import pytest
@@ -223,3 +225,32 @@ def test_mask_options_are_spec_fields() -> None:
         RenderSpec.parse({**base, "face_masks": ["hands"]})
     with pytest.raises(SpecError, match="face_mask_regions"):
         RenderSpec.parse({**base, "face_mask_regions": []})
+
+
+def test_pixel_boost_tiles_a_large_face_over_the_128_model(
+    store_dir: Path, lisa: np.ndarray, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A face with eyes ~100 px apart is aligned at 384 and swapped as 9 interleaved 128 crops
+    in one model run; tiles go back exactly where they came from."""
+    from tasks.faces import swap_inswapper
+    from tasks.faces.backend import build_backend
+    from tasks.models import ModelStore
+
+    crop = np.random.default_rng(0).integers(0, 255, (384, 384, 3), dtype=np.uint8)
+    tiles = swap_inswapper.implode(crop, 3)
+    assert len(tiles) == 9 and tiles[0].shape == (128, 128, 3)
+    assert np.array_equal(tiles[4], crop[1::3, 1::3])
+    assert np.array_equal(swap_inswapper.explode(tiles, 3), crop)
+
+    swapper = build_backend(ModelStore(str(store_dir), cache=store_dir / "cache")).swapper
+    inswapper = swapper.inswapper  # type: ignore[attr-defined]
+    calls: list[int] = []
+    real = inswapper.infer
+    monkeypatch.setattr(inswapper, "infer", lambda c, s: calls.append(len(c)) or real(c, s))
+    big = cv2.resize(lisa, None, fx=2.5, fy=2.5, interpolation=cv2.INTER_CUBIC)
+    face = detect_faces(big)[0]
+    assert inswapper.boost(face) == 3
+    canvas = big.copy()
+    latent = swapper.prepare(lisa, detect_faces(lisa)[0])
+    assert inswapper.apply([canvas], [(0, face, latent)]) == [True]
+    assert calls == [9] and not np.array_equal(canvas, big)
