@@ -254,3 +254,35 @@ def test_pixel_boost_tiles_a_large_face_over_the_128_model(
     latent = swapper.prepare(lisa, detect_faces(lisa)[0])
     assert inswapper.apply([canvas], [(0, face, latent)]) == [True]
     assert calls == [9] and not np.array_equal(canvas, big)
+
+
+def test_restoration_is_no_sharper_than_the_shot(store_dir: Path, matt: np.ndarray) -> None:
+    """GFPGAN (the contract architecture, random weights: its output is all high-frequency
+    noise) pasted at full strength onto a soft shot: the paste softens it to the detail of the
+    face it replaces (band-pass energy within 1.3x the original's, relative to the ring)."""
+    from tasks.faces.backend import load_restorer
+
+    restorer = load_restorer(str(store_dir))
+    face = detect_faces(matt)[0]
+    canvas = matt.copy()
+    assert restorer.apply([canvas], [(0, face)], 1.0) == 1
+    where = _regions(matt, face)
+    assert look.detail_ratio(canvas, where) <= 1.3 * look.detail_ratio(matt, where)
+
+
+def test_identity_on_a_shot_with_several_people(t1: np.ndarray) -> None:
+    """All six people of t1 replaced by the astronaut at once: at least 90% of the written faces
+    (here all six) are nearer the source's identity than the original person's. The judge is
+    dlib's ResNet, the embedding that also picks faces (no other identity model ships here)."""
+    from tasks.faces.embed import distance, embed_face
+
+    astronaut = data.astronaut()
+    wanted = embed_face(astronaut, detect_faces(astronaut)[0])
+    result = FaceEngine([Mapping(source=astronaut)]).process(t1)
+    assert result.faces_swapped == 6
+    nearer = [
+        distance(embed_face(result.frame, face), wanted)
+        < distance(embed_face(result.frame, face), embed_face(t1, face))
+        for face in result.swapped
+    ]
+    assert sum(nearer) / len(nearer) >= 0.9, nearer
