@@ -37,15 +37,9 @@ _CHROMA_RATIO = (0.0, 1.5)
 # Shading blur, in template sides: 0.015 kept the target's identity for 3 of t1's 6 people
 # (dlib), 0.03 moved it less towards the source than Poisson blending; 0.05 matches Poisson.
 _SHADING_SIGMA = 0.05
-_GRAIN_SIGMA = 1.0
+_GRAIN_SIGMA = 1.0  # the blur whose residual is "fine detail" (grain, pores, stubble)
 _SHARPER = 1.15  # a face this much sharper than the one it replaces is softened
-_SOFTEN = (
-    0.5,
-    0.7,
-    1.0,
-    1.4,
-    2.0,
-)  # blurs tried, gentlest first  # the blur whose residual is "fine detail" (grain, pores, stubble)
+_SOFTEN = (0.5, 0.7, 1.0, 1.4, 2.0)  # blurs tried, gentlest first
 
 FloatImage = npt.NDArray[np.float32]
 
@@ -169,12 +163,7 @@ def match_detail(face: Image, plate: Image, alpha: FloatImage) -> FloatImage:
     have = _fine_sigma(grey, inside)
     want = _fine_sigma(cv2.cvtColor(plate, cv2.COLOR_RGB2GRAY).astype(np.float32), inside)
     if have > _SHARPER * want:
-        for sigma in _SOFTEN:
-            out = np.asarray(cv2.GaussianBlur(face.astype(np.float32), (0, 0), sigma), np.float32)
-            softer = np.asarray(cv2.cvtColor(out, cv2.COLOR_RGB2GRAY), np.float32)
-            if _fine_sigma(softer, inside) <= _SHARPER * want:
-                break
-        return out
+        return _soften(out, inside, have, _SHARPER * want)
     missing = want**2 - have**2
     if missing <= 0.25:
         return out
@@ -183,6 +172,23 @@ def match_detail(face: Image, plate: Image, alpha: FloatImage) -> FloatImage:
     # White noise keeps this share of its spread in the fine band: scale to make up the gap.
     gain = np.float32(np.sqrt(missing) / _white_fine_sigma())
     return np.asarray(out + (noise * gain)[..., None], np.float32)
+
+
+def _soften(
+    face: FloatImage, inside: npt.NDArray[np.bool_], have: float, goal: float
+) -> FloatImage:
+    """`face` blurred until its fine detail is down to `goal`: between the two blurs that
+    bracket it, mixed in proportion, so the result moves smoothly with the frames (a blur
+    chosen from a list would jump between steps and flicker)."""
+    before, level = face, have
+    for sigma in _SOFTEN:
+        out = np.asarray(cv2.GaussianBlur(face, (0, 0), sigma), np.float32)
+        now = _fine_sigma(np.asarray(cv2.cvtColor(out, cv2.COLOR_RGB2GRAY), np.float32), inside)
+        if now <= goal:
+            share = np.float32((level - goal) / max(level - now, 1e-6))
+            return np.asarray(before + share * (out - before), np.float32)
+        before, level = out, now
+    return before
 
 
 @functools.cache
