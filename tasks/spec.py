@@ -39,6 +39,11 @@ RESTORE_MODES: tuple[str, ...] = get_args(RestoreMode)
 # Which faces a mapping replaces: those matching its reference, every face, or the largest.
 FaceSelect = Literal["reference", "all", "largest"]
 FACE_SELECTS: tuple[str, ...] = get_args(FaceSelect)
+# How a replaced face is pasted (tasks.faces.masks): masks multiply, regions unite.
+FaceMaskKind = Literal["box", "region", "occlusion"]
+FaceRegion = Literal["skin", "eyes", "brows", "nose", "mouth"]
+_MASKS: list[FaceMaskKind] = ["region"]
+_REGIONS: list[FaceRegion] = ["skin", "eyes", "brows", "nose", "mouth"]
 # auto: INSwapper when the model store has it, else the classical (offline) swapper.
 SwapperChoice = Literal["auto", "classical", "inswapper"]
 SWAPPERS: tuple[str, ...] = get_args(SwapperChoice)
@@ -214,6 +219,18 @@ class RenderSpec(_Model):
     swapper: SwapperChoice = Field(
         default="auto",
         description="auto: the neural swapper when the model store has it, else the classical",
+    )
+    face_masks: list[FaceMaskKind] = Field(
+        default=_MASKS,
+        min_length=1,
+        description="how a replaced face is pasted: box (the aligned crop), region (the face "
+        "parts in face_mask_regions), occlusion (keep what stands in front of the face: a "
+        "hand, a cup, hair)",
+    )
+    face_mask_regions: list[FaceRegion] = Field(
+        default=_REGIONS,
+        min_length=1,
+        description="face parts the region mask lets through (skin: the whole face)",
     )
     consent_reference: ConsentRef | None = Field(
         default=None,

@@ -86,6 +86,7 @@ def swap(
         "faces": faces(spec, tmp),
         "match_threshold": spec.match_threshold,
         "swapper": spec.swapper,
+        "masks": [sorted(set(spec.face_masks)), sorted(set(spec.face_mask_regions))],
         "models": models(SWAP_MODELS),
         "reid_every": settings.reid_every,
         "detect": [settings.detect_side, settings.detect_every, settings.refine_side],

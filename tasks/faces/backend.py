@@ -17,6 +17,7 @@ from typing import Any, Protocol
 
 from tasks.faces.align import Image
 from tasks.faces.detect import Face
+from tasks.faces.masks import DEFAULT_MASKS, MaskSpec
 from tasks.faces.restore_base import FaceRestorer
 from tasks.faces.scrfd import CenterFaceDetector, ScrfdDetector
 from tasks.faces.settings import Settings
@@ -41,9 +42,14 @@ class Swapper(Protocol):
         """What the swapper keeps of a source face (done once per mapping)."""
 
     def apply(
-        self, canvases: list[Image], jobs: Sequence[tuple[int, Face, Any]], timings: Timings
+        self,
+        canvases: list[Image],
+        jobs: Sequence[tuple[int, Face, Any]],
+        timings: Timings,
+        masks: MaskSpec = ...,
     ) -> list[bool]:
-        """Swap each (canvas index, target face, prepared source) in place; which were written."""
+        """Swap each (canvas index, target face, prepared source) in place, pasted through
+        `masks`; which were written."""
 
 
 class ClassicalSwapper:
@@ -53,10 +59,16 @@ class ClassicalSwapper:
         return prepare_source(image, face)
 
     def apply(
-        self, canvases: list[Image], jobs: Sequence[tuple[int, Face, Any]], timings: Timings
+        self,
+        canvases: list[Image],
+        jobs: Sequence[tuple[int, Face, Any]],
+        timings: Timings,
+        masks: MaskSpec = DEFAULT_MASKS,
     ) -> list[bool]:
         with timings.step("swap"):
-            return [paste_face(canvases[i], face, source) is not None for i, face, source in jobs]
+            return [
+                paste_face(canvases[i], face, source, masks) is not None for i, face, source in jobs
+            ]
 
 
 class NeuralSwapper:
@@ -76,9 +88,13 @@ class NeuralSwapper:
         return self.inswapper.latent(self.arcface.embed(image, face))
 
     def apply(
-        self, canvases: list[Image], jobs: Sequence[tuple[int, Face, Any]], timings: Timings
+        self,
+        canvases: list[Image],
+        jobs: Sequence[tuple[int, Face, Any]],
+        timings: Timings,
+        masks: MaskSpec = DEFAULT_MASKS,
     ) -> list[bool]:
-        return self.inswapper.apply(canvases, jobs, timings)
+        return self.inswapper.apply(canvases, jobs, timings, masks)
 
 
 @dataclass

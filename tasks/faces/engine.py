@@ -31,6 +31,7 @@ from tasks.faces.backend import Backend, load_backend
 from tasks.faces.detect import Face, FloatArray
 from tasks.faces.embed import SAME_PERSON_DISTANCE, Embedding, distance, embed_face
 from tasks.faces.images import load_image
+from tasks.faces.masks import MaskSpec
 from tasks.faces.settings import Settings
 from tasks.faces.timing import Timings
 from tasks.faces.track import Track, Tracker, iou
@@ -90,6 +91,7 @@ class FaceEngine:
         match_threshold: float = SAME_PERSON_DISTANCE,
         backend: Backend | None = None,
         settings: Settings | None = None,
+        masks: MaskSpec | None = None,
     ) -> None:
         if not mappings:
             raise SpecError("no face mappings given")
@@ -97,6 +99,7 @@ class FaceEngine:
             raise SpecError(f"match_threshold must be positive, got {match_threshold}")
         self.backend = backend or load_backend()
         self.settings = settings or Settings.from_env()
+        self.masks = masks or MaskSpec()
         self.timings = Timings()
         self._threshold = match_threshold
         self._sources: list[Any] = []
@@ -160,7 +163,7 @@ class FaceEngine:
             for i, plan in enumerate(plans)
             for _, face, mapping in plan
         ]
-        written = iter(self.backend.swapper.apply(canvases, jobs, self.timings))
+        written = iter(self.backend.swapper.apply(canvases, jobs, self.timings, self.masks))
         results = []
         for i, (frame, count, plan) in enumerate(zip(frames, counts, plans, strict=True)):
             done = [step for step in plan if next(written)]

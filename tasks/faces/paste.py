@@ -12,7 +12,7 @@ import numpy as np
 import numpy.typing as npt
 
 from tasks.faces.align import Box, Image, Matrix, crop_box, warp_back
-from tasks.faces.swap_classical import _composite, face_mask, match_shading, transfer_colour
+from tasks.faces.swap_classical import _composite, blend_into, face_mask
 
 FloatImage = npt.NDArray[np.float32]
 
@@ -36,8 +36,7 @@ def paste_crop(
     if box is None:
         return None
     if colour_from is not None:
-        crop = transfer_colour(crop, colour_from, mask > 0.5)
-        crop = match_shading(crop, colour_from, (mask > 0).astype(np.float32), size)
+        crop = blend_into(crop, colour_from, mask)
     _composite(canvas, warp_back(crop, matrix, box), warp_back(mask, matrix, box), box)
     return box
 

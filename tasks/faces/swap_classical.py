@@ -24,6 +24,9 @@ import numpy.typing as npt
 
 from tasks.faces.align import Box, Image, align_face, crop_box, estimate_transform, warp_back
 from tasks.faces.detect import Face
+from tasks.faces.masks import DEFAULT_MASKS, MaskSpec, face_mask, hard_mask, paste_mask
+
+__all__ = ["MaskSpec", "face_mask", "hard_mask", "paste_face", "prepare_source", "swap_face"]
 
 log = logging.getLogger(__name__)
 
@@ -34,15 +37,9 @@ _CHROMA_RATIO = (0.0, 1.5)
 # Shading blur, in template sides: 0.015 kept the target's identity for 3 of t1's 6 people
 # (dlib), 0.03 moved it less towards the source than Poisson blending; 0.05 matches Poisson.
 _SHADING_SIGMA = 0.05
-_GRAIN_SIGMA = 1.0
+_GRAIN_SIGMA = 1.0  # the blur whose residual is "fine detail" (grain, pores, stubble)
 _SHARPER = 1.15  # a face this much sharper than the one it replaces is softened
-_SOFTEN = (
-    0.5,
-    0.7,
-    1.0,
-    1.4,
-    2.0,
-)  # blurs tried, gentlest first  # the blur whose residual is "fine detail" (grain, pores, stubble)
+_SOFTEN = (0.5, 0.7, 1.0, 1.4, 2.0)  # blurs tried, gentlest first
 
 FloatImage = npt.NDArray[np.float32]
 
@@ -63,14 +60,18 @@ def prepare_source(image: Image, face: Face) -> SourceFace:
     return SourceFace(crops=crops)
 
 
-def swap_face(frame: Image, target: Face, source: SourceFace) -> Image:
+def swap_face(
+    frame: Image, target: Face, source: SourceFace, masks: MaskSpec = DEFAULT_MASKS
+) -> Image:
     """A copy of `frame` with `target`'s face replaced by `source`."""
     canvas = frame.copy()
-    paste_face(canvas, target, source)
+    paste_face(canvas, target, source, masks)
     return canvas
 
 
-def paste_face(canvas: Image, target: Face, source: SourceFace) -> Box | None:
+def paste_face(
+    canvas: Image, target: Face, source: SourceFace, masks: MaskSpec = DEFAULT_MASKS
+) -> Box | None:
     """Replace `target`'s face in `canvas` in place; the frame region written, or None."""
     size = _crop_size(target)
     matrix = estimate_transform(target.kps, size)
@@ -81,43 +82,26 @@ def paste_face(canvas: Image, target: Face, source: SourceFace) -> Box | None:
         cv2.warpAffine(canvas, matrix, (size, size), borderMode=cv2.BORDER_REPLICATE),
         dtype=np.uint8,
     )
-    soft = face_mask(size)
-    matched = transfer_colour(source.crop(size), target_crop, soft > 0.5)
-    weight = np.asarray(hard_mask(size) > 0, np.float32)
-    blended = match_shading(matched, target_crop, weight, size)
+    soft = paste_mask(masks, target_crop)
+    blended = blend_into(source.crop(size), target_crop, soft)
     _composite(canvas, warp_back(blended, matrix, box), warp_back(soft, matrix, box), box)
     return box
+
+
+def blend_into(face: Image, target: Image, mask: FloatImage) -> Image:
+    """`face` with the grade and light of `target` where `mask` lets the face in (occluders
+    and the background stay out of both estimates)."""
+    region = mask > 0.5
+    if region.sum() < 64:  # nearly all occluded: any estimate will do, nothing shows
+        region = face_mask(mask.shape[0]) > 0.5
+    matched = transfer_colour(face, target, region)
+    return match_shading(matched, target, np.asarray(mask > 0.05, np.float32), mask.shape[0])
 
 
 def _crop_size(face: Face) -> int:
     # Upsampling a 256 crop onto a big face blurs it: eyes over 80 px apart get the 512 crop.
     span = float(np.linalg.norm(face.kps[1] - face.kps[0]))
     return CROP_SIZES[1] if span > 80 else CROP_SIZES[0]
-
-
-@functools.cache
-def hard_mask(size: int) -> Image:
-    """Binary ellipse over forehead, brows, eyes, nose, mouth and chin in template space (255
-    inside). Smaller ellipses blend more than they swap: at 0.30 x 0.33 the result stayed nearer
-    the target's identity than the source's for 2 of t1.jpg's 6 people (dlib's judge), at this
-    size it is nearer the source for all 6 and for the demo's 3/4-profile cameraman."""
-    mask = np.zeros((size, size), dtype=np.uint8)
-    center = (round(size * 0.5), round(size * 0.57))
-    axes = (round(size * 0.34), round(size * 0.38))
-    cv2.ellipse(mask, center, axes, 0, 0, 360, 255, thickness=-1)
-    mask.flags.writeable = False  # shared by every swap
-    return mask
-
-
-@functools.cache
-def face_mask(size: int) -> FloatImage:
-    """Feathered version of `hard_mask`, in [0, 1], zero on and outside the ellipse's edge."""
-    feather = max(3, round(size * 0.05))
-    core = cv2.erode(hard_mask(size), np.ones((3, 3), np.uint8), iterations=feather)
-    soft = cv2.GaussianBlur(core.astype(np.float32) / 255.0, (0, 0), sigmaX=feather / 2)
-    soft[hard_mask(size) == 0] = 0.0
-    soft.flags.writeable = False
-    return np.asarray(soft, dtype=np.float32)
 
 
 def transfer_colour(source: Image, target: Image, region: npt.NDArray[np.bool_]) -> Image:
@@ -179,12 +163,7 @@ def match_detail(face: Image, plate: Image, alpha: FloatImage) -> FloatImage:
     have = _fine_sigma(grey, inside)
     want = _fine_sigma(cv2.cvtColor(plate, cv2.COLOR_RGB2GRAY).astype(np.float32), inside)
     if have > _SHARPER * want:
-        for sigma in _SOFTEN:
-            out = np.asarray(cv2.GaussianBlur(face.astype(np.float32), (0, 0), sigma), np.float32)
-            softer = np.asarray(cv2.cvtColor(out, cv2.COLOR_RGB2GRAY), np.float32)
-            if _fine_sigma(softer, inside) <= _SHARPER * want:
-                break
-        return out
+        return _soften(out, inside, have, _SHARPER * want)
     missing = want**2 - have**2
     if missing <= 0.25:
         return out
@@ -193,6 +172,23 @@ def match_detail(face: Image, plate: Image, alpha: FloatImage) -> FloatImage:
     # White noise keeps this share of its spread in the fine band: scale to make up the gap.
     gain = np.float32(np.sqrt(missing) / _white_fine_sigma())
     return np.asarray(out + (noise * gain)[..., None], np.float32)
+
+
+def _soften(
+    face: FloatImage, inside: npt.NDArray[np.bool_], have: float, goal: float
+) -> FloatImage:
+    """`face` blurred until its fine detail is down to `goal`: between the two blurs that
+    bracket it, mixed in proportion, so the result moves smoothly with the frames (a blur
+    chosen from a list would jump between steps and flicker)."""
+    before, level = face, have
+    for sigma in _SOFTEN:
+        out = np.asarray(cv2.GaussianBlur(face, (0, 0), sigma), np.float32)
+        now = _fine_sigma(np.asarray(cv2.cvtColor(out, cv2.COLOR_RGB2GRAY), np.float32), inside)
+        if now <= goal:
+            share = np.float32((level - goal) / max(level - now, 1e-6))
+            return np.asarray(before + share * (out - before), np.float32)
+        before, level = out, now
+    return before
 
 
 @functools.cache

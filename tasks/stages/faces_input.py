@@ -10,6 +10,7 @@ import numpy.typing as npt
 from tasks import storage
 from tasks.faces import FaceEngine, Mapping, load_image
 from tasks.faces.backend import load_backend
+from tasks.faces.masks import MaskSpec
 from tasks.spec import RenderSpec, SpecError
 
 
@@ -38,4 +39,5 @@ def build_engine(spec: RenderSpec, tmp: Path) -> FaceEngine:
         fetch_mappings(spec, tmp),
         match_threshold=spec.match_threshold,
         backend=load_backend(spec.swapper),
+        masks=MaskSpec.of(spec.face_masks, spec.face_mask_regions),
     )

@@ -3,6 +3,8 @@
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import cv2
 import numpy as np
 import pytest
@@ -11,6 +13,7 @@ from skimage import data
 
 from tasks.faces import FaceEngine, Mapping, look
 from tasks.faces.detect import Face, detect_faces
+from tasks.faces.masks import MaskSpec
 from tasks.faces.swap_classical import _crop_size, face_mask, prepare_source, swap_face
 
 
@@ -160,3 +163,126 @@ def test_a_profile_face_is_flagged_not_pasted(matt: np.ndarray, lisa: np.ndarray
     (row,) = shot_rows(shots, swaps)
     assert row["needs_compositor"] == 1
     assert any("needs a compositor" in w for w in row["warnings"])
+
+
+def test_an_occluder_crossing_the_face_stays_in_front(
+    neural: bool, matt: np.ndarray, lisa: np.ndarray
+) -> None:
+    """A blue bar (a cup, a hand in a glove) crosses Matt's face over six frames: with the
+    occlusion mask, the bar's pixels come out as they went in (2 px in from its edges: at most
+    6 levels off, 1 on average) while the rest of the face is replaced, on both paths."""
+    engine = FaceEngine([Mapping(source=lisa)], masks=MaskSpec(("occlusion", "region")))
+    face = detect_faces(matt)[0]
+    x1, y1, x2, y2 = (round(v) for v in face.bbox)
+    frames, bars = [], []
+    for step in range(6):
+        frame = matt.copy()
+        left = x1 - 20 + step * (x2 - x1) // 5
+        bar = np.zeros(matt.shape[:2], bool)
+        bar[(y1 + y2) // 2 :, max(left, 0) : left + (x2 - x1) // 4] = True
+        frame[bar] = (40, 80, 200)
+        frames.append(frame)
+        bars.append(cv2.erode(bar.astype(np.uint8), np.ones((5, 5), np.uint8)).astype(bool))
+    results = engine.process_batch(frames)
+    for frame, bar, result in zip(frames, bars, results, strict=True):
+        assert result.faces_swapped == 1
+        moved = np.abs(result.frame.astype(int) - frame)
+        assert moved[bar].max() <= 6 and moved[bar].mean() <= 1.0
+        face_only = np.zeros(bar.shape, bool)
+        face_only[y1:y2, x1:x2] = True
+        assert moved[face_only & ~bar].mean() > (0.2 if neural else 3)
+
+
+def test_region_masks_paste_only_the_parts_chosen(matt: np.ndarray, lisa: np.ndarray) -> None:
+    """eyes+mouth: the cheek stays the target's; skin (the default): the whole face ellipse,
+    cheek included, is replaced."""
+    face = detect_faces(matt)[0]
+    source = prepare_source(lisa, detect_faces(lisa)[0])
+    parts = swap_face(matt, face, source, MaskSpec(("region",), ("eyes", "mouth")))
+    whole = swap_face(matt, face, source)
+    span = float(np.linalg.norm(face.kps[1] - face.kps[0]))
+    cx, cy = (face.kps[0] + face.kps[3]) / 2 - (0.2 * span, 0.0)
+    cheek = (slice(round(cy) - 3, round(cy) + 4), slice(round(cx) - 3, round(cx) + 4))
+    eyes_y = round(float(face.kps[:2, 1].mean()))
+    eye = (
+        slice(eyes_y - 3, eyes_y + 4),
+        slice(round(face.kps[0, 0]) - 4, round(face.kps[0, 0]) + 5),
+    )
+    assert np.abs(parts[cheek].astype(int) - matt[cheek]).mean() < 1.0
+    assert np.abs(whole[cheek].astype(int) - matt[cheek]).mean() > 2.0
+    assert np.abs(parts[eye].astype(int) - matt[eye]).mean() > 5.0
+
+
+def test_mask_options_are_spec_fields() -> None:
+    from tasks.spec import RenderSpec, SpecError
+
+    base = {"asset": "s3://b/film.mp4", "faces": [{"source": "s3://b/a.png"}]}
+    spec = RenderSpec.parse(base)
+    assert spec.face_masks == ["region"] and "mouth" in spec.face_mask_regions
+    chosen = RenderSpec.parse({**base, "face_masks": ["box", "occlusion"]})
+    assert MaskSpec.of(chosen.face_masks, chosen.face_mask_regions).kinds == ("box", "occlusion")
+    with pytest.raises(SpecError, match="face_masks"):
+        RenderSpec.parse({**base, "face_masks": ["hands"]})
+    with pytest.raises(SpecError, match="face_mask_regions"):
+        RenderSpec.parse({**base, "face_mask_regions": []})
+
+
+def test_pixel_boost_tiles_a_large_face_over_the_128_model(
+    store_dir: Path, lisa: np.ndarray, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A face with eyes ~100 px apart is aligned at 384 and swapped as 9 interleaved 128 crops
+    in one model run; tiles go back exactly where they came from."""
+    from tasks.faces import swap_inswapper
+    from tasks.faces.backend import build_backend
+    from tasks.models import ModelStore
+
+    crop = np.random.default_rng(0).integers(0, 255, (384, 384, 3), dtype=np.uint8)
+    tiles = swap_inswapper.implode(crop, 3)
+    assert len(tiles) == 9 and tiles[0].shape == (128, 128, 3)
+    assert np.array_equal(tiles[4], crop[1::3, 1::3])
+    assert np.array_equal(swap_inswapper.explode(tiles, 3), crop)
+
+    swapper = build_backend(ModelStore(str(store_dir), cache=store_dir / "cache")).swapper
+    inswapper = swapper.inswapper  # type: ignore[attr-defined]
+    calls: list[int] = []
+    real = inswapper.infer
+    monkeypatch.setattr(inswapper, "infer", lambda c, s: calls.append(len(c)) or real(c, s))
+    big = cv2.resize(lisa, None, fx=2.5, fy=2.5, interpolation=cv2.INTER_CUBIC)
+    face = detect_faces(big)[0]
+    assert inswapper.boost(face) == 3
+    canvas = big.copy()
+    latent = swapper.prepare(lisa, detect_faces(lisa)[0])
+    assert inswapper.apply([canvas], [(0, face, latent)]) == [True]
+    assert calls == [9] and not np.array_equal(canvas, big)
+
+
+def test_restoration_is_no_sharper_than_the_shot(store_dir: Path, matt: np.ndarray) -> None:
+    """GFPGAN (the contract architecture, random weights: its output is all high-frequency
+    noise) pasted at full strength onto a soft shot: the paste softens it to the detail of the
+    face it replaces (band-pass energy within 1.3x the original's, relative to the ring)."""
+    from tasks.faces.backend import load_restorer
+
+    restorer = load_restorer(str(store_dir))
+    face = detect_faces(matt)[0]
+    canvas = matt.copy()
+    assert restorer.apply([canvas], [(0, face)], 1.0) == 1
+    where = _regions(matt, face)
+    assert look.detail_ratio(canvas, where) <= 1.3 * look.detail_ratio(matt, where)
+
+
+def test_identity_on_a_shot_with_several_people(t1: np.ndarray) -> None:
+    """All six people of t1 replaced by the astronaut at once: at least 90% of the written faces
+    (here all six) are nearer the source's identity than the original person's. The judge is
+    dlib's ResNet, the embedding that also picks faces (no other identity model ships here)."""
+    from tasks.faces.embed import distance, embed_face
+
+    astronaut = data.astronaut()
+    wanted = embed_face(astronaut, detect_faces(astronaut)[0])
+    result = FaceEngine([Mapping(source=astronaut)]).process(t1)
+    assert result.faces_swapped == 6
+    nearer = [
+        distance(embed_face(result.frame, face), wanted)
+        < distance(embed_face(result.frame, face), embed_face(t1, face))
+        for face in result.swapped
+    ]
+    assert sum(nearer) / len(nearer) >= 0.9, nearer

@@ -114,7 +114,8 @@ def test_people_crossing_keep_their_face_mapping(
         lefts.append((xa, xm))
     written = []
     for (xa, xm), result in zip(lefts, engine.process_batch(frames), strict=True):
-        assert result.faces_swapped == result.faces_found
+        # A half-hidden face may read as turned away: left for a compositor, not written.
+        assert result.faces_swapped + len(result.compositor) == result.faces_found
         for face, mapping in zip(result.swapped, result.mappings, strict=True):
             centre = (face.bbox[0] + face.bbox[2]) / 2
             nearest = min((0, 1), key=lambda k: abs(centre - (xa, xm)[k] - TILE_W / 2))
