@@ -56,7 +56,7 @@ def assemble(
     missing = [str(p) for p in unit_videos if not p.is_file()]
     if missing:
         raise SpecError(f"unit videos missing: {', '.join(missing)}")
-    info = info or probe(source)  # the caller's probe of `source`, when it has one
+    info = info or probe(source, vfr="conform")  # the caller's probe of `source`, when it has one
     try:
         same_rate = parse_fps(fps) == parse_fps(info.fps)
     except ValueError as exc:

@@ -36,7 +36,7 @@ def run(asset: str, run_prefix: str) -> dict[str, Any]:
             storage.download(layout.unit_restored(u.id), tmp / "units" / f"{u.id}.mkv")
             for u in plan.units
         ]
-        original = probe(source)
+        original = probe(source, vfr="conform")  # the probe stage applied the policy
         film = tmp / "film.mp4"
         facts = assemble(parts, source, film, plan.fps, info=original)
         check_film(facts, original, plan, "the review film")
