@@ -137,9 +137,12 @@ def build(
     identity: Sequence[FaceSample] = (),
     thresholds: Thresholds = DEFAULT_THRESHOLDS,
     embedder: str | None = None,
+    conform: dict[str, Any] | None = None,
 ) -> dict[str, Any]:
+    """`conform`: the probe's account of a variable-rate source's retiming (Probe.conform)."""
     rows = shot_rows(shots, swaps, identity, thresholds)
     return {
+        "conform": conform,
         "run_id": run_id,
         "asset": asset,
         "frames": frames,
@@ -151,9 +154,32 @@ def build(
         "identity_model": embedder,
         "thresholds": {"similarity": thresholds.similarity, "detection": thresholds.detection},
         "per_shot": rows,
-        "warnings": [f"shot {r['shot']}: {w}" for r in rows for w in r["warnings"]],
+        "warnings": _conform_warnings(conform)
+        + [f"shot {r['shot']}: {w}" for r in rows for w in r["warnings"]],
         **stage_costs(stage_seconds, unit_tiers),
     }
+
+
+def conform_line(conform: dict[str, Any] | None) -> str | None:
+    """One sentence: how conforming a variable-rate source changed its frames, and where."""
+    if not conform:
+        return None
+    where = ", ".join(
+        f"frame {e['frame']} "
+        + (f"+{e['repeated']} repeated" if e["repeated"] else f"{e['dropped']} dropped before")
+        for e in conform["events"]
+    )
+    more = f" and {conform['more_events']} more places" if conform["more_events"] else ""
+    return (
+        f"Variable-frame-rate source conformed: {conform['source_frames']} frames in, "
+        f"{conform['repeated']} repeated, {conform['dropped']} dropped"
+        + (f" (at {where}{more})" if where else "")
+    )
+
+
+def _conform_warnings(conform: dict[str, Any] | None) -> list[str]:
+    line = conform_line(conform)
+    return [line] if line else []
 
 
 def _jpeg_data_uri(jpeg: bytes) -> str:
@@ -171,6 +197,11 @@ def _identity_cell(row: dict[str, Any]) -> str:
         f"{_fmt(row['similarity'])}<br><small>original {_fmt(row['similarity_to_original'])}"
         f"<br>detection {_fmt(row['detection'])}</small>"
     )
+
+
+def _conform_html(conform: dict[str, Any] | None) -> str:
+    line = conform_line(conform)
+    return f'<p class="conform"><strong>{html.escape(line)}.</strong></p>\n' if line else ""
 
 
 def to_html(report: dict[str, Any], frames: dict[int, ShotThumbs]) -> str:
@@ -211,6 +242,7 @@ td.w{{color:#a40}} h1{{font-size:20px}}
 <p>Asset <code>{e(report["asset"])}</code>: {report["frames"]} frames, {report["shots"]} shots,
 {report["units"]} units; {report["faces_found"]} faces found, {report["faces_swapped"]} replaced.
 Consent: {consent}.</p>
+{_conform_html(report.get("conform"))}
 <p>Identity similarity: cosine similarity ({e(str(report.get("identity_model") or "none"))}
 embeddings) of the worst sampled replaced face to its source face, and of that shot's closest
 face to the face it replaced; warnings below {report["thresholds"]["similarity"]:.2f}.</p>

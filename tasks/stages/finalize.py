@@ -101,6 +101,14 @@ class Identity:
         log.info("identity: %d faces measured in %d frames", len(self.samples), len(wanted))
 
 
+def _conform(layout: RunLayout) -> dict[str, Any] | None:
+    """The probe's account of a variable-rate asset's retiming, for the report's header."""
+    if not storage.exists(layout.probe):
+        return None
+    conform = Probe.model_validate(storage.read_json(layout.probe)).conform
+    return None if conform is None else conform.model_dump()
+
+
 def _sign(src: Path, dst: Path, facts: RenderFacts, identity: SigningIdentity) -> bool:
     """Sign and read back; whether the signer chains to the configured anchor."""
     sign(src, dst, facts, identity)
@@ -135,6 +143,7 @@ def run(asset: str, run_prefix: str) -> dict[str, Any]:
             identity=identity.samples,
             thresholds=identity.thresholds,
             embedder=identity.model,
+            conform=_conform(layout),
         )
         page = qc.to_html(summary, thumbs.read(run_prefix, [s.index for s in shots.shots]))
         signer = configured_identity()
