@@ -149,19 +149,26 @@ def _colour_params(info: Probe) -> list[str]:
     return [f"{name}={value or 'unknown'}" for name, value in tags.items()]
 
 
-def _source_input(source: Path) -> list[str]:
-    # ffmpeg rebases the source on its earliest stream; the frames start at 0 in the output, so
-    # the audio moves back by the source's video lead-in (AAC priming, a TS start offset).
+def _source_input(source: Path) -> tuple[list[str], list[str]]:
+    """The source as input 1, and the output options that keep its streams' start offsets.
+
+    ffmpeg rebases the source on its earliest stream, but the frames start at 0 in the output:
+    where the video starts late (a camera or NLE file, AAC priming in MPEG-TS) the audio moves
+    back by that lead-in to line up with frame 0, then every stream moves forward by it again,
+    so the output starts as the source did: its sound first, its first frame as late."""
     lead_in = video_lead_in(source)
-    offset = ["-itsoffset", f"{-lead_in:.6f}"] if lead_in > 0 else []
-    return [*offset, "-i", str(source)]
+    if lead_in <= 0:
+        return ["-i", str(source)], []
+    shift = f"{lead_in:.6f}"
+    return ["-itsoffset", f"-{shift}", "-i", str(source)], ["-output_ts_offset", shift]
 
 
 def _command(
     listing: Path, source: Path, out: Path, info: Probe, spec: Delivery, native_units: bool
 ) -> list[str]:
     cmd = [FFMPEG, "-y", "-v", "error", "-f", "concat", "-safe", "0", "-i", str(listing)]
-    cmd += [*_source_input(source), "-map", "0:v:0", "-map", "1:a?"]
+    source_input, keep_offsets = _source_input(source)
+    cmd += [*source_input, "-map", "0:v:0", "-map", "1:a?"]
     cmd += ["-vf", _video_filter(info, spec, native_units), "-r", info.fps, "-fps_mode", "cfr"]
     cmd += [*spec.video, "-pix_fmt", spec.pix_fmt]
     cmd += audio_args(spec, [a.codec for a in info.audio])
@@ -169,5 +176,5 @@ def _command(
     if info.timecode:
         cmd += ["-timecode", info.timecode]
     # Container tags from the source; the rotation flag is not carried (frames come upright).
-    cmd += ["-map_metadata", "1", "-metadata:s:v:0", "rotate=0"]
+    cmd += ["-map_metadata", "1", "-metadata:s:v:0", "rotate=0", *keep_offsets]
     return [*cmd, *spec.muxer, str(out)]
