@@ -1,6 +1,6 @@
 """assemble: the units in order, with the asset's own audio, into the delivery film(s), plus
-the contact sheet, each shot's before/after thumbnails (for the QC report) and the editorial
-files (OTIO timeline, CMX3600 EDL).
+the contact sheet (JPEG pages), each shot's before/after thumbnails (for the QC report) and the
+editorial files (OTIO timeline, CMX3600 EDL).
 
 The review film (H.264 + AAC in MP4) is always made: QC, signing and publishing read it. The
 spec's `delivery: master` adds the ProRes 422 HQ + PCM master in MOV from the same units.
@@ -16,7 +16,7 @@ from tasks import storage
 from tasks.editorial.export import export_editorial
 from tasks.layout import RunLayout
 from tasks.media.assemble import assemble
-from tasks.media.contact_sheet import contact_sheet, shot_pairs
+from tasks.media.contact_sheet import contact_sheets, shot_pairs
 from tasks.media.probe import probe
 from tasks.qc import thumbs
 from tasks.spec import Probe, RenderSpec, ShotList, UnitPlan, parse_fps
@@ -46,13 +46,14 @@ def run(asset: str, run_prefix: str) -> dict[str, Any]:
             check_film(made, original, plan, "the master")
             outputs["master"] = storage.upload(master, layout.master)
         # Decoded once: the contact sheet and the report's thumbnails show the same frames.
-        pairs = shot_pairs(source, film, shots)
-        sheet = contact_sheet(source, film, shots, tmp / "contact_sheet.png", pairs=pairs)
+        pairs = shot_pairs(source, film, shots, original)
+        pages = contact_sheets(source, film, shots, tmp / "contact_sheet", pairs=pairs)
         thumbs.write(run_prefix, pairs)
         media = outputs.get("master", layout.film)
         outputs.update(_editorial(shots, asset, layout, media, original.timecode, tmp))
         storage.upload(film, layout.film)
-        storage.upload(sheet, layout.contact_sheet)
+        for number, page in enumerate(pages, start=1):
+            storage.upload(page, layout.contact_sheet_page(number))
     return {
         "stage": "assemble",
         "seconds": time.perf_counter() - started,
@@ -62,6 +63,7 @@ def run(asset: str, run_prefix: str) -> dict[str, Any]:
         "delivery": spec.delivery,
         "film": layout.film,
         "contact_sheet": layout.contact_sheet,
+        "contact_sheet_pages": len(pages),
         **outputs,
     }
 

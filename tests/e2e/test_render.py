@@ -84,7 +84,7 @@ def rendered(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Path]:
     assert proc.returncode == 0, proc.stdout[-3000:] + proc.stderr[-3000:]
     return {"film": film, "out": out, "stdout": Path(tmp / "stdout.txt")} | {
         "report": out.with_name("out_report.json"),
-        "sheet": out.with_name("out_contact_sheet.png"),
+        "sheet": out.with_name("out_contact_sheet.jpg"),
     }
 
 
