@@ -15,11 +15,11 @@ from typing import Any
 from tasks import storage
 from tasks.editorial.export import export_editorial
 from tasks.layout import RunLayout
-from tasks.media.assemble import assemble
+from tasks.media.assemble import assemble_all
 from tasks.media.contact_sheet import contact_sheets, shot_pairs
 from tasks.media.probe import probe
 from tasks.qc import thumbs
-from tasks.spec import Probe, RenderSpec, ShotList, UnitPlan, parse_fps
+from tasks.spec import DeliveryPreset, Probe, RenderSpec, ShotList, UnitPlan, parse_fps
 from tasks.stages._workdir import workdir
 
 
@@ -37,13 +37,16 @@ def run(asset: str, run_prefix: str) -> dict[str, Any]:
             for u in plan.units
         ]
         original = probe(source, vfr="conform")  # the probe stage applied the policy
-        film = tmp / "film.mp4"
-        facts = assemble(parts, source, film, plan.fps, info=original)
-        check_film(facts, original, plan, "the review film")
+        film, master = tmp / "film.mp4", tmp / "master.mov"
+        outs: dict[DeliveryPreset, Path] = {"review": film}
         if spec.delivery == "master":
-            master = tmp / "master.mov"
-            made = assemble(parts, source, master, plan.fps, delivery="master", info=original)
-            check_film(made, original, plan, "the master")
+            outs["master"] = master  # from the same decode of the units as the review film
+        frames = [u.frames for u in plan.units]
+        made = assemble_all(parts, source, outs, plan.fps, info=original, unit_frames=frames)
+        facts = made["review"]
+        check_film(facts, original, plan, "the review film")
+        if "master" in made:
+            check_film(made["master"], original, plan, "the master")
             outputs["master"] = storage.upload(master, layout.master)
         # Decoded once: the contact sheet and the report's thumbnails show the same frames.
         pairs = shot_pairs(source, film, shots, original)

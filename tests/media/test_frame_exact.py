@@ -20,7 +20,7 @@ import av
 import numpy as np
 import pytest
 
-from tasks.media.assemble import assemble
+from tasks.media.assemble import assemble_all
 from tasks.media.probe import probe
 from tasks.media.split import split_units
 from tasks.shots.plan import unit_id
@@ -74,11 +74,13 @@ def _units(frames: int) -> list[Unit]:
 
 
 def round_trip(source: Path, out: Path, delivery: DeliveryPreset = "review") -> Probe:
-    """probe -> split (three units) -> assemble, as the stages run them; the source's probe."""
+    """probe -> split (three units) -> assemble, as the stages run them, each unit encoded
+    by its own ffmpeg and the three joined (as a feature's runs are); the source's probe."""
     info = probe(source)
     units = _units(info.frame_count)
     parts = split_units(source, units, out.parent / f"{out.stem}-units")
-    assemble([parts[u.id] for u in units], source, out, info.fps, delivery=delivery, info=info)
+    assemble_all([parts[u.id] for u in units], source, {delivery: out}, info.fps, info=info,
+                 jobs=len(units))  # fmt: skip
     return info
 
 
@@ -260,3 +262,18 @@ def test_variable_rate_is_conformed_and_accounted(tmp_path: Path) -> None:
     )
     with pytest.raises(SpecError, match=r"variable frame rate .* vfr policy is refuse"):
         probe(phone, vfr="refuse")
+
+
+def test_review_and_master_from_one_decode(tmp_path: Path) -> None:
+    source = _rate("30000/1001")(tmp_path)  # type: ignore[operator]
+    info = probe(source)
+    units = _units(info.frame_count)
+    parts = split_units(source, units, tmp_path / "units")
+    outs: dict[DeliveryPreset, Path] = {"review": tmp_path / "f.mp4", "master": tmp_path / "m.mov"}
+    made = assemble_all([parts[u.id] for u in units], source, outs, info.fps, info=info, jobs=2)
+    assert (made["review"].video_codec, made["master"].video_codec) == ("h264", "prores")
+    before = ffmpeg_luma(source)
+    for out in outs.values():
+        assert ffprobe_count(out) == info.frame_count
+        after = ffmpeg_luma(out)
+        assert min(_psnr(a, b) for a, b in zip(before, after, strict=True)) >= PSNR_FLOOR
