@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import json
 import subprocess
+from collections.abc import Callable
 from fractions import Fraction
 from itertools import pairwise
 from pathlib import Path
@@ -87,7 +88,7 @@ def round_trip(source: Path, out: Path, delivery: DeliveryPreset = "review") -> 
 # --- Sources -------------------------------------------------------------------------------
 
 
-def _rate(fps: str) -> object:
+def _rate(fps: str) -> Callable[[Path], Path]:
     def make(tmp: Path) -> Path:
         path = tmp / "film.mp4"  # x264's B-frames: an edit list for the B-frame delay
         _ffmpeg(*_testsrc(fps), *_x264(), path)
@@ -96,7 +97,7 @@ def _rate(fps: str) -> object:
     return make
 
 
-def _trimmed(suffix: str) -> object:
+def _trimmed(suffix: str) -> Callable[[Path], Path]:
     def make(tmp: Path) -> Path:
         whole = tmp / "whole.mp4"
         _ffmpeg(*_testsrc("25", 2), *_x264("-g", "25"), whole)
@@ -151,7 +152,7 @@ def _interlaced_mpeg2(tmp: Path) -> Path:
     return path
 
 
-SOURCES = {
+SOURCES: dict[str, Callable[[Path], Path]] = {
     **{f"{fps}fps": _rate(fps) for fps in ("12", "15", "24", "25", "48", "50")},
     "23.976fps": _rate("24000/1001"),
     "29.97fps": _rate("30000/1001"),
@@ -168,7 +169,7 @@ SOURCES = {
 
 @pytest.mark.parametrize("name", list(SOURCES))
 def test_every_frame_comes_back(name: str, tmp_path: Path) -> None:
-    source = SOURCES[name](tmp_path)  # type: ignore[operator]
+    source = SOURCES[name](tmp_path)
     out = tmp_path / "out.mp4"
     info = round_trip(source, out)
     judge = ffprobe_count(source)
@@ -265,7 +266,7 @@ def test_variable_rate_is_conformed_and_accounted(tmp_path: Path) -> None:
 
 
 def test_review_and_master_from_one_decode(tmp_path: Path) -> None:
-    source = _rate("30000/1001")(tmp_path)  # type: ignore[operator]
+    source = _rate("30000/1001")(tmp_path)
     info = probe(source)
     units = _units(info.frame_count)
     parts = split_units(source, units, tmp_path / "units")
