@@ -1,16 +1,18 @@
-"""Join unit mezzanines into the delivery film with the source's audio, frame for frame.
+"""Join unit mezzanines into the delivery films with the source's audio, frame for frame.
 
-One ffmpeg run per delivery preset (delivery.py): the concat demuxer reads the units in order,
-frames are renumbered on an exact 1/fps time base (so no container rounding can drop or repeat
-one), converted to YUV with the source's matrix and tagged with its colour, sample aspect ratio
-and timecode; the source's audio streams are mapped back untouched where the container allows
-(languages kept), moved by the source's video lead-in so they stay in sync, and so are its
-text subtitles (delivery.py). Units in YUV
-(split's, in the source's own pixel format and matrix) go to the delivery format without a
-colour conversion; RGB units (the swap's) are converted with the source's matrix. The result is
-probed: anything but the source's frame count is an error. A rotated source comes back upright
-(every stage decodes it upright), so it carries no rotation flag; a variable-rate source comes
-back at its constant rate (see probe.py).
+The units are cut into runs (one per CPU on a long film); one ffmpeg per run reads its units
+with the concat demuxer, decodes them once and encodes every delivery asked for (delivery.py:
+the review film, and the master alongside it), frames renumbered on an exact 1/fps time base
+(so no container rounding can drop or repeat one), converted to YUV with the source's matrix
+and tagged with its colour and sample aspect ratio. Each delivery's runs, each starting on a
+keyframe, are then joined without re-encoding, with the source's timecode, its audio streams
+mapped back untouched where the container allows (languages kept) and its text subtitles; the
+streams keep the source's start offsets, so they stay in sync. Units in YUV (split's, in the
+source's own pixel format and matrix) go to the delivery format without a colour conversion;
+RGB units (the swap's) are converted with the source's matrix. Each film is probed: anything
+but the source's frame count is an error. A rotated source comes back upright (every stage
+decodes it upright), so it carries no rotation flag; a variable-rate source comes back at its
+constant rate (see probe.py).
 """
 
 from __future__ import annotations
