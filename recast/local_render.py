@@ -163,7 +163,7 @@ def _fetch_outputs(client: Any, result: dict[str, Any], out: Path) -> dict[str, 
     out.parent.mkdir(parents=True, exist_ok=True)
     wanted = {
         "film": out,
-        "contact_sheet": out.with_name(f"{out.stem}_contact_sheet.png"),
+        "contact_sheet": out.with_name(f"{out.stem}_contact_sheet.jpg"),  # its first page
         "report": out.with_name(f"{out.stem}_report.json"),
         "qc_report": out.with_name(f"{out.stem}_qc.html"),
         "qc": out.with_name(f"{out.stem}_qc.json"),

@@ -14,6 +14,11 @@ ENV_CACHE = "RECAST_UNIT_CACHE"
 KEYFRAMES = "keyframes.json"
 
 
+def sheet_page(number: int) -> str:
+    """A contact sheet page's name, relative to the run's output (and to its QC page)."""
+    return f"contact_sheet/page-{number:04d}.jpg"
+
+
 def safe_run_id(run_id: str) -> str:
     """Airflow run ids carry ':' and '+'; keys stay portable with [A-Za-z0-9._-] only."""
     cleaned = _UNSAFE.sub("-", run_id).strip("-.")
@@ -94,7 +99,11 @@ class RunLayout:
 
     @property
     def contact_sheet(self) -> str:
-        return join(self.prefix, "output", "contact_sheet.png")
+        """The contact sheet's first page (the sheet is paged: `contact_sheet_page`)."""
+        return self.contact_sheet_page(1)
+
+    def contact_sheet_page(self, number: int) -> str:
+        return join(self.prefix, "output", sheet_page(number))
 
     @property
     def master(self) -> str:

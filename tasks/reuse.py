@@ -34,7 +34,7 @@ from pydantic import BaseModel, ConfigDict, ValidationError
 from tasks import storage
 from tasks.checkpoint import OutputRecord, cache_key, read_marker
 from tasks.layout import RunLayout
-from tasks.media.frames import rgb_of
+from tasks.media.frames import to_rgb
 from tasks.shots import fingerprint
 from tasks.spec import ShotList, Unit
 
@@ -274,7 +274,7 @@ class Cursor:
             at = self._index(frame) if self._next < 0 or frame.pts is not None else self._next
             self._next = at + 1
             if at == index:
-                self._last = (index, rgb_of(frame))
+                self._last = (index, to_rgb(frame))
                 return self._last[1]
             if at > index:
                 break

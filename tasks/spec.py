@@ -34,6 +34,10 @@ PlateFormat = Literal["prores4444", "exr", "dpx"]
 # The unit mezzanine the split stage writes: lossless FFV1, ProRes 422 HQ or high-quality H.264.
 Mezzanine = Literal["ffv1", "prores", "h264"]
 Transition = Literal["cut", "dissolve", "fade"]
+# A variable-frame-rate source: refused at the probe, or conformed to a constant rate (frames
+# repeated or dropped, counted in the QC report).
+VfrPolicy = Literal["refuse", "conform"]
+VFR_POLICIES: tuple[str, ...] = get_args(VfrPolicy)
 
 RESTORE_MODES: tuple[str, ...] = get_args(RestoreMode)
 # Which faces a mapping replaces: those matching its reference, every face, or the largest.
@@ -193,6 +197,12 @@ class RenderSpec(_Model):
     )
     mezzanine: Mezzanine = Field(
         default="ffv1", description="intermediate codec of the units between the stages"
+    )
+    vfr: VfrPolicy | None = Field(
+        default=None,
+        description="a variable-frame-rate source: refuse it, or conform it to a constant rate "
+        "(the QC report counts the frames repeated or dropped); none: the deployment's "
+        "RECAST_VFR, conform unless set",
     )
     tier: str = Field(
         default="standard",
@@ -411,6 +421,24 @@ class SubtitleStream(_Model):
     language: str | None = None
 
 
+class ConformEvent(_Model):
+    """Where conforming a variable-rate film changed it, at output frame `frame`."""
+
+    frame: int = Field(ge=0)
+    repeated: int = Field(default=0, ge=0, description="extra copies of the frame before")
+    dropped: int = Field(default=0, ge=0, description="source frames never shown")
+
+
+class Conform(_Model):
+    """What conforming a variable-rate film to its constant rate did to its frames."""
+
+    source_frames: int = Field(ge=0, description="frames the decoder presents")
+    repeated: int = Field(ge=0)
+    dropped: int = Field(ge=0)
+    events: list[ConformEvent] = Field(default=[], description="the first ones, in order")
+    more_events: int = Field(default=0, ge=0, description="events left out of `events`")
+
+
 class Probe(_Model):
     """What the pipeline needs to know about a film before it plans any work."""
 
@@ -426,6 +454,9 @@ class Probe(_Model):
     container: str = Field(default="unknown", description="ffprobe's format name")
     vfr: bool = Field(
         default=False, description="variable frame rate: frames are retimed to `fps` (constant)"
+    )
+    conform: Conform | None = Field(
+        default=None, description="a variable-rate film: the frames its retiming repeats/drops"
     )
     rotation: int = Field(
         default=0,

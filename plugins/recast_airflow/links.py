@@ -77,9 +77,9 @@ class QcReportLink(_RenderFileLink):
 
 class ContactSheetLink(_RenderFileLink):
     name = "Contact sheet"
-    published_name = "contact_sheet.png"
+    published_name = "contact_sheet/page-0001.jpg"  # tasks.layout.sheet_page(1)
     in_run = "contact_sheet"
-    content_type = "image/png"
+    content_type = "image/jpeg"
 
 
 LINKS = [QcReportLink(), ContactSheetLink()]

@@ -1,26 +1,33 @@
-"""Join unit mezzanines into the delivery film with the source's audio, frame for frame.
+"""Join unit mezzanines into the delivery films with the source's audio, frame for frame.
 
-One ffmpeg run per delivery preset (delivery.py): the concat demuxer reads the units in order,
-frames are renumbered on an exact 1/fps time base (so no container rounding can drop or repeat
-one), converted to YUV with the source's matrix and tagged with its colour, sample aspect ratio
-and timecode; the source's audio streams are mapped back untouched where the container allows
-(languages kept), moved by the source's video lead-in so they stay in sync, and so are its
-text subtitles (delivery.py). Units in YUV
-(split's, in the source's own pixel format and matrix) go to the delivery format without a
-colour conversion; RGB units (the swap's) are converted with the source's matrix. The result is
-probed: anything but the source's frame count is an error. A rotated source comes back upright
-(every stage decodes it upright), so it carries no rotation flag; a variable-rate source comes
-back at its constant rate (see probe.py).
+The units are cut into runs (one per CPU on a long film); one ffmpeg per run reads its units
+with the concat demuxer, decodes them once and encodes every delivery asked for (delivery.py:
+the review film, and the master alongside it), frames renumbered on an exact 1/fps time base
+(so no container rounding can drop or repeat one), converted to YUV with the source's matrix
+and tagged with its colour and sample aspect ratio. Each delivery's runs, each starting on a
+keyframe, are then joined without re-encoding, with the source's timecode, its audio streams
+mapped back untouched where the container allows (languages kept) and its text subtitles; the
+streams keep the source's start offsets, so they stay in sync. Units in YUV (split's, in the
+source's own pixel format and matrix) go to the delivery format without a colour conversion;
+RGB units (the swap's) are converted with the source's matrix. Each film is probed: anything
+but the source's frame count is an error. A rotated source comes back upright (every stage
+decodes it upright), so it carries no rotation flag; a variable-rate source comes back at its
+constant rate (see probe.py).
 """
 
 from __future__ import annotations
 
 import logging
+import os
 import subprocess
 import tempfile
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
+from fractions import Fraction
 from pathlib import Path
 
+import av
+
+from tasks.env import env_int
 from tasks.media.delivery import Delivery, audio_args, preset, subtitle_args
 from tasks.media.ffprobe import ffprobe
 from tasks.media.probe import probe, video_lead_in
@@ -29,6 +36,8 @@ from tasks.spec import DeliveryPreset, Probe, SpecError, parse_fps
 log = logging.getLogger(__name__)
 
 FFMPEG = "ffmpeg"
+# The shortest run of film one encoder takes on, when the units are cut into runs.
+MIN_RUN_SECONDS = 30
 # ffprobe's colour matrix names -> swscale's, for the ones swscale can apply.
 MATRICES = {
     "bt709": "bt709",
@@ -53,44 +62,132 @@ def assemble(
     """Concatenate `unit_videos` in order into `out` with `source`'s audio, as `delivery`; the
     probe of the film made (it is probed to check its frames anyway). The film starts at
     `timecode`, else at the source's own."""
+    made = assemble_all(unit_videos, source, {delivery: out}, fps, info=info, timecode=timecode)
+    return made[delivery]
+
+
+def assemble_all(
+    unit_videos: Sequence[Path],
+    source: Path,
+    outs: Mapping[DeliveryPreset, Path],
+    fps: str,
+    *,
+    info: Probe | None = None,
+    unit_frames: Sequence[int] = (),
+    jobs: int | None = None,
+    timecode: str | None = None,
+) -> dict[DeliveryPreset, Probe]:
+    """`assemble` into every delivery of `outs` from one decode of the units: the units are
+    cut into runs, each decoded once and encoded to every delivery by its own ffmpeg, side by
+    side; each delivery's runs, which all start on a keyframe, are then joined without
+    re-encoding and muxed with the audio. `jobs` runs, or, by default, with the units' frame
+    counts (`unit_frames`), one per CPU (RECAST_ASSEMBLE_JOBS) of `MIN_RUN_SECONDS` or more:
+    a short film is one run, as an encoder restarted too often loses quality."""
     if not unit_videos:
         raise SpecError("no unit videos to assemble")
     missing = [str(p) for p in unit_videos if not p.is_file()]
     if missing:
         raise SpecError(f"unit videos missing: {', '.join(missing)}")
-    info = info or probe(source)  # the caller's probe of `source`, when it has one
+    info = info or probe(source, vfr="conform")  # the caller's probe of `source`, when it has one
     try:
         same_rate = parse_fps(fps) == parse_fps(info.fps)
     except ValueError as exc:
         raise SpecError(str(exc)) from exc
     if not same_rate:
         raise SpecError(f"assembling at {fps} fps would drift from the source's {info.fps} fps")
-    out.parent.mkdir(parents=True, exist_ok=True)
-    spec = preset(delivery)
-    with tempfile.TemporaryDirectory(prefix="recast-assemble-", dir=out.parent) as tmp:
-        listing = write_concat_list(Path(tmp) / "units.ffconcat", unit_videos)
+    specs = {name: preset(name) for name in outs}
+    if jobs is None:
+        cpus = env_int("RECAST_ASSEMBLE_JOBS", os.cpu_count() or 1)
+        seconds = sum(unit_frames) / parse_fps(info.fps)
+        jobs = max(1, min(cpus, int(seconds // MIN_RUN_SECONDS)))
+    made: dict[DeliveryPreset, Probe] = {}
+    for out in outs.values():
+        out.parent.mkdir(parents=True, exist_ok=True)
+    first = next(iter(outs.values()))
+    with tempfile.TemporaryDirectory(prefix="recast-assemble-", dir=first.parent) as name:
+        tmp = Path(name)
         native = units_native(unit_videos[0], info)
-        cmd = _command(listing, source, out, info, spec, native, timecode or info.timecode)
+        runs = _runs(unit_videos, jobs)
+        encodes = [
+            _encode_command(
+                write_concat_list(tmp / f"run-{i}.ffconcat", run),
+                {d: tmp / f"run-{i}-{d}.nut" for d in specs},
+                info, specs, native,
+            )
+            for i, run in enumerate(runs)
+        ]  # fmt: skip
+        _run_all(encodes, "encode the film")
+        rate = parse_fps(info.fps)
+        for delivery, out in outs.items():
+            parts = [tmp / f"run-{i}-{delivery}.nut" for i in range(len(runs))]
+            # Each run's exact length: the concat demuxer would take a B-frame run's decoding
+            # delay for part of it, and leave a frame's gap at each join.
+            lengths = [_packets(part) / rate for part in parts]
+            listing = write_concat_list(tmp / f"{delivery}.ffconcat", parts, lengths)
+            _run_all(
+                [_join_command(listing, source, out, info, specs[delivery], timecode)],
+                f"join {out}",
+            )
+            made[delivery] = _checked(out, info)
+    log.info("assembled %d units in %d runs into %s, %d frames", len(unit_videos), len(runs),
+             ", ".join(str(o) for o in outs.values()), info.frame_count)  # fmt: skip
+    return made
+
+
+def _runs(videos: Sequence[Path], jobs: int) -> list[list[Path]]:
+    """The units in at most `jobs` contiguous runs of about equal size (their bytes stand in
+    for their frames: every unit of a render shares one codec)."""
+    sizes = [v.stat().st_size for v in videos]
+    share = sum(sizes) / max(1, min(jobs, len(videos)))
+    runs: list[list[Path]] = [[]]
+    filled = 0
+    for video, size in zip(videos, sizes, strict=True):
+        if runs[-1] and filled + size / 2 > share * len(runs) and len(runs) < jobs:
+            runs.append([])
+        runs[-1].append(video)
+        filled += size
+    return runs
+
+
+def _run_all(commands: Sequence[list[str]], what: str) -> None:
+    """Run the ffmpeg commands side by side; SpecError with the first failure's words."""
+    for cmd in commands:
         log.debug("running %s", " ".join(cmd))
-        result = subprocess.run(cmd, capture_output=True, text=True, check=False)
-    if result.returncode != 0:
-        raise SpecError(f"ffmpeg could not assemble {out}: {result.stderr.strip()[-800:]}")
+    procs = [
+        subprocess.Popen(cmd, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
+        for cmd in commands
+    ]
+    errors = [proc.communicate()[1] for proc in procs]
+    for proc, error in zip(procs, errors, strict=True):
+        if proc.returncode != 0:
+            raise SpecError(f"ffmpeg could not {what}: {error.strip()[-800:]}")
+
+
+def _packets(path: Path) -> int:
+    """The video packets (frames) of an encoded run, demuxed, not decoded."""
+    with av.open(str(path)) as container:
+        return sum(1 for p in container.demux(container.streams.video[0]) if p.size)
+
+
+def _checked(out: Path, info: Probe) -> Probe:
     made = probe(out)
     if made.frame_count != info.frame_count:
         raise SpecError(
             f"{out} has {made.frame_count} frames, the source has {info.frame_count}: "
             "the units do not cover the film"
         )
-    log.info("assembled %d units into %s (%s, %d frames)", len(unit_videos), out, delivery,
-             made.frame_count)  # fmt: skip
     return made
 
 
-def write_concat_list(path: Path, videos: Sequence[Path]) -> Path:
+def write_concat_list(
+    path: Path, videos: Sequence[Path], durations: Sequence[Fraction] = ()
+) -> Path:
     lines = ["ffconcat version 1.0"]
-    for video in videos:
+    for index, video in enumerate(videos):
         quoted = str(video.resolve()).replace("'", "'\\''")
         lines.append(f"file '{quoted}'")
+        if durations:
+            lines.append(f"duration {float(durations[index]):.9f}")
     path.write_text("\n".join(lines) + "\n", encoding="utf-8")
     return path
 
@@ -157,31 +254,55 @@ def _colour_params(info: Probe) -> list[str]:
     return [f"{name}={value or 'unknown'}" for name, value in tags.items()]
 
 
-def _source_input(source: Path) -> list[str]:
-    # ffmpeg rebases the source on its earliest stream; the frames start at 0 in the output, so
-    # the audio moves back by the source's video lead-in (AAC priming, a TS start offset).
+def _video_offset(source: Path) -> list[str]:
+    """Input options that start the frames as late as the source's first frame.
+
+    ffmpeg rebases each input on its earliest stream: the source's sound starts at 0 in the
+    output as it did in the source, and where its video starts later (a camera or NLE file,
+    AAC priming in MPEG-TS), the joined frames are moved by that lead-in, so the output keeps
+    the offset: its sound first, its first frame as late."""
     lead_in = video_lead_in(source)
-    offset = ["-itsoffset", f"{-lead_in:.6f}"] if lead_in > 0 else []
-    return [*offset, "-i", str(source)]
+    return ["-itsoffset", f"{lead_in:.6f}"] if lead_in > 0 else []
 
 
-def _command(
+def _encode_command(
     listing: Path,
-    source: Path,
-    out: Path,
+    outs: Mapping[DeliveryPreset, Path],
     info: Probe,
-    spec: Delivery,
+    specs: Mapping[DeliveryPreset, Delivery],
     native_units: bool,
-    timecode: str | None,
 ) -> list[str]:
+    """One decode of the units in `listing`, split to each delivery's filters and encoder:
+    video only, in NUT (exact time base), frame N at N/fps from 0."""
     cmd = [FFMPEG, "-y", "-v", "error", "-f", "concat", "-safe", "0", "-i", str(listing)]
-    cmd += [*_source_input(source), "-map", "0:v:0", "-map", "1:a?"]
-    cmd += ["-vf", _video_filter(info, spec, native_units), "-r", info.fps, "-fps_mode", "cfr"]
-    cmd += [*spec.video, "-pix_fmt", spec.pix_fmt]
+    names = list(outs)
+    chains = [f"[s{i}]{_video_filter(info, specs[d], native_units)}[v{i}]" for i, d in
+              enumerate(names)]  # fmt: skip
+    split = f"[0:v:0]split={len(names)}" + "".join(f"[s{i}]" for i in range(len(names)))
+    cmd += ["-filter_complex", ";".join([split, *chains])]
+    for i, delivery in enumerate(names):
+        spec = specs[delivery]
+        cmd += ["-map", f"[v{i}]", "-r", info.fps, "-fps_mode", "cfr", *spec.video]
+        cmd += ["-pix_fmt", spec.pix_fmt, "-f", "nut", str(outs[delivery])]
+    return cmd
+
+
+def _join_command(
+    listing: Path, source: Path, out: Path, info: Probe, spec: Delivery, timecode: str | None
+) -> list[str]:
+    """The encoded runs joined as they are, with the source's audio and subtitles."""
+    cmd = [FFMPEG, "-y", "-v", "error", *_video_offset(source), "-f", "concat", "-safe", "0"]
+    cmd += ["-i", str(listing), "-i", str(source), "-map", "0:v:0", "-map", "1:a?", "-c:v", "copy"]
     cmd += audio_args(spec, [a.codec for a in info.audio])
-    cmd += subtitle_args(info.subtitles, source_input=1)  # timed like the audio (-itsoffset)
+    cmd += subtitle_args(info.subtitles, source_input=1)  # timed like the audio
+    timecode = timecode or info.timecode
     if timecode:  # MP4 and MOV: a tmcd track (drop-frame when it reads HH:MM:SS;FF)
         cmd += ["-timecode", timecode]
     # Container tags from the source; the rotation flag is not carried (frames come upright).
     cmd += ["-map_metadata", "1", "-metadata:s:v:0", "rotate=0"]
+    # A track clock that counts whole frames and fine offsets: the muxer's own choice
+    # (1/49152 s for 24 fps) put a late first frame 1 ms early.
+    rate = parse_fps(info.fps)
+    ticks = rate.numerator * max(1, -(-24_000 // rate.numerator))
+    cmd += ["-video_track_timescale", str(ticks)]
     return [*cmd, *spec.muxer, str(out)]

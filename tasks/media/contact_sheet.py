@@ -1,20 +1,27 @@
-"""A PNG for review: each shot's middle frame before and after the render, side by side."""
+"""Contact sheets for review: each shot's middle frame before and after the render, side by
+side, one row per shot. A feature has thousands of shots, so the sheet is paged: one JPEG per
+`PER_PAGE` shots (about 1 MB each at 320-pixel thumbnails), never one image too tall to open."""
 
 from __future__ import annotations
 
 import logging
+from collections.abc import Generator
 from contextlib import closing
 from pathlib import Path
 
+import av
 import cv2
 import numpy as np
 
-from tasks.media.frames import read_frames
-from tasks.spec import ShotList, SpecError
+from tasks.media.decode import video_frames
+from tasks.media.frames import decoded_frames, to_rgb
+from tasks.spec import Probe, Shot, ShotList, SpecError
 
 log = logging.getLogger(__name__)
 
 LABEL_HEIGHT = 22
+PER_PAGE = 40  # shots (rows) per page
+JPEG_QUALITY = 85
 GAP = 4
 _FONT = cv2.FONT_HERSHEY_SIMPLEX
 
@@ -27,10 +34,13 @@ def middle_frame(start: int, end: int) -> int:
     return (start + end - 1) // 2
 
 
-def shot_pairs(before: Path, after: Path, shots: ShotList) -> ShotPairs:
-    """Each shot's middle frame before and after, each film decoded once up to the last one."""
+def shot_pairs(
+    before: Path, after: Path, shots: ShotList, before_info: Probe | None = None
+) -> ShotPairs:
+    """Each shot's middle frame before and after, each film decoded once up to the last one;
+    `before_info`, the source's probe, numbers a variable-rate source's frames as split did."""
     wanted = {s.index: middle_frame(s.start_frame, s.end_frame) for s in shots.shots}
-    before_frames = frames_at(before, set(wanted.values()))
+    before_frames = frames_at(before, set(wanted.values()), before_info)
     after_frames = frames_at(after, set(wanted.values()))
     return {shot: (i, before_frames[i], after_frames[i]) for shot, i in wanted.items()}
 
@@ -47,12 +57,7 @@ def contact_sheet(
     if thumb_width < 16:
         raise SpecError(f"thumb_width {thumb_width} is too small")
     pairs = pairs if pairs is not None else shot_pairs(before, after, shots)
-    rows = []
-    for shot in shots.shots:
-        frame, first, second = pairs[shot.index]
-        span = f"frames {shot.start_frame}-{shot.end_frame - 1}"
-        label = f"shot {shot.index}  {span}  mid {frame}  before / after"
-        rows.append(_row(label, [thumb(first, thumb_width), thumb(second, thumb_width)]))
+    rows = [_shot_row(shot, pairs, thumb_width) for shot in shots.shots]
     sheet = _stack(rows)
     out_png.parent.mkdir(parents=True, exist_ok=True)
     if not cv2.imwrite(str(out_png), cv2.cvtColor(sheet, cv2.COLOR_RGB2BGR)):
@@ -61,20 +66,62 @@ def contact_sheet(
     return out_png
 
 
-def frames_at(path: Path, indices: set[int]) -> dict[int, np.ndarray]:
-    """The frames at `indices`, in one pass that stops after the last one."""
+def contact_sheets(
+    before: Path,
+    after: Path,
+    shots: ShotList,
+    out_dir: Path,
+    thumb_width: int = 320,
+    pairs: ShotPairs | None = None,
+    per_page: int = PER_PAGE,
+) -> list[Path]:
+    """Write the sheet as JPEG pages of `per_page` shots, `out_dir/page-0001.jpg` on; the pages
+    in order. `pairs` if already decoded."""
+    if thumb_width < 16 or per_page < 1:
+        raise SpecError(f"thumb_width {thumb_width} or per_page {per_page} is too small")
+    pairs = pairs if pairs is not None else shot_pairs(before, after, shots)
+    out_dir.mkdir(parents=True, exist_ok=True)
+    pages = []
+    for number, first in enumerate(range(0, len(shots.shots), per_page), start=1):
+        rows = [
+            _shot_row(shot, pairs, thumb_width) for shot in shots.shots[first : first + per_page]
+        ]
+        page = out_dir / f"page-{number:04d}.jpg"
+        bgr = cv2.cvtColor(_stack(rows), cv2.COLOR_RGB2BGR)
+        if not cv2.imwrite(str(page), bgr, [cv2.IMWRITE_JPEG_QUALITY, JPEG_QUALITY]):
+            raise SpecError(f"could not write {page}")
+        pages.append(page)
+    log.info("contact sheet of %d shots: %d pages in %s", len(shots.shots), len(pages), out_dir)
+    return pages
+
+
+def _shot_row(shot: Shot, pairs: ShotPairs, thumb_width: int) -> np.ndarray:
+    frame, first, second = pairs[shot.index]
+    span = f"frames {shot.start_frame}-{shot.end_frame - 1}"
+    label = f"shot {shot.index}  {span}  mid {frame}  before / after"
+    return _row(label, [thumb(first, thumb_width), thumb(second, thumb_width)])
+
+
+def frames_at(path: Path, indices: set[int], info: Probe | None = None) -> dict[int, np.ndarray]:
+    """The frames at `indices` (RGB), in one pass that stops after the last one; only those
+    are converted from the decoder's pictures. `info`: the film's probe, for a variable-rate
+    film (retimed as every stage reads it)."""
     found: dict[int, np.ndarray] = {}
     last = max(indices)
-    with closing(read_frames(path)) as frames:
+    with closing(_pictures(path, info)) as frames:
         for index, frame in enumerate(frames):
             if index in indices:
-                found[index] = frame
+                found[index] = to_rgb(frame)
             if index >= last:
                 break
     missing = sorted(indices - found.keys())
     if missing:
         raise SpecError(f"{path} has no frame {missing[0]}")
     return found
+
+
+def _pictures(path: Path, info: Probe | None) -> Generator[av.VideoFrame, None, None]:
+    yield from (decoded_frames(path, info) if info is not None else video_frames(path))
 
 
 def thumb(frame: np.ndarray, width: int) -> np.ndarray:

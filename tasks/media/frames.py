@@ -86,17 +86,16 @@ def read_frames(path: Path, info: Probe | None = None) -> Generator[np.ndarray, 
         timed = ((float(f.time or 0.0), f) for f in frames)
         frames = retime(timed, parse_fps(info.fps), info.frame_count)
     for frame in frames:
-        yield rgb_of(frame)
+        yield to_rgb(frame)
 
 
-def rgb_of(frame: av.VideoFrame) -> np.ndarray:
-    """A decoded frame as read_frames gives it: upright RGB24 (H, W, 3) uint8."""
+def to_rgb(frame: av.VideoFrame) -> np.ndarray:
+    """A decoded picture as RGB24 (H, W, 3) uint8, upright, as `read_frames` gives it."""
     # Honour a full-range tag; swscale would otherwise assume limited range. swscale's fast
     # YUV->RGB path is biased (Y about 1 level low after a round trip); accurate rounding
     # with full chroma interpolation is not (61 dB against 46 dB on our test films).
     exact = _ACCURATE if frame.format.name not in _RGB_FORMATS else None
-    rgb = frame.to_ndarray(format="rgb24", src_color_range=frame.color_range,
-                           interpolation=exact)  # fmt: skip
+    rgb = frame.to_ndarray(format="rgb24", src_color_range=frame.color_range, interpolation=exact)
     return upright(rgb, frame.rotation or 0)
 
 

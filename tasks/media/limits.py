@@ -2,20 +2,20 @@
 
 - RECAST_MAX_WIDTH / RECAST_MAX_HEIGHT: largest frame (default 4096x2160, the usual guard for GPU
   memory); a portrait frame is held to the same cap turned on its side.
-- RECAST_VFR: `normalise` (default: retime to a constant rate, with a warning) or `refuse`.
+- RECAST_VFR: the default of the spec's `vfr` policy for variable-frame-rate sources: `conform`
+  (default: retime to a constant rate, counted in the QC report; `normalise` is its old name) or
+  `refuse`.
 """
 
 from __future__ import annotations
 
 import os
 from pathlib import Path
-from typing import Literal
 
 from tasks.env import env_int
-from tasks.spec import SpecError
+from tasks.spec import SpecError, VfrPolicy
 
 DEFAULT_MAX_SIZE = (4096, 2160)
-VfrPolicy = Literal["normalise", "refuse"]
 # ffprobe's format names (one container can have several) that the stages can cut frame-exactly.
 SUPPORTED_CONTAINERS = frozenset(
     {"mov", "mp4", "matroska", "webm", "mxf", "mpegts", "avi", "mpeg", "yuv4mpegpipe"}
@@ -38,13 +38,16 @@ def max_size() -> tuple[int, int]:
     )
 
 
-def vfr_policy() -> VfrPolicy:
-    value = os.environ.get("RECAST_VFR", "normalise").strip().lower()
-    if value in ("normalise", "normalize"):
-        return "normalise"
+def vfr_policy(chosen: VfrPolicy | None = None) -> VfrPolicy:
+    """The spec's choice, else the deployment's default (RECAST_VFR), else conform."""
+    if chosen is not None:
+        return chosen
+    value = os.environ.get("RECAST_VFR", "conform").strip().lower()
+    if value in ("conform", "normalise", "normalize"):
+        return "conform"
     if value == "refuse":
         return "refuse"
-    raise SpecError(f"RECAST_VFR={value!r}: expected 'normalise' or 'refuse'")
+    raise SpecError(f"RECAST_VFR={value!r}: expected 'conform' or 'refuse'")
 
 
 def check_container(path: Path, format_name: str) -> None:

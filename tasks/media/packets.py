@@ -25,7 +25,10 @@ class PacketScan:
     pts: list[int | None]  # each packet's timestamp, in its stream's time base
     key: list[bool]  # keyframe flags
     shown: list[bool]  # False for an edit list's discarded pre-roll
-    times: list[float]  # presentation times (s) of the presented, timed frames, sorted
+    # Presentation times (s) of the presented, timed frames, in presentation order: sorted
+    # within each run; a keyframe timed at or before an earlier frame starts a new run (files
+    # joined with overlapping timestamps), which a decoder shows after the first.
+    times: list[float]
     last_duration: float | None  # duration of the last presented frame, when the file says
 
     @property
@@ -47,7 +50,8 @@ def scan_packets(path: Path, stream_index: int | None = None) -> PacketScan:
     pts: list[int | None] = []
     key: list[bool] = []
     shown: list[bool] = []
-    times: list[float] = []
+    runs: list[list[float]] = [[]]
+    latest = float("-inf")
     last = None
     with container:
         if stream_index is None and not container.streams.video:
@@ -67,9 +71,15 @@ def scan_packets(path: Path, stream_index: int | None = None) -> PacketScan:
                 shown.append(not packet.is_discard)
                 if packet.is_discard or packet.pts is None or base is None:
                     continue
-                times.append(float(packet.pts * base))
+                when = float(packet.pts * base)
+                if packet.is_keyframe and when <= latest:
+                    runs.append([])  # a join: timestamps start again
+                    latest = when
+                runs[-1].append(when)
+                latest = max(latest, when)
                 last = float(packet.duration * base) if packet.duration else None
         except av.FFmpegError as exc:
             raise SpecError(f"{path}: unreadable after {len(pts)} packets: {exc}") from exc
-    times.sort()
-    return PacketScan(stream=index, pts=pts, key=key, shown=shown, times=times, last_duration=last)
+    ordered = [t for run in runs for t in sorted(run)]
+    return PacketScan(stream=index, pts=pts, key=key, shown=shown, times=ordered,
+                      last_duration=last)  # fmt: skip

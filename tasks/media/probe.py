@@ -22,21 +22,46 @@ from tasks.media import limits
 from tasks.media.delivery import TEXT_SUBTITLES
 from tasks.media.ffprobe import JsonDict, ffprobe, number, tag
 from tasks.media.packets import PacketScan, scan_packets
-from tasks.media.rate import constant_rate_frames, header_rate, is_variable, typical_rate
-from tasks.spec import AudioStream, Probe, SpecError, SubtitleStream, fps_string
+from tasks.media.rate import (
+    conform_events,
+    conform_slots,
+    constant_rate_frames,
+    header_rate,
+    is_variable,
+    parse_rate,
+    typical_rate,
+)
+from tasks.spec import (
+    AudioStream,
+    Conform,
+    ConformEvent,
+    Probe,
+    SpecError,
+    SubtitleStream,
+    VfrPolicy,
+    fps_string,
+)
 
 log = logging.getLogger(__name__)
 
 _COLOUR_KEYS = ("color_primaries", "color_transfer", "color_space", "color_range")
 
 
-def probe(path: Path) -> Probe:
-    """Describe the film at `path`, or raise SpecError saying why it cannot be used."""
-    return probe_scan(path)[0]
+# Conform events kept in the probe (and so in XCom and the QC report's header).
+_EVENTS = 20
+
+
+def probe(path: Path, vfr: VfrPolicy | None = None) -> Probe:
+    """Describe the film at `path`, or raise SpecError saying why it cannot be used. `vfr`:
+    what to do with a variable-rate film (the spec's policy; None: RECAST_VFR's)."""
+    return probe_scan(path, vfr=vfr)[0]
 
 
 def probe_scan(
-    path: Path, scan_of: Callable[[Path, int], PacketScan] = scan_packets
+    path: Path,
+    scan_of: Callable[[Path, int], PacketScan] = scan_packets,
+    *,
+    vfr: VfrPolicy | None = None,
 ) -> tuple[Probe, PacketScan]:
     """`probe`, and the video packets it read (a caller that needs them reads them once).
     `scan_of(path, stream_index)` demuxes the video stream: a caller that demuxed it already
@@ -48,7 +73,7 @@ def probe_scan(
     limits.check_container(path, container)
     scan = scan_of(path, int(video.get("index", 0)))
     _check_complete(path, video, scan)
-    rate, frame_count, vfr = _timing(path, video, scan)
+    rate, frame_count, conform = _timing(path, video, scan, limits.vfr_policy(vfr))
     if not 1 <= rate <= 240:  # before Probe would refuse it in its own words
         raise SpecError(
             f"{path}: frame rate {float(rate):g} fps is outside the 1..240 fps Recast renders"
@@ -73,7 +98,8 @@ def probe_scan(
             audio_streams=len(audio),
             audio_codec=audio[0].codec if audio else None,
             container=container,
-            vfr=vfr,
+            vfr=conform is not None,
+            conform=conform,
             rotation=rotation,
             sar=_sar(video),
             bit_depth=_bit_depth(video),
@@ -81,7 +107,7 @@ def probe_scan(
             timecode=_timecode(info, video),
             audio=audio,
             subtitles=subtitles,
-            warnings=_warnings(rate, vfr, subtitles),
+            warnings=_warnings(rate, conform, subtitles),
         )
     except ValidationError as exc:  # the facts broke a rule of Probe's: say which, plainly
         rules = "; ".join(f"{e['loc'][0]}: {e['msg'].removeprefix('Value error, ')}"
@@ -146,7 +172,7 @@ def _check_complete(path: Path, video: JsonDict, scan: PacketScan) -> None:
     # Containers without a frame count (Matroska) still state the stream's length.
     seconds = number(video.get("duration")) or _clock(tag(video, "DURATION"))
     if seconds and scan.times:
-        held = scan.times[-1] - scan.times[0]
+        held = max(scan.times) - min(scan.times)
         if held < seconds - 1.0 and held < 0.9 * seconds:
             raise SpecError(
                 f"{path}: truncated or corrupt: the header says {seconds:.2f} s of video, "
@@ -165,26 +191,55 @@ def _clock(value: str | None) -> float | None:
         return None
 
 
-def _timing(path: Path, video: JsonDict, scan: PacketScan) -> tuple[Fraction, int, bool]:
-    """(rate, frames, variable): a variable-rate film gets its typical rate and the frame
-    count that rate gives over the film's span."""
-    rate = header_rate(video.get("r_frame_rate"), video.get("avg_frame_rate"))
-    rate = rate or typical_rate(scan.times)
+def _timing(
+    path: Path, video: JsonDict, scan: PacketScan, policy: VfrPolicy
+) -> tuple[Fraction, int, Conform | None]:
+    """(rate, frames, conform): the header's rate and every presented frame, unless the film
+    is variable-rate; then, refused, or conformed to its typical rate over its span (what
+    that repeats and drops in `conform`)."""
+    # The header's average is a last resort: over a joined film's gaps it is no rate at all.
+    header = header_rate(video.get("r_frame_rate"), video.get("avg_frame_rate"))
+    rate = _fitting_rate(video, scan.times) or typical_rate(scan.times) or header
     if rate is None:
         raise SpecError(
             f"{path}: frame rate {video.get('r_frame_rate')!r} / "
             f"{video.get('avg_frame_rate')!r} is missing or outside 1..240 fps"
         )
     if not scan.times:  # raw streams without timestamps: every packet is a frame
-        return rate, scan.packets, False
+        return rate, scan.packets, None
     if not is_variable(scan.times, rate):
-        return rate, scan.frames, False
-    if limits.vfr_policy() == "refuse":
-        raise SpecError(f"{path}: variable frame rate (RECAST_VFR=refuse)")
+        return rate, scan.frames, None
+    if policy == "refuse":
+        raise SpecError(
+            f"{path}: variable frame rate (timestamps off the {fps_string(rate)} fps grid by "
+            "more than half a frame); the render's vfr policy is refuse (vfr: conform retimes it)"
+        )
     typical = typical_rate(scan.times) or rate
-    frames = constant_rate_frames(scan.times, typical)
-    log.warning("%s: variable frame rate, retimed to %s fps (%d frames)", path, typical, frames)
-    return typical, frames, True
+    frames = constant_rate_frames(sorted(scan.times), typical)
+    conform = _conform(scan.times, typical, frames)
+    log.warning("%s: %s", path, _warnings(typical, conform, [])[0])
+    return typical, frames, conform
+
+
+def _fitting_rate(video: JsonDict, times: list[float]) -> Fraction | None:
+    """The header's r_frame_rate, else the rate of the median frame step, whichever the
+    timestamps follow (each step within half a frame); None if neither. (A joined MP4's
+    r_frame_rate can be a multiple of its rate, an interlaced one's the field rate.)"""
+    for rate in (parse_rate(video.get("r_frame_rate")), typical_rate(times)):
+        if rate is not None and times and not is_variable(times, rate):
+            return rate
+    return None
+
+
+def _conform(times: list[float], rate: Fraction, frames: int) -> Conform:
+    events = conform_events(conform_slots(times, rate, frames), len(times))
+    return Conform(
+        source_frames=len(times),
+        repeated=sum(e[1] for e in events),
+        dropped=sum(e[2] for e in events),
+        events=[ConformEvent(frame=f, repeated=r, dropped=d) for f, r, d in events[:_EVENTS]],
+        more_events=max(0, len(events) - _EVENTS),
+    )
 
 
 def _rotation(video: JsonDict) -> int:
@@ -248,10 +303,15 @@ def _subtitle(stream: JsonDict) -> SubtitleStream:
     )
 
 
-def _warnings(rate: Fraction, vfr: bool, subtitles: list[SubtitleStream]) -> list[str]:
+def _warnings(
+    rate: Fraction, conform: Conform | None, subtitles: list[SubtitleStream]
+) -> list[str]:
     found = []
-    if vfr:
-        found.append(f"variable frame rate: retimed to a constant {fps_string(rate)} fps")
+    if conform is not None:
+        found.append(
+            f"variable frame rate: conformed to a constant {fps_string(rate)} fps, "
+            f"{conform.repeated} frame(s) repeated and {conform.dropped} dropped"
+        )
     bitmaps = [s for s in subtitles if s.codec not in TEXT_SUBTITLES]
     if bitmaps:
         codecs = ", ".join(sorted({s.codec for s in bitmaps}))

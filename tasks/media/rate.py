@@ -1,9 +1,14 @@
 """Frame rates: the exact rational of a constant-rate stream, and variable-rate detection.
 
-A stream is variable-rate when its presentation timestamps are not evenly spaced at its rate
-(phone footage, screen captures, a file with a timestamp gap). Such a film is retimed to a
-constant rate on the decoded side (see frames.retime): slot k shows the frame on screen at
-time k/rate, as FFmpeg's fps filter does, so the audio stays in sync.
+The rate is the header's (`r_frame_rate`) whenever each presented frame follows the one before
+within half a frame of the nominal step: jitter, the quarter-frame gaps that joining files with
+`-c copy` leaves, and edit lists are not variable rate, and every decoded frame is kept. A
+timestamp that goes back (a join with overlapping timestamps) starts a new run, not a hole.
+A stream is variable-rate only where a step misses a whole frame slot or more, or two frames
+share one (phone footage, screen captures, frames dropped with their timestamps kept). Under
+the `conform` policy such a film is retimed to a constant rate on the decoded side
+(decode.retime): slot k shows the frame on screen at time k/rate, as FFmpeg's fps filter does,
+so the audio stays in sync; `conform_events` says which frames that repeats or drops.
 """
 
 from __future__ import annotations
@@ -12,10 +17,11 @@ from fractions import Fraction
 from itertools import pairwise
 from statistics import median
 
+from tasks.media.decode import retime
 from tasks.spec import parse_fps
 
 # A frame step further than this share of a frame from the nominal step makes a film variable.
-STEP_TOLERANCE = 0.25
+STEP_TOLERANCE = 0.5
 # Rates a variable-rate film is snapped to when its typical step is this close to one.
 STANDARD_RATES = tuple(
     Fraction(r)
@@ -43,17 +49,21 @@ def header_rate(r_frame_rate: object, avg_frame_rate: object) -> Fraction | None
 
 
 def snap(rate: Fraction) -> Fraction:
-    """The standard rate within 0.5 % of `rate`, else `rate` with a denominator <= 1001."""
-    for standard in STANDARD_RATES:
-        if abs(rate - standard) <= standard * _SNAP:
-            return standard
+    """The standard rate nearest `rate` within 0.5 %, else `rate` with a denominator <= 1001.
+    (Nearest: 24 is within 0.5 % of 24000/1001 too, and must stay 24.)"""
+    near = [s for s in STANDARD_RATES if abs(rate - s) <= s * _SNAP]
+    if near:
+        return min(near, key=lambda s: abs(rate - s))
     return rate.limit_denominator(1001)
 
 
 def is_variable(times: list[float], rate: Fraction) -> bool:
-    """Whether any step between presented frames is off the nominal step by a quarter frame."""
+    """Whether a step between presented frames (in presentation order) is off the nominal
+    step by more than half a frame; a step back is a join of two runs, not a hole."""
     step = 1 / float(rate)
-    return any(abs((b - a) - step) > step * STEP_TOLERANCE for a, b in pairwise(times))
+    return any(
+        b > a and abs((b - a) - step) > step * STEP_TOLERANCE for a, b in pairwise(times)
+    ) or any(b == a for a, b in pairwise(times))
 
 
 def typical_rate(times: list[float]) -> Fraction | None:
@@ -62,6 +72,31 @@ def typical_rate(times: list[float]) -> Fraction | None:
     if not steps:
         return None
     return snap(Fraction(1 / median(steps)).limit_denominator(100_000))
+
+
+def conform_slots(times: list[float], rate: Fraction, count: int) -> list[int]:
+    """Which presented frame each of `count` constant-rate slots shows (decode.retime's rule)."""
+    return list(retime(((t, i) for i, t in enumerate(times)), rate, count))
+
+
+def conform_events(slots: list[int], frames: int) -> list[tuple[int, int, int]]:
+    """(slot, repeated, dropped) wherever conforming changes the film: at output frame `slot`,
+    `repeated` extra copies of a frame (a hole filled) or `dropped` frames never shown before it."""
+    events: list[tuple[int, int, int]] = []
+    shown = -1
+    for slot, frame in enumerate(slots):
+        if frame == shown:
+            last = events[-1] if events else None
+            if last is not None and last[1] and last[0] + last[1] == slot:
+                events[-1] = (last[0], last[1] + 1, 0)  # the same hole, one more slot
+            else:
+                events.append((slot, 1, 0))
+        elif frame > shown + 1:
+            events.append((slot, 0, frame - shown - 1))
+        shown = max(shown, frame)
+    if slots and frames - 1 > shown:
+        events.append((len(slots), 0, frames - 1 - shown))
+    return events
 
 
 def constant_rate_frames(times: list[float], rate: Fraction) -> int:

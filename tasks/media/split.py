@@ -45,7 +45,7 @@ def split_units(
     `copy=False` encodes the units even where they could be copied (copy_units.py)."""
     if not units:
         raise SpecError("no units to split")
-    info = probe(source)
+    info = probe(source, vfr="conform")  # the probe stage refused what the policy refuses
     _check_units(units, info.frame_count)
     out_dir.mkdir(parents=True, exist_ok=True)
     outputs = {u.id: out_dir / f"{u.id}.mkv" for u in units}

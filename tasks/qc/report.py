@@ -10,7 +10,7 @@ from __future__ import annotations
 import base64
 import html
 from collections import defaultdict
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from typing import Any
 
 from tasks.qc.identity import FaceSample, Thresholds
@@ -166,9 +166,12 @@ def build(
     identity: Sequence[FaceSample] = (),
     thresholds: Thresholds = DEFAULT_THRESHOLDS,
     embedder: str | None = None,
+    conform: dict[str, Any] | None = None,
 ) -> dict[str, Any]:
+    """`conform`: the probe's account of a variable-rate source's retiming (Probe.conform)."""
     rows = shot_rows(shots, swaps, identity, thresholds)
     return {
+        "conform": conform,
         "run_id": run_id,
         "asset": asset,
         "frames": frames,
@@ -180,9 +183,32 @@ def build(
         "identity_model": embedder,
         "thresholds": {"similarity": thresholds.similarity, "detection": thresholds.detection},
         "per_shot": rows,
-        "warnings": [f"shot {r['shot']}: {w}" for r in rows for w in r["warnings"]],
+        "warnings": _conform_warnings(conform)
+        + [f"shot {r['shot']}: {w}" for r in rows for w in r["warnings"]],
         **stage_costs(stage_seconds, unit_tiers),
     }
+
+
+def conform_line(conform: dict[str, Any] | None) -> str | None:
+    """One sentence: how conforming a variable-rate source changed its frames, and where."""
+    if not conform:
+        return None
+    where = ", ".join(
+        f"frame {e['frame']} "
+        + (f"+{e['repeated']} repeated" if e["repeated"] else f"{e['dropped']} dropped before")
+        for e in conform["events"]
+    )
+    more = f" and {conform['more_events']} more places" if conform["more_events"] else ""
+    return (
+        f"Variable-frame-rate source conformed: {conform['source_frames']} frames in, "
+        f"{conform['repeated']} repeated, {conform['dropped']} dropped"
+        + (f" (at {where}{more})" if where else "")
+    )
+
+
+def _conform_warnings(conform: dict[str, Any] | None) -> list[str]:
+    line = conform_line(conform)
+    return [line] if line else []
 
 
 def _jpeg_data_uri(jpeg: bytes) -> str:
@@ -222,25 +248,84 @@ def _shot_cell(row: dict[str, Any]) -> str:
     )
 
 
-def to_html(report: dict[str, Any], frames: dict[int, ShotThumbs]) -> str:
-    """A self-contained page (thumbnails inline), readable offline and from S3."""
+def _conform_html(conform: dict[str, Any] | None) -> str:
+    line = conform_line(conform)
+    return f'<p class="conform"><strong>{html.escape(line)}.</strong></p>\n' if line else ""
+
+
+# Shown at this width; the files are twice that (thumbs.WIDTH) for sharp high-DPI screens.
+THUMB_WIDTH = 160
+# The page's filters and shot jump: a few lines, so the page needs nothing from the network.
+_SCRIPT = """
+const table = document.getElementById("shots");
+for (const box of document.querySelectorAll("input[data-only]")) {
+  box.addEventListener("change", () => table.classList.toggle(box.dataset.only, box.checked));
+}
+document.getElementById("goto").addEventListener("change", (event) => {
+  const row = document.getElementById("shot-" + event.target.value);
+  if (row) row.scrollIntoView();
+});
+"""
+
+
+def _thumb_cells(
+    shot: int, frames: dict[int, ShotThumbs], href: Callable[[int, str], str] | None, size: str
+) -> str:
+    """Inline JPEGs (a small render: one self-contained file), or lazily loaded files."""
+    if href is not None:
+        return "".join(
+            f'<img loading=lazy {size} alt={side} src="{html.escape(href(shot, side))}">'
+            for side in ("before", "after")
+        )
+    pair = frames.get(shot)
+    if pair is None:
+        return ""
+    return (
+        f'<img {size} alt=before src="{_jpeg_data_uri(pair.before)}">'
+        f'<img {size} alt=after src="{_jpeg_data_uri(pair.after)}">'
+    )
+
+
+def _row_html(r: dict[str, Any], thumbs: str) -> str:
     e = html.escape
-    rows = []
-    for r in report["per_shot"]:
-        pair = frames.get(r["shot"])
-        thumbs = (
-            f'<img alt="before" src="{_jpeg_data_uri(pair.before)}">'
-            f'<img alt="after" src="{_jpeg_data_uri(pair.after)}">'
-            if pair
-            else ""
-        )
-        warn = "<br>".join(e(w) for w in r["warnings"])
-        rows.append(
-            f"<tr><td>{_shot_cell(r)}</td><td>{r['start_frame']}–{r['end_frame'] - 1}</td>"
-            f"<td class=t>{thumbs}</td><td>{r['faces_found']}</td><td>{r['faces_swapped']}</td>"
-            f"<td>{_identity_cell(r)}</td><td>{_fmt(r['flicker'])}</td>"
-            f"<td class=w>{warn}</td></tr>"
-        )
+    kinds = " ".join(k for k, on in (("r", r["faces_swapped"]), ("w", r["warnings"])) if on)
+    warn = "<br>".join(e(w) for w in r["warnings"])
+    return (
+        f'<tr id=shot-{r["shot"]} class="{kinds}"><td>{_shot_cell(r)}</td>'
+        f"<td>{r['start_frame']}–{r['end_frame'] - 1}</td><td class=t>{thumbs}</td>"
+        f"<td>{r['faces_found']}</td><td>{r['faces_swapped']}</td><td>{_identity_cell(r)}</td>"
+        f"<td>{_fmt(r['flicker'])}</td><td class=w>{warn}</td></tr>"
+    )
+
+
+def _index_html(rows: list[dict[str, Any]]) -> str:
+    """Every shot as a link, the ones with warnings marked: the way into a long film."""
+    links = (
+        f'<a href="#shot-{r["shot"]}"{" class=w" if r["warnings"] else ""}>{r["shot"]}</a>'
+        for r in rows
+    )
+    return f"<nav class=index>{' '.join(links)}</nav>"
+
+
+def to_html(
+    report: dict[str, Any],
+    frames: dict[int, ShotThumbs] | None = None,
+    *,
+    thumb_href: Callable[[int, str], str] | None = None,
+    aspect: float = 16 / 9,
+    sheet_pages: Sequence[str] = (),
+) -> str:
+    """The QC page: header, contact sheet pages, a shot index, filters (replaced shots, shots
+    with warnings) and one row per shot. Thumbnails inline from `frames` (one self-contained
+    file, for a small render), or, with `thumb_href(shot, side)`, as files the browser loads
+    lazily as rows scroll into view, so a 3,000-shot page stays small. `aspect`: the film's,
+    so rows keep their height before their images arrive; `sheet_pages`: links to the sheet."""
+    e = html.escape
+    size = f"width={THUMB_WIDTH} height={max(1, round(THUMB_WIDTH / aspect))}"
+    rows = [
+        _row_html(r, _thumb_cells(r["shot"], frames or {}, thumb_href, size))
+        for r in report["per_shot"]
+    ]
     stages = "".join(
         f"<tr><td>{e(k)}</td><td>{v:.1f}</td></tr>" for k, v in report["seconds"].items()
     )
@@ -248,28 +333,42 @@ def to_html(report: dict[str, Any], frames: dict[int, ShotThumbs]) -> str:
         f"<tr><td>{e(k)}</td><td>{v:.1f}</td></tr>" for k, v in report["gpu_seconds"].items()
     )
     consent = ", ".join(e(c) for c in report["consent_references"]) or "none recorded"
+    sheet = " ".join(f'<a href="{e(p)}">{n}</a>' for n, p in enumerate(sheet_pages, start=1))
+    warned = sum(1 for r in report["per_shot"] if r["warnings"])
+    replaced = sum(1 for r in report["per_shot"] if r["faces_swapped"])
     return f"""<!doctype html>
 <html lang="en"><head><meta charset="utf-8"><title>Recast QC {e(report["run_id"])}</title>
 <style>
 body{{font:14px system-ui,sans-serif;margin:2em;color:#222}} table{{border-collapse:collapse}}
 td,th{{border:1px solid #ccc;padding:4px 8px;vertical-align:top}}
-td.t{{white-space:nowrap}} td.t img{{margin-right:4px}}
-td.w{{color:#a40}} h1{{font-size:20px}}
+td.t{{white-space:nowrap}} td.t img{{margin-right:4px;background:#ddd}}
+td.w,a.w{{color:#a40}} h1{{font-size:20px}} nav.index{{line-height:1.8;max-height:12em;
+overflow:auto;border:1px solid #ccc;padding:4px}} .filters{{margin:1em 0}}
+#shots.r tr:not(.r):not(.h),#shots.w tr:not(.w):not(.h){{display:none}}
 </style></head><body>
 <h1>Recast render {e(report["run_id"])}</h1>
 <p>Asset <code>{e(report["asset"])}</code>: {report["frames"]} frames, {report["shots"]} shots,
 {report["units"]} units; {report["faces_found"]} faces found, {report["faces_swapped"]} replaced.
 Consent: {consent}.</p>
 <p>{e(_reuse_line(report["per_shot"]))}</p>
+{_conform_html(report.get("conform"))}
 <p>Identity similarity: cosine similarity ({e(str(report.get("identity_model") or "none"))}
 embeddings) of the worst sampled replaced face to its source face, and of that shot's closest
 face to the face it replaced; warnings below {report["thresholds"]["similarity"]:.2f}.</p>
+{f"<p>Contact sheet, page {sheet}</p>" if sheet else ""}
 <h2>Shots</h2>
-<table><tr><th>shot</th><th>frames</th><th>before / after</th><th>faces found</th>
-<th>replaced</th><th>identity similarity</th><th>flicker</th><th>warnings</th></tr>
+{_index_html(report["per_shot"])}
+<div class=filters><label><input type=checkbox data-only=r> only shots with replaced faces
+({replaced})</label> <label><input type=checkbox data-only=w> only shots with warnings
+({warned})</label> <label>go to shot <input id=goto type=number min=0 style="width:6em">
+</label></div>
+<table id=shots><tr class=h><th>shot</th><th>frames</th><th>before / after</th>
+<th>faces found</th><th>replaced</th><th>identity similarity</th><th>flicker</th>
+<th>warnings</th></tr>
 {"".join(rows)}</table>
 <h2>Cost</h2>
 <table><tr><th>stage</th><th>wall seconds</th></tr>{stages}</table>
 <table><tr><th>tier</th><th>GPU seconds</th></tr>{gpu}</table>
+<script>{_SCRIPT}</script>
 </body></html>
 """

@@ -26,7 +26,12 @@ class ShotThumbs:
 
 
 def key(run_prefix: str, shot: int, side: Side) -> str:
-    return storage.join(run_prefix, "output", "thumbs", f"{shot}_{side}.jpg")
+    return storage.join(run_prefix, "output", relative(shot, side))
+
+
+def relative(shot: int, side: str) -> str:
+    """A thumbnail's name relative to the QC page (both under the run's `output/`)."""
+    return f"thumbs/{shot}_{side}.jpg"
 
 
 def jpeg(frame: np.ndarray, width: int = WIDTH) -> bytes:

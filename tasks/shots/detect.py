@@ -116,7 +116,7 @@ def _measure(
     demuxed: Future[PacketScan | None] = Future()
     try:
         with ThreadPoolExecutor(2, thread_name_prefix="detect-setup") as side:
-            probing = side.submit(probe_scan, path, partial(_demuxed, demuxed))
+            probing = side.submit(probe_scan, path, partial(_demuxed, demuxed), vfr="conform")
             side.submit(importlib.import_module, "tasks.shots.content")  # PySceneDetect's
             scan = _demux(path, demuxed)  # the frame table's, and the probe's
             if sampler is None:  # nothing waits on the probe's facts: decode meanwhile

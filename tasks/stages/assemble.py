@@ -1,6 +1,6 @@
 """assemble: the units in order, with the asset's own audio, into the delivery film(s), plus
-the contact sheet, each shot's before/after thumbnails (for the QC report) and the editorial
-files (OTIO timeline, CMX3600 EDL).
+the contact sheet (JPEG pages), each shot's before/after thumbnails (for the QC report) and the
+editorial files (OTIO timeline, CMX3600 EDL).
 
 `RenderSpec.outputs()` decides what is written: the review film (H.264 + AAC in MP4) always,
 as QC, signing and publishing read it; the ProRes 422 HQ + PCM master in MOV when asked
@@ -21,12 +21,12 @@ from tasks.editorial.export import export_editorial
 from tasks.layout import RunLayout, safe_run_id
 from tasks.media import plates
 from tasks.media import timecode as tc
-from tasks.media.assemble import assemble
-from tasks.media.contact_sheet import contact_sheet, shot_pairs
+from tasks.media.assemble import assemble_all
+from tasks.media.contact_sheet import contact_sheets, shot_pairs
 from tasks.media.probe import probe
 from tasks.qc import thumbs
 from tasks.qc.identity import written_faces
-from tasks.spec import Probe, RenderSpec, ShotList, SpecError, UnitPlan, parse_fps
+from tasks.spec import DeliveryPreset, Probe, RenderSpec, ShotList, SpecError, UnitPlan, parse_fps
 from tasks.stages._workdir import workdir
 from tasks.stages.swap import FACES_LOG
 
@@ -45,16 +45,20 @@ def run(asset: str, run_prefix: str) -> dict[str, Any]:
             storage.download(layout.unit_restored(u.id), tmp / "units" / f"{u.id}.mkv")
             for u in plan.units
         ]
-        original = probe(source)
+        original = probe(source, vfr="conform")  # the probe stage applied the policy
         timecode = film_timecode(original, spec)
-        film = tmp / "film.mp4"
-        facts = assemble(parts, source, film, plan.fps, info=original, timecode=timecode)
-        check_film(facts, original, plan, "the review film")
+        film, master = tmp / "film.mp4", tmp / "master.mov"
+        outs: dict[DeliveryPreset, Path] = {"review": film}
         if "master" in wanted:
-            master = tmp / "master.mov"
-            made = assemble(parts, source, master, plan.fps, delivery="master", info=original,
-                            timecode=timecode)  # fmt: skip
-            check_film(made, original, plan, "the master")
+            outs["master"] = master  # from the same decode of the units as the review film
+        frames = [u.frames for u in plan.units]
+        made = assemble_all(
+            parts, source, outs, plan.fps, info=original, unit_frames=frames, timecode=timecode
+        )
+        facts = made["review"]
+        check_film(facts, original, plan, "the review film")
+        if "master" in made:
+            check_film(made["master"], original, plan, "the master")
             outputs["master"] = storage.upload(master, layout.master)
         clips: dict[int, plates.ShotClip] = {}
         if "shots" in wanted:
@@ -63,8 +67,8 @@ def run(asset: str, run_prefix: str) -> dict[str, Any]:
             clips = _deliver_shots(spec, layout, plan, shots, asset, original, units, timecode, tmp)
             outputs["shot_clips"] = layout.shot_clips
         # Decoded once: the contact sheet and the report's thumbnails show the same frames.
-        pairs = shot_pairs(source, film, shots)
-        sheet = contact_sheet(source, film, shots, tmp / "contact_sheet.png", pairs=pairs)
+        pairs = shot_pairs(source, film, shots, original)
+        pages = contact_sheets(source, film, shots, tmp / "contact_sheet", pairs=pairs)
         thumbs.write(run_prefix, pairs)
         # The conform lays the clips over the original film; without clips, the shots are
         # places in the film delivered.
@@ -72,7 +76,8 @@ def run(asset: str, run_prefix: str) -> dict[str, Any]:
         editorial = _editorial(shots, asset, layout, media, timecode, tmp, clips)
         outputs.update(editorial.pop("files"))
         storage.upload(film, layout.film)
-        storage.upload(sheet, layout.contact_sheet)
+        for number, page in enumerate(pages, start=1):
+            storage.upload(page, layout.contact_sheet_page(number))
     return {
         "stage": "assemble",
         "seconds": time.perf_counter() - started,
@@ -85,6 +90,7 @@ def run(asset: str, run_prefix: str) -> dict[str, Any]:
         "film": layout.film,
         "contact_sheet": layout.contact_sheet,
         "warnings": editorial["warnings"],
+        "contact_sheet_pages": len(pages),
         **outputs,
     }
 

@@ -18,7 +18,7 @@ from tasks import reuse, storage
 from tasks.env import env_int
 from tasks.faces.backend import load_backend
 from tasks.faces.images import load_image
-from tasks.layout import RunLayout
+from tasks.layout import RunLayout, sheet_page
 from tasks.provenance.c2pa_manifest import RenderFacts, sign, verify
 from tasks.provenance.identity import SigningIdentity, configured_identity
 from tasks.qc import identity as ident
@@ -27,10 +27,12 @@ from tasks.qc import thumbs
 from tasks.qc.frames import frames_of
 from tasks.spec import Probe, RenderSpec, ShotList, UnitPlan
 from tasks.stages._workdir import workdir
-from tasks.stages.publish import signed_master
+from tasks.stages.publish import sheet_page_count, signed_master
 from tasks.stages.swap import FACES_LOG
 
 log = logging.getLogger(__name__)
+# Up to this many shots the QC page carries its thumbnails inline (about 20 kB a shot).
+INLINE_SHOTS = 48
 
 
 def _facts(spec: RenderSpec, results: dict[str, Any], summary: dict[str, Any]) -> RenderFacts:
@@ -102,6 +104,30 @@ class Identity:
         log.info("identity: %d faces measured in %d frames", len(self.samples), len(wanted))
 
 
+def _page(summary: dict[str, Any], layout: RunLayout, shots: ShotList) -> str:
+    """The QC page: one self-contained file for a short film; for a longer one, thumbnails
+    as the files assemble wrote (published beside the page), which the browser loads lazily.
+    `summary["thumbnails"]` says which, for publish."""
+    ids = [s.index for s in shots.shots]
+    pages = [sheet_page(n) for n in range(1, sheet_page_count(layout) + 1)]
+    probe = storage.read_json(layout.probe) if storage.exists(layout.probe) else {}
+    aspect = float(probe.get("width", 16)) / float(probe.get("height", 9))
+    if len(ids) <= INLINE_SHOTS:
+        summary["thumbnails"] = "inline"
+        frames = thumbs.read(layout.prefix, ids)
+        return qc.to_html(summary, frames, aspect=aspect, sheet_pages=pages)
+    summary["thumbnails"] = "files"
+    return qc.to_html(summary, thumb_href=thumbs.relative, aspect=aspect, sheet_pages=pages)
+
+
+def _conform(layout: RunLayout) -> dict[str, Any] | None:
+    """The probe's account of a variable-rate asset's retiming, for the report's header."""
+    if not storage.exists(layout.probe):
+        return None
+    conform = Probe.model_validate(storage.read_json(layout.probe)).conform
+    return None if conform is None else conform.model_dump()
+
+
 def _sign(src: Path, dst: Path, facts: RenderFacts, identity: SigningIdentity) -> bool:
     """Sign and read back; whether the signer chains to the configured anchor."""
     sign(src, dst, facts, identity)
@@ -136,12 +162,13 @@ def run(asset: str, run_prefix: str) -> dict[str, Any]:
             identity=identity.samples,
             thresholds=identity.thresholds,
             embedder=identity.model,
+            conform=_conform(layout),
         )
         # Sidecars assemble left out (an EDL at a rate SMPTE timecode lacks), shot clips made.
         summary["warnings"] += results["stages"].get("assemble", {}).get("warnings", [])
         if storage.exists(layout.shot_clips):
             qc.link_clips(summary, storage.read_json(layout.shot_clips)["clips"])
-        page = qc.to_html(summary, thumbs.read(run_prefix, [s.index for s in shots.shots]))
+        page = _page(summary, layout, shots)
         signer = configured_identity()
         facts = _facts(spec, results, summary)
         provenance: dict[str, Any] = {**facts.as_dict(), "signed": False}

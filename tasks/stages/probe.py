@@ -5,6 +5,10 @@ already has): every unit's cache key starts from it (tasks.checkpoint). Where it
 units to be copied (tasks/media/copy_units.py), the frames a unit may start on for that go to
 `keyframes.json` beside the facts, for the planner: a file, not XCom (an intra-only film has
 one per frame, however compact the ranges).
+
+A variable-frame-rate asset meets the render's `vfr` policy here (the spec beside `out`, when
+there is one): refused before any unit is planned, or conformed. Later stages that probe the
+asset again conform it the same way.
 """
 
 from __future__ import annotations
@@ -16,6 +20,7 @@ from tasks import storage
 from tasks.layout import KEYFRAMES
 from tasks.media.copy_units import copy_starts
 from tasks.media.probe import probe_scan
+from tasks.spec import RenderSpec, VfrPolicy
 from tasks.stages._workdir import local_copy, named_as, workdir
 
 
@@ -25,7 +30,7 @@ def run(asset: str, out: str) -> dict[str, Any]:
     with workdir("probe") as tmp:
         local = local_copy(asset, tmp, "asset")
         with named_as(local, asset):
-            facts, scan = probe_scan(local)
+            facts, scan = probe_scan(local, vfr=_policy(out))
         facts = facts.model_copy(update={"sha256": storage.sha256_file(local)})
         starts = copy_starts(scan, facts)  # from the packets the probe read
     storage.write_json(out, facts.model_dump())
@@ -39,3 +44,9 @@ def run(asset: str, out: str) -> dict[str, Any]:
         **facts.model_dump(),
         "clean_starts": clean,  # None: units of this asset are never copied
     }
+
+
+def _policy(out: str) -> VfrPolicy | None:
+    """The render's vfr policy, from the spec in the run's prefix (None: RECAST_VFR's)."""
+    spec = storage.join(out.rsplit("/", 1)[0], "spec.json") if "/" in out else "spec.json"
+    return RenderSpec.parse(storage.read_bytes(spec)).vfr if storage.exists(spec) else None

@@ -15,7 +15,7 @@ import pytest
 from tasks.media.assemble import assemble
 from tasks.media.contact_sheet import contact_sheet
 from tasks.media.frames import FrameWriter, read_frames
-from tasks.media.probe import probe
+from tasks.media.probe import probe, video_lead_in
 from tasks.media.split import split_units
 from tasks.shots.detect import detect_shots
 from tasks.shots.plan import plan_units
@@ -84,7 +84,8 @@ def test_assembled_film_matches_source(film: Path, round_trip: RoundTrip) -> Non
 
 
 def test_audio_stays_in_sync_from_transport_stream(film: Path, tmp_path: Path) -> None:
-    # In MPEG-TS the AAC priming makes the audio start 21 ms before the first frame.
+    # In MPEG-TS the AAC priming makes the audio start 21 ms before the first frame: the film
+    # comes back so, every sample of the source's sound (priming too) before its first frame.
     source = tmp_path / "film.ts"
     cmd = ["ffmpeg", "-v", "error", "-i", str(film), "-c", "copy", str(source)]
     subprocess.run(cmd, check=True)
@@ -93,7 +94,8 @@ def test_audio_stays_in_sync_from_transport_stream(film: Path, tmp_path: Path) -
     units = split_units(source, [whole], tmp_path / "units")
     out = tmp_path / "out.mp4"
     assemble([units[whole.id]], source, out, info.fps)
-    assert np.array_equal(_pcm(out), _pcm(film))
+    assert np.array_equal(_pcm(out), _pcm(source))
+    assert video_lead_in(out) == pytest.approx(video_lead_in(source), abs=0.001)
 
 
 def test_assemble_refuses_units_short_of_the_film(film: Path, round_trip: RoundTrip) -> None:

@@ -71,5 +71,5 @@ def test_bitmap_subtitles_are_left_out_and_named() -> None:
         SubtitleStream(index=3, codec="subrip", language="fra"),
     ]
     assert subtitle_args(streams, source_input=1) == ["-map", "1:3", "-c:s:0", "mov_text"]
-    (warning,) = _warnings(Fraction(25), False, streams)
+    (warning,) = _warnings(Fraction(25), None, streams)
     assert "1 bitmap subtitle stream(s) (hdmv_pgs_subtitle)" in warning

@@ -77,11 +77,11 @@ def test_the_report_link_opens_the_run_report_then_the_published_one(
     assert "/renders/" in url and _fetch(url)[0].endswith(b"<p>published</p>")
 
 
-def test_the_contact_sheet_link_opens_the_png(work: str, publish_task: Any) -> None:
-    png = b"\x89PNG\r\n\x1a\nfake"
-    storage.write_bytes(RunLayout.for_run(work, RUN_ID).contact_sheet, png)
+def test_the_contact_sheet_link_opens_its_first_page(work: str, publish_task: Any) -> None:
+    jpeg = b"\xff\xd8\xff\xe0fake"
+    storage.write_bytes(RunLayout.for_run(work, RUN_ID).contact_sheet, jpeg)
     body, kind = _fetch(publish_task.get_extra_links(_ti(), "Contact sheet"))
-    assert body == png and kind == "image/png"
+    assert body == jpeg and kind == "image/jpeg"
 
 
 def test_other_dags_get_no_link(work: str, publish_task: Any) -> None:

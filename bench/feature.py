@@ -1,0 +1,225 @@
+"""A feature-length render, stage by stage: how time, memory, objects and XCom grow with the film.
+
+    .venv/bin/python bench/feature.py [--minutes 10 30] [--size 640x360] [--fps 24]
+        [--unit-frames 480] [--airflow]
+
+For each length, generates a film (shots of 20-48 frames over eight stills, two of them faces:
+the astronaut and the cameraman, who is the one replaced), starts the embedded S3 server, and
+runs every stage as the local backend runs it, each `python -m tasks <stage>` its own process,
+in the DAG's order: probe, detect-shots, plan, split, swap and restore for every unit, assemble,
+finalize. Per stage it prints the wall seconds, the peak RSS of its process (the largest of a
+mapped stage's processes), and the bytes of its JSON result (what the DAG hands through XCom);
+per film the units and the objects written under the run's prefix. Then, between the shortest
+and the longest film, how much each figure grew against the film: time and memory must grow no
+faster than the film (memory should stay flat). `--airflow` also renders the shortest film
+through recast_render (Airflow's dag.test, local backend) and prints Airflow's overhead per
+unit: the render's wall time less the stages' own seconds. Figures only; nothing is asserted.
+On a shared machine run the lengths in one session and read the load average printed beside.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import subprocess
+import sys
+import tempfile
+import time
+from dataclasses import dataclass, field
+from fractions import Fraction
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+from PIL import Image
+from skimage import data
+
+ROOT = Path(__file__).resolve().parents[1]
+sys.path[:0] = [str(ROOT), str(ROOT / "plugins")]
+
+from recast.s3server import embedded_s3  # noqa: E402
+from tasks import storage  # noqa: E402
+
+BUCKET = "recast"
+
+
+@dataclass
+class Stage:
+    seconds: float = 0.0  # wall, summed over a mapped stage's processes
+    peak_rss: int = 0  # bytes, the largest process
+    xcom: int = 0  # bytes of JSON results
+    runs: int = 0
+
+
+@dataclass
+class Film:
+    minutes: float
+    frames: int = 0
+    units: int = 0
+    objects: int = 0
+    object_bytes: int = 0
+    stages: dict[str, Stage] = field(default_factory=dict)
+
+
+def _film(folder: Path, minutes: float, fps: str, size: tuple[int, int]) -> Path:
+    from recast.samples import make_film, mixed_shots
+
+    count = int(minutes * 60 * float(Fraction(fps)) / 34) + 1  # mixed_shots: 34 frames a shot
+    folder.mkdir(parents=True, exist_ok=True)
+    return make_film(folder / "film.mp4", mixed_shots(count, seed=18), fps=fps, size=size)
+
+
+def _stage(env: dict[str, str], record: Stage, folder: Path, *argv: str) -> dict[str, Any]:
+    """Run `python -m tasks ARGV` as the local backend does; its result. Wall time, the
+    process's own peak RSS (wait4) and the result's size go to `record`."""
+    result = folder / f"result-{time.monotonic_ns()}.json"
+    cmd = [sys.executable, "-m", "tasks", "--result", str(result), *argv]
+    started = time.perf_counter()
+    proc = subprocess.Popen(cmd, env=env, cwd=ROOT, stderr=subprocess.PIPE, text=True)
+    assert proc.stderr is not None
+    log = proc.stderr.read()
+    _, status, usage = os.wait4(proc.pid, 0)
+    proc.returncode = os.waitstatus_to_exitcode(status)
+    if proc.returncode:
+        raise RuntimeError(f"{' '.join(argv[:1])} failed: {log[-2000:]}")
+    record.seconds += time.perf_counter() - started
+    record.peak_rss = max(record.peak_rss, usage.ru_maxrss * 1024)
+    text = result.read_text()
+    record.xcom += len(text.encode())
+    record.runs += 1
+    parsed: dict[str, Any] = json.loads(text)
+    return parsed
+
+
+def _faces(folder: Path) -> tuple[str, str]:
+    source, reference = folder / "source.png", folder / "reference.png"
+    Image.fromarray(np.asarray(data.astronaut())).save(source)
+    Image.fromarray(np.asarray(data.camera())).convert("RGB").save(reference)
+    return (
+        storage.upload(source, f"s3://{BUCKET}/faces/source.png"),
+        storage.upload(reference, f"s3://{BUCKET}/faces/reference.png"),
+    )
+
+
+def render_stages(film: Path, minutes: float, unit_frames: int, env: dict[str, str]) -> Film:
+    """Every stage of one render, each in its own process; the figures."""
+    from tasks.layout import RunLayout
+
+    found = Film(minutes)
+    with tempfile.TemporaryDirectory(prefix="recast-feature-") as tmp:
+        folder = Path(tmp)
+        source, reference = _faces(folder)
+        asset = storage.upload(film, f"s3://{BUCKET}/in/{film.name}")
+        run = f"bench-{minutes:g}min"
+        layout = RunLayout(f"s3://{BUCKET}/runs/{run}")
+        spec = {"asset": asset, "faces": [{"source": source, "reference": reference}],
+                "consent_reference": "BENCH-SYNTHETIC", "unit_frames": unit_frames,
+                "max_units": 1000}  # fmt: skip
+        storage.write_json(layout.spec, spec)
+        stage = lambda name: found.stages.setdefault(name, Stage())  # noqa: E731
+        results: dict[str, Any] = {"run_id": run, "stages": {}, "swaps": [], "restores": []}
+        results["stages"]["probe"] = _stage(env, stage("probe"), folder, "probe", asset,
+                                            "--out", layout.probe)  # fmt: skip
+        found.frames = int(results["stages"]["probe"]["frame_count"])
+        results["stages"]["detect_shots"] = _stage(
+            env, stage("detect_shots"), folder, "detect-shots", asset, "--out", layout.shots,
+            "--census", layout.census,
+        )  # fmt: skip
+        units = _stage(env, stage("plan"), folder, "plan", "--run", layout.prefix)["units"]
+        found.units = len(units)
+        results["stages"]["split"] = _stage(env, stage("split"), folder, "split", "--asset",
+                                            asset, "--run", layout.prefix)  # fmt: skip
+        for unit in units:
+            results["swaps"].append(_stage(env, stage("swap"), folder, "swap", "--run",
+                                           layout.prefix, "--unit", unit))  # fmt: skip
+            results["restores"].append(_stage(env, stage("restore"), folder, "restore", "--run",
+                                              layout.prefix, "--unit", unit))  # fmt: skip
+        assembled = _stage(env, stage("assemble"), folder, "assemble", "--asset", asset,
+                           "--run", layout.prefix)  # fmt: skip
+        results["stages"]["assemble"] = assembled
+        storage.write_json(layout.results, results)
+        _stage(env, stage("finalize"), folder, "finalize", "--asset", asset, "--run",
+               layout.prefix)  # fmt: skip
+        pages = storage.client().get_paginator("list_objects_v2")
+        for page in pages.paginate(Bucket=BUCKET, Prefix=f"runs/{run}/"):
+            for item in page.get("Contents", []):
+                found.objects += 1
+                found.object_bytes += int(item["Size"])
+    return found
+
+
+def airflow_overhead(film: Path, unit_frames: int, folder: Path) -> tuple[float, float, int]:
+    """(render wall, summed stage seconds, units) of recast_render on the local backend."""
+    from recast.local_render import FaceArg, render
+
+    source, reference = folder / "source.png", folder / "reference.png"
+    started = time.perf_counter()
+    report, _ = render(film, [FaceArg(source, reference)], folder / "out.mp4",
+                       extra_conf={"unit_frames": unit_frames, "max_units": 1000,
+                                   "consent_reference": "BENCH-SYNTHETIC"},
+                       log_file=folder / "airflow.log")  # fmt: skip
+    wall = time.perf_counter() - started
+    return wall, sum(report["seconds"].values()), int(report["units"])
+
+
+def _print(film: Film) -> None:
+    total = sum(s.seconds for s in film.stages.values())
+    print(f"\n{film.minutes:g} min film: {film.frames} frames, {film.units} units, "
+          f"{film.objects} objects ({film.object_bytes / 2**20:.0f} MiB) under the run prefix, "
+          f"{total:.0f} s of stages")  # fmt: skip
+    print(f"    {'stage':<14}{'wall s':>9}{'procs':>7}{'peak RSS MiB':>14}{'XCom bytes':>12}")
+    for name, s in film.stages.items():
+        print(f"    {name:<14}{s.seconds:9.1f}{s.runs:7d}{s.peak_rss / 2**20:14.0f}{s.xcom:12d}")
+
+
+def _growth(short: Film, long: Film) -> None:
+    scale = long.frames / short.frames
+    print(f"\ngrowth from {short.minutes:g} to {long.minutes:g} min (film x{scale:.2f}):")
+    for name, s in long.stages.items():
+        base = short.stages[name]
+        time_x = s.seconds / base.seconds if base.seconds else float("nan")
+        rss_x = s.peak_rss / base.peak_rss if base.peak_rss else float("nan")
+        print(f"    {name:<14} time x{time_x:5.2f}  peak RSS x{rss_x:5.2f}  "
+              f"XCom x{s.xcom / max(base.xcom, 1):5.2f}")  # fmt: skip
+    print(f"    {'objects':<14} x{long.objects / max(short.objects, 1):.2f}")
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--minutes", type=float, nargs="+", default=[10, 30])
+    parser.add_argument("--size", default="640x360")
+    parser.add_argument("--fps", default="24")
+    parser.add_argument("--unit-frames", type=int, default=480)
+    parser.add_argument("--airflow", action="store_true", help="also the Airflow overhead")
+    args = parser.parse_args()
+    width, height = (int(v) for v in args.size.split("x"))
+    with tempfile.TemporaryDirectory(prefix="recast-bench-feature-") as tmp, embedded_s3() as s3:
+        folder = Path(tmp)
+        os.environ.update(s3.env())
+        os.environ.setdefault("RECAST_HOME", str(folder / "home"))
+        env = {**os.environ, "PYTHONPATH": f"{ROOT}:{ROOT / 'plugins'}",
+               "RECAST_UNIT_CACHE": "off", "RECAST_LOG_LEVEL": "WARNING"}  # fmt: skip
+        storage.client().create_bucket(Bucket=BUCKET)
+        films = []
+        for minutes in sorted(args.minutes):
+            started = time.perf_counter()
+            film = _film(folder / f"{minutes:g}", minutes, args.fps, (width, height))
+            print(f"{minutes:g} min film generated in {time.perf_counter() - started:.0f} s; "
+                  f"load average {os.getloadavg()}", flush=True)  # fmt: skip
+            films.append(render_stages(film, minutes, args.unit_frames, env))
+            _print(films[-1])
+            print(f"load average {os.getloadavg()}", flush=True)
+        if len(films) > 1:
+            _growth(films[0], films[-1])
+        if args.airflow:
+            shortest = folder / f"{min(args.minutes):g}" / "film.mp4"
+            _faces(folder)
+            wall, stages, units = airflow_overhead(shortest, args.unit_frames, folder)
+            print(f"\nAirflow render of the {min(args.minutes):g} min film: {wall:.0f} s wall, "
+                  f"{stages:.0f} s in stages, {units} units: "
+                  f"{(wall - stages) / units:.2f} s overhead per unit")  # fmt: skip
+
+
+if __name__ == "__main__":
+    main()
