@@ -175,11 +175,12 @@ def main(argv: Sequence[str] | None = None) -> int:
     args.verbose = getattr(args, "verbose", False)
     _quiet_airflow(args.verbose)
     try:
+        if args.command == "pods":  # starts nothing
+            _pods(args)
+            return 0
         with stops.stoppable(at_once=args.command != "up"):
             if args.command == "render":
                 _render(args)
-            elif args.command == "pods":
-                _pods(args)
             elif args.command == "up":
                 return _up(args)
             else:
