@@ -227,24 +227,26 @@ def _up(args: argparse.Namespace) -> int:
     return up(airflow_env.default_home().with_name("up"), args.port, monitoring=args.monitoring)
 
 
+STARTS_NOTHING = ("pods", "cache")  # run in this process: no server, no Airflow to stop
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     from recast import stops
 
     args = _parser().parse_args(argv)
-    if args.command != "pods" and stops.SUPERVISED not in os.environ:
+    if args.command not in STARTS_NOTHING and stops.SUPERVISED not in os.environ:
         # The work runs in a child that Airflow's signal handlers cannot keep from stopping.
         given = list(sys.argv[1:] if argv is None else argv)
         return stops.supervise([sys.executable, "-m", "recast.cli", *given])
     args.verbose = getattr(args, "verbose", False)
     _quiet_airflow(args.verbose)
     try:
+        if args.command in STARTS_NOTHING:
+            _pods(args) if args.command == "pods" else _cache(args)
+            return 0
         with stops.stoppable(at_once=args.command != "up"):
             if args.command == "render":
                 _render(args)
-            elif args.command == "cache":
-                _cache(args)
-            elif args.command == "pods":
-                _pods(args)
             elif args.command == "up":
                 return _up(args)
             else:

@@ -74,19 +74,27 @@ def _kill_all_now(code: int) -> None:
 
 @contextlib.contextmanager
 def stoppable(at_once: bool = False) -> Iterator[None]:
-    """Run the block so that a stop signal raises Stopped in it; then end what is left.
+    """Run the block so that a stop signal raises Stopped in it; then end what it started
+    (the processes below this one that were not there before it).
 
-    `at_once`: end every process below this one and exit, right in the signal handler. For a
-    render: `dag.test()` takes a KeyboardInterrupt as one failed task and goes on to the next.
+    `at_once`: end them and exit, right in the signal handler. For a render: `dag.test()`
+    takes a KeyboardInterrupt as one failed task and goes on to the next.
     """
+    before = {(p.pid, p.create_time()) for p in descendants()}
     stopping = threading.Event()
 
+    def started() -> list[psutil.Process]:
+        found = []
+        for proc in descendants():
+            with contextlib.suppress(psutil.Error):
+                if (proc.pid, proc.create_time()) not in before:
+                    found.append(proc)
+        return found
+
     def on_signal(signum: int, frame: FrameType | None) -> None:
-        if at_once:
-            end(descendants(), grace=2.0)
+        if at_once or stopping.is_set():  # a second signal: no more waiting
+            end(started(), grace=0.0 if stopping.is_set() else 2.0)
             os._exit(128 + signum)
-        if stopping.is_set():  # a second signal: no more waiting
-            _kill_all_now(128 + signum)
         stopping.set()
         raise Stopped(signum)
 
@@ -95,7 +103,7 @@ def stoppable(at_once: bool = False) -> Iterator[None]:
         yield
     finally:
         try:
-            end(descendants(), grace=2.0)
+            end(started(), grace=2.0)
         finally:
             for s, handler in saved.items():
                 signal.signal(s, handler)
