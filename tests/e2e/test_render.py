@@ -221,7 +221,12 @@ def test_the_render_s_figures_reach_prometheus_and_its_stage_logs_are_json(
     lines = [json.loads(ln) for ln in kept.read_text().splitlines()]
     assert {ln["stage"] for ln in lines} >= {"probe", "detect-shots", "swap", "assemble"}
     assert {ln["run"] for ln in lines} == {run_id}
-    assert all(ln["unit"] for ln in lines)
+    # A unit's lines select by field, and name the same units as its series.
+    units = servers.query(f'recast_stage_frames{{{run},stage="swap"}}')
+    assert {ln["unit"] for ln in lines if ln["stage"] == "swap"} == {
+        u["metric"]["unit"] for u in units
+    }
+    assert {ln["unit"] for ln in lines if ln["stage"] == "probe"} == {"all"}
 
 
 def test_a_source_image_without_a_face_is_refused_before_any_unit(tmp_path: Path) -> None:
