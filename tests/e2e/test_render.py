@@ -16,6 +16,7 @@ import pytest
 from PIL import Image
 from skimage import data
 
+from recast import dashboards
 from recast.monitoring import Monitoring, monitoring
 from recast.samples import make_film, varied_shots
 from tasks.faces import detect_faces
@@ -215,6 +216,11 @@ def test_the_render_s_figures_reach_prometheus_and_its_stage_logs_are_json(
     assert {(o["metric"]["stage"], o["metric"]["outcome"]) for o in outcomes} >= {
         (stage, "ok") for stage in ("probe", "detect-shots", "split", "swap", "restore")
     }
+    # The dashboard's own throughput panel, as Grafana would ask for it, sees the same frames.
+    panel = dashboards.queries(dashboards.build())[0]
+    assert "Frames rendered" in dashboards.build()["panels"][1]["title"]
+    expr = panel.replace("$window", "3600").replace("$dag", "recast_render")
+    assert _sum(servers, f"sum({expr})") == sum(SHOTS)
     tiers = servers.query(f'count by (tier) (recast_stage_frames{{{run},stage="swap"}})')
     assert [t["metric"]["tier"] for t in tiers] == [report.get("tier", "standard")]
     # Every line the stages printed (as the local backend keeps them) is one JSON object.
@@ -223,7 +229,12 @@ def test_the_render_s_figures_reach_prometheus_and_its_stage_logs_are_json(
     lines = [json.loads(ln) for ln in kept.read_text().splitlines()]
     assert {ln["stage"] for ln in lines} >= {"probe", "detect-shots", "swap", "assemble"}
     assert {ln["run"] for ln in lines} == {run_id}
-    assert all(ln["unit"] for ln in lines)
+    # A unit's lines select by field, and name the same units as its series.
+    units = servers.query(f'recast_stage_frames{{{run},stage="swap"}}')
+    assert {ln["unit"] for ln in lines if ln["stage"] == "swap"} == {
+        u["metric"]["unit"] for u in units
+    }
+    assert {ln["unit"] for ln in lines if ln["stage"] == "probe"} == {"all"}
 
 
 def test_a_source_image_without_a_face_is_refused_before_any_unit(tmp_path: Path) -> None:
