@@ -1,6 +1,11 @@
 """Face engine benchmark: frames per second per stage, batching gain, pipeline efficiency.
 
-    .venv/bin/python bench/faces.py [--frames 8] [--no-gfpgan]
+    .venv/bin/python bench/faces.py [--frames 8] [--no-gfpgan] [--speed-only] [--rounds 2]
+
+First the swap stage's detection path of before issue 19 (`TODAY`: CenterFace at 640 on every
+frame, identity re-checked every 12 frames) against the default (`FAST`), in alternating runs
+on the same 854x480 film, with one actor mapped among six faces and with nobody matched:
+frames per second (wall and per CPU-second), step seconds, identity and flicker figures.
 
 For the offline default (CenterFace + classical swap) and the neural path on contract-shaped
 models (ArcFace, INSwapper-128 and a small GFPGANv1Clean built by tests/faces/contract_models.py,
