@@ -68,9 +68,21 @@ def _sample(name: str, schema: dict[str, Any]) -> tuple[list[str], Any]:
         value = kind(low) if "minimum" in schema else kind(default)
         return [flag, str(value)], value
     if kind is str:
-        value = default if default is not None else "REL-9"
+        value = default if default is not None else STRINGS.get(name, "REL-9")
         return [flag, str(value)], value
+    if get_origin(kind) is list:
+        item, _ = options._unwrap(get_args(kind)[0])
+        if get_origin(item) is Literal:  # --deliveries review master
+            chosen = list(get_args(item)[:2])
+            return [flag, *chosen], chosen
+        if get_origin(item) is not None and not default:  # --shots 3,00:00:01:00-00:00:02:00
+            return [flag, "3,00:00:01:00-00:00:02:00"], [3, "00:00:01:00-00:00:02:00"]
     return [flag, json.dumps(default)], default  # structured: JSON text
+
+
+STRINGS = {"start_timecode": "01:00:00:00"}  # strings with a form of their own
+# Fields valid only beside another: the other's words, given too.
+COMPANIONS = {"base_run": ["--shots", "1"], "shots": ["--base", "manual__1"]}
 
 
 def test_every_spec_field_is_a_flag_that_reaches_the_spec(
@@ -87,8 +99,10 @@ def test_every_spec_field_is_a_flag_that_reaches_the_spec(
     for name in fields:
         words, value = _sample(name, schema.get(name, {}))
         assert options.flag(name) in help_text, name
-        args = _args("--spec", str(folder / "job.yaml"), *words)  # the flag over the file
-        assert options.given(args) == {name: value}, name
+        companion = COMPANIONS.get(name, [])
+        args = _args("--spec", str(folder / "job.yaml"), *words, *companion)  # over the file
+        assert options.given(args)[name] == value, name
+        assert len(options.given(args)) == 1 + bool(companion), name
         assert getattr(_spec(args), name) == value, name
 
 
