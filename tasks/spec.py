@@ -28,7 +28,11 @@ RestoreMode = Literal["none", "gfpgan"]
 DeliveryPreset = Literal["review", "master"]
 # The unit mezzanine the split stage writes: lossless FFV1, ProRes 422 HQ or high-quality H.264.
 Mezzanine = Literal["ffv1", "prores", "h264"]
-Transition = Literal["cut", "dissolve", "fade"]
+Transition = Literal["cut", "dissolve", "fade", "wipe"]
+# classical: PySceneDetect's detectors and Recast's measures; learned: TransNetV2 alone; fused:
+# the classical detector with TransNetV2 as a second opinion (tasks/shots/learned.py).
+ShotDetector = Literal["classical", "learned", "fused"]
+SHOT_DETECTORS: tuple[str, ...] = get_args(ShotDetector)
 
 RESTORE_MODES: tuple[str, ...] = get_args(RestoreMode)
 # Which faces a mapping replaces: those matching its reference, every face, or the largest.
@@ -158,6 +162,10 @@ class RenderSpec(_Model):
     output_prefix: str = Field(default="renders", pattern=r"^[A-Za-z0-9._/-]{1,200}$")
     match_threshold: float = Field(default=0.6, gt=0.0, le=2.0)
     swapper: SwapperChoice = "auto"
+    shot_detector: ShotDetector = Field(
+        default="classical",
+        description="how detect-shots finds the cuts: classical, learned (TransNetV2) or fused",
+    )
     consent_reference: ConsentRef | None = Field(
         default=None,
         description="ID of the signed consent or release covering the replaced faces; kept in the "
@@ -302,10 +310,13 @@ class Shot(_Model):
     start_frame: int = Field(ge=0)
     end_frame: int = Field(gt=0, description="exclusive")
     transition: Transition = Field(
-        default="cut", description="how this shot begins: a cut, or the middle of a dissolve/fade"
+        default="cut",
+        description="how this shot begins: a cut, or the middle of a dissolve/fade/wipe",
     )
     transition_frames: int = Field(
-        default=0, ge=0, description="length of that dissolve or fade, in frames (0 for a cut)"
+        default=0,
+        ge=0,
+        description="length of that dissolve, fade or wipe, in frames (0 for a cut)",
     )
 
     @model_validator(mode="after")

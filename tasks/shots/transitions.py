@@ -26,6 +26,11 @@ DISSOLVE_BEND = 0.4
 # A cut's frame change stands this far above the mean of the changes just before and after it;
 # inside a dissolve (where HSV scores can jump as colour fades in over grey) changes are smooth.
 CUT_SPIKE = 2.0
+# Wipes: a middle frame whose pixels are each this near (share of the chord) to one end, with
+# the changing pixels split between the ends within these shares, over a chord of at least this.
+WIPE_SPLIT = 0.25
+WIPE_SHARE = (0.3, 0.7)
+WIPE_CHORD = 15.0
 # Frames this close to the darkest of a fade (0..255) count as its black.
 DARK_SPREAD = 2.0
 
@@ -95,6 +100,42 @@ def dissolves(signals: Signals, taken: Sequence[Boundary]) -> list[Boundary]:
             continue
         found.append(Boundary(m, "dissolve", _width(score, m)))
     return found
+
+
+def wipes(signals: Signals, taken: Sequence[Boundary]) -> list[Boundary]:
+    """Middles of wipes: frames made of the frame W before and the frame W after, part one and
+    part the other (a dissolve mixes them, a cut takes one), away from what is already found."""
+    w, chord = signals.window, signals.chord[0]
+    found: list[Boundary] = []
+    runs: list[list[int]] = []
+    for m in range(w, len(signals.split) - w):
+        low, high = WIPE_SHARE
+        if (
+            signals.split[m] <= WIPE_SPLIT
+            and low <= signals.share[m] <= high
+            and chord[m] >= WIPE_CHORD
+        ):
+            if runs and runs[-1][-1] == m - 1:
+                runs[-1].append(m)
+            else:
+                runs.append([m])
+    for run in runs:
+        middle = min(run, key=lambda i: abs(signals.share[i] - 0.5))
+        if any(abs(middle - t.frame) <= w + t.length // 2 for t in [*taken, *found]):
+            continue
+        found.append(Boundary(middle, "wipe", _wipe_length(signals, middle)))
+    return found
+
+
+def _wipe_length(signals: Signals, middle: int) -> int:
+    """Frames over which the changing share moves: twice those from the middle to where the
+    share (measured at W) reaches its end, at least 2."""
+    share, left, right = signals.share, middle, middle
+    while left > 0 and 0.05 < share[left - 1] < share[left]:
+        left -= 1
+    while right + 1 < len(share) and share[right] < share[right + 1] < 0.95:
+        right += 1
+    return max(2, right - left + 1)
 
 
 def _width(score: list[float], peak: int) -> int:
