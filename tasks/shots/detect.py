@@ -56,6 +56,7 @@ log = logging.getLogger(__name__)
 
 DETECTOR = "pyscenedetect-adaptive+threshold+recast-flash-dissolve"
 _PYAV_BLOCK = 32
+MIN_FLASH_CUT = 3  # the shortest shot the fused and learned detectors keep
 
 
 @dataclass(frozen=True)
@@ -89,13 +90,16 @@ class Sampler(Protocol):
 def detect_shots(
     path: Path,
     *,
-    min_shot_frames: int = 8,
+    min_shot_frames: int | None = None,
     sampler: Sampler | None = None,
     detector: ShotDetector = "classical",
     **overrides: float,
 ) -> ShotList:
     """Shots of the film at `path`: frames from 0 in presentation order, end exclusive.
-    `sampler`, if given, is handed its frames from the same decode pass."""
+    `sampler`, if given, is handed its frames from the same decode pass. Shots are at least
+    `min_shot_frames` long: 8 by default, 3 (a flash cut) when the learned model has a say."""
+    if min_shot_frames is None:
+        min_shot_frames = 8 if detector == "classical" else MIN_FLASH_CUT
     params = DetectParams(min_shot_frames=min_shot_frames, detector=detector, **overrides)  # type: ignore[arg-type]
     started = time.monotonic()
     info, (cuts, fades, signals) = _measure(path, params, sampler)

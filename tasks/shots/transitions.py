@@ -28,9 +28,10 @@ DISSOLVE_BEND = 0.4
 CUT_SPIKE = 2.0
 # Wipes: a middle frame whose pixels are each this near (share of the chord) to one end, with
 # the changing pixels split between the ends within these shares, over a chord of at least this.
-WIPE_SPLIT = 0.25
+WIPE_SPLIT = 0.12
 WIPE_SHARE = (0.3, 0.7)
-WIPE_CHORD = 15.0
+WIPE_CHORD = 20.0
+WIPE_RUN = 3  # frames in a row (a shaken textured shot can look made of both for a frame)
 # Frames this close to the darkest of a fade (0..255) count as its black.
 DARK_SPREAD = 2.0
 
@@ -103,13 +104,14 @@ def dissolves(signals: Signals, taken: Sequence[Boundary]) -> list[Boundary]:
 
 
 def wipes(signals: Signals, taken: Sequence[Boundary]) -> list[Boundary]:
-    """Middles of wipes: frames made of the frame W before and the frame W after, part one and
-    part the other (a dissolve mixes them, a cut takes one), away from what is already found."""
+    """Middles of wipes: runs of frames made of the frame W before and the frame W after, part
+    one and part the other (a dissolve mixes them, a cut takes one), away from what is already
+    found. A wipe keeps its changing pixels split about half and half all through its middle,
+    so it is placed at the middle of the run."""
     w, chord = signals.window, signals.chord[0]
-    found: list[Boundary] = []
+    low, high = WIPE_SHARE
     runs: list[list[int]] = []
     for m in range(w, len(signals.split) - w):
-        low, high = WIPE_SHARE
         if (
             signals.split[m] <= WIPE_SPLIT
             and low <= signals.share[m] <= high
@@ -119,23 +121,15 @@ def wipes(signals: Signals, taken: Sequence[Boundary]) -> list[Boundary]:
                 runs[-1].append(m)
             else:
                 runs.append([m])
+    found: list[Boundary] = []
     for run in runs:
-        middle = min(run, key=lambda i: abs(signals.share[i] - 0.5))
-        if any(abs(middle - t.frame) <= w + t.length // 2 for t in [*taken, *found]):
+        middle = (run[0] + run[-1] + 1) // 2
+        if len(run) < WIPE_RUN or any(
+            abs(middle - t.frame) <= w + t.length // 2 for t in [*taken, *found]
+        ):
             continue
-        found.append(Boundary(middle, "wipe", _wipe_length(signals, middle)))
+        found.append(Boundary(middle, "wipe", len(run) + w))
     return found
-
-
-def _wipe_length(signals: Signals, middle: int) -> int:
-    """Frames over which the changing share moves: twice those from the middle to where the
-    share (measured at W) reaches its end, at least 2."""
-    share, left, right = signals.share, middle, middle
-    while left > 0 and 0.05 < share[left - 1] < share[left]:
-        left -= 1
-    while right + 1 < len(share) and share[right] < share[right + 1] < 0.95:
-        right += 1
-    return max(2, right - left + 1)
 
 
 def _width(score: list[float], peak: int) -> int:
