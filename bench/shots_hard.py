@@ -8,9 +8,9 @@ Accuracy: a film of every hard case `--rounds` times in a shuffled order, at x26
 each detector's F1 at 0 and 1 frame of tolerance, all boundaries, cuts and gradual ones
 (dissolves, wipes, fades) apart, then the goals (F1 >= 0.95 at 1 frame, gradual recall >= 0.9).
 Speed (`--feature-minutes` > 0): a film of hard cases that long at `--bitrate`; the stage's CLI
-(`python -m tasks detect-shots`, each detector asked), `scenedetect -i FILM list-scenes` with its
-defaults, and `ffmpeg -i FILM -f null -` (a full decode: the limit for any detector that decodes
-every frame), taking turns `--repeat` times; each one's fastest run, and the load average.
+(`python -m tasks detect-shots`, each of `--speed-detectors`), `scenedetect -i FILM
+list-scenes` with its defaults, and `ffmpeg -i FILM -f null -` (a full decode: the limit for
+any detector that decodes every frame), taking turns `--repeat` times; each one's fastest run, and the load average.
 Nothing is asserted.
 """
 
@@ -119,6 +119,7 @@ def main() -> None:
     parser.add_argument("--feature-minutes", type=float, default=0.0)
     parser.add_argument("--bitrate", default="2M")
     parser.add_argument("--repeat", type=int, default=2)
+    parser.add_argument("--speed-detectors", default="classical", help="timed at feature length")
     args = parser.parse_args()
     size = tuple(int(v) for v in args.size.split("x"))
     detectors = args.detectors.split(",")
@@ -138,7 +139,7 @@ def main() -> None:
             mbps = feature.stat().st_size * 8 / (long.frames / 25) / 1e6
             print(f"feature film: {long.frames} frames ({long.frames / 1500:.1f} min) at "
                   f"{mbps:.2f} Mbit/s; runs taking turns:")  # fmt: skip
-            speed(feature, long.frames, detectors, args.repeat, Path(tmp))
+            speed(feature, long.frames, args.speed_detectors.split(","), args.repeat, Path(tmp))
 
 
 if __name__ == "__main__":

@@ -122,7 +122,6 @@ def _middle(probabilities: torch.Tensor) -> np.ndarray:
 THRESHOLD = 0.5  # a transition frame, for the model
 SHORT = 3  # a run of transition frames this long or shorter is a cut
 JUMP = 5.0  # fused: a cut of the model's own where the picture changes at least this (0..255)
-RECENTRE = 0.3  # fused: a dissolve moves to the model's middle where it gives this much
 
 
 def boundaries(p: Predictions) -> list[Boundary]:
@@ -154,36 +153,16 @@ def fuse(
     classical: list[Boundary], ours: list[Boundary], p: Predictions, signals: Signals
 ) -> list[Boundary]:
     """The classical boundaries, with
-    - a dissolve placed where the model sees its middle (the classical measure drifts off it
-      when the shots move), when the model sees it at all;
+    - the model's long transitions that nothing classical is near (a dissolve longer than the
+      classical windows);
     - the model's cuts that nothing classical is near and where the picture does change at
       once (the model also fires at the end of a whip pan, where the picture hardly jumps);
     so cuts between two framings of one scene, which the classical detector misses, count."""
-    kept = [_recentred(b, p, signals.window) if b.kind == "dissolve" else b for b in classical]
+    kept = list(classical)
     near = signals.window // 2
     for b in ours:
-        if b.kind != "cut" or any(abs(b.frame - k.frame) <= near + k.length // 2 for k in kept):
+        if any(abs(b.frame - k.frame) <= near + (k.length + b.length) // 2 for k in kept):
             continue
-        if signals.jump[b.frame] >= JUMP and _spikes(b.frame, signals):
+        if b.kind != "cut" or (signals.jump[b.frame] >= JUMP and _spikes(b.frame, signals)):
             kept.append(b)
     return kept
-
-
-def _recentred(b: Boundary, p: Predictions, window: int) -> Boundary:
-    """`b` moved to the centroid of the model's transition probability around it, if any."""
-    lo, hi = (
-        max(b.frame - b.length // 2 - window, 0),
-        min(b.frame + b.length // 2 + window, len(p.cut)),
-    )
-    around = p.cut[lo:hi]
-    if not len(around) or around.max() < RECENTRE:
-        return b
-    peak = lo + int(np.argmax(around))
-    first, last = peak, peak
-    while first > lo and p.cut[first - 1] >= RECENTRE / 3:
-        first -= 1
-    while last + 1 < hi and p.cut[last + 1] >= RECENTRE / 3:
-        last += 1
-    weights = p.cut[first : last + 1]
-    centre = first + float((weights * np.arange(len(weights))).sum() / weights.sum())
-    return Boundary(round(centre) + 1, b.kind, b.length)

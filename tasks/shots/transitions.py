@@ -99,7 +99,10 @@ def dissolves(signals: Signals, taken: Sequence[Boundary]) -> list[Boundary]:
             continue
         if any(abs(m - t.frame) <= w + t.length // 2 for t in [*taken, *found]):
             continue
-        found.append(Boundary(m, "dissolve", _width(score, m)))
+        left, right = _half_height(score, m)
+        # A long dissolve's score is a plateau (every window inside it is a clean mix): its
+        # middle, not wherever the peak fell on it.
+        found.append(Boundary((left + right + 1) // 2, "dissolve", 2 * (right - left + 1)))
     return found
 
 
@@ -123,24 +126,39 @@ def wipes(signals: Signals, taken: Sequence[Boundary]) -> list[Boundary]:
                 runs.append([m])
     found: list[Boundary] = []
     for run in runs:
-        middle = (run[0] + run[-1] + 1) // 2
-        if len(run) < WIPE_RUN or any(
-            abs(middle - t.frame) <= w + t.length // 2 for t in [*taken, *found]
-        ):
+        if len(run) < WIPE_RUN:
             continue
-        found.append(Boundary(middle, "wipe", len(run) + w))
+        first, last = _moving(signals.jump, run)
+        middle = (first + last) // 2
+        if any(abs(middle - t.frame) <= w + t.length // 2 for t in [*taken, *found]):
+            continue
+        found.append(Boundary(middle, "wipe", last - first))
     return found
 
 
-def _width(score: list[float], peak: int) -> int:
-    """Twice the width at half height: a dissolve's score is a triangle as wide as it is long."""
+def _moving(jump: list[float], run: list[int]) -> tuple[int, int]:
+    """The first and last frame changes of a wipe (jump[i]: frame i-1 to i). Its edge sweeps a
+    band a frame, so the frames change all through it, more than the camera's own motion makes
+    them before and after: at least half the least change within the run."""
+    level = min(jump[run[0] : run[-1] + 1]) / 2
+    first, last = run[0], run[-1]
+    while first > 1 and jump[first - 1] >= level:
+        first -= 1
+    while last + 1 < len(jump) and jump[last + 1] >= level:
+        last += 1
+    return first, last
+
+
+def _half_height(score: list[float], peak: int) -> tuple[int, int]:
+    """First and last frames around `peak` scoring at least half of it. A dissolve's score is
+    a triangle (or a plateau) as wide as the dissolve is long, at half height."""
     half = score[peak] / 2
     left, right = peak, peak
     while left > 0 and score[left - 1] >= half:
         left -= 1
     while right + 1 < len(score) and score[right + 1] >= half:
         right += 1
-    return 2 * (right - left + 1)
+    return left, right
 
 
 def merge(found: Sequence[Boundary], frame_count: int, min_shot: int) -> list[Boundary]:
