@@ -10,8 +10,8 @@ each detector's F1 at 0 and 1 frame of tolerance, all boundaries, cuts and gradu
 Speed (`--feature-minutes` > 0): a film of hard cases that long at `--bitrate`; the stage's CLI
 (`python -m tasks detect-shots`, each of `--speed-detectors`), `scenedetect -i FILM
 list-scenes` with its defaults, and `ffmpeg -i FILM -f null -` (a full decode: the limit for
-any detector that decodes every frame), taking turns `--repeat` times; each one's fastest run, and the load average.
-Nothing is asserted.
+any detector that decodes every frame), taking turns `--repeat` times; each one's fastest run,
+and the load average. Nothing is asserted.
 """
 
 from __future__ import annotations
