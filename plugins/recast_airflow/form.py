@@ -67,6 +67,12 @@ _TEXT: dict[str, tuple[str, str, str | None]] = {
         "auto: the neural swapper when the model store has it, else the classical one",
         _ADVANCED,
     ),
+    "shot_detector": (
+        "Shot detector",
+        "classical; fused: TransNetV2 as a second opinion (flash cuts, cuts within a scene; "
+        "slower); learned: TransNetV2 alone",
+        _ADVANCED,
+    ),
     "max_units": ("Max work units", "Cap on swap/restore tasks (pods) for this film", _ADVANCED),
     "unit_frames": ("Unit length (frames)", "Longest unit before a shot is cut", _ADVANCED),
     "match_threshold": (

@@ -14,7 +14,7 @@ from typing import Literal, get_args
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
-ModelKind = Literal["scrfd", "arcface", "inswapper", "gfpgan", "gfpgan_onnx"]
+ModelKind = Literal["scrfd", "arcface", "inswapper", "gfpgan", "gfpgan_onnx", "transnetv2"]
 MODEL_KINDS: tuple[str, ...] = get_args(ModelKind)
 
 ParamValue = int | float | bool | str

@@ -123,6 +123,16 @@ def _read_manifest(uri: str) -> Manifest:
         raise ModelStoreError(f"model store {uri}: {MANIFEST} is invalid: {exc}") from exc
 
 
+def verify(path: Path, entry: ModelEntry) -> Path:
+    """`path`, once its bytes hash to what `entry` says (a model shipped inside a package)."""
+    if not path.is_file():
+        raise ModelStoreError(
+            f"model {entry.name}: {path} is missing (expected sha256 {entry.sha256})"
+        )
+    _check(path, entry, str(path))
+    return path
+
+
 def _check(path: Path, entry: ModelEntry, source: str) -> None:
     actual = sha256_of(path)
     if actual != entry.sha256:

@@ -47,7 +47,7 @@ from tasks.shots.segments import (
     table_of,
 )
 from tasks.shots.signals import THUMB_SIZE, Signals
-from tasks.spec import Probe, Shot, ShotList, SpecError, parse_fps
+from tasks.spec import Probe, Shot, ShotDetector, ShotList, SpecError, parse_fps
 
 if TYPE_CHECKING:
     from scenedetect import FrameTimecode
@@ -56,6 +56,7 @@ log = logging.getLogger(__name__)
 
 DETECTOR = "pyscenedetect-adaptive+threshold+recast-flash-dissolve"
 _PYAV_BLOCK = 32
+MIN_FLASH_CUT = 3  # the shortest shot the fused and learned detectors keep
 
 
 @dataclass(frozen=True)
@@ -69,6 +70,8 @@ class DetectParams:
     # Every frame is measured at this size (both detectors and signals.py's thumbnails).
     decode_width: int = THUMB_SIZE[0]
     decode_height: int = THUMB_SIZE[1]
+    # classical, learned (TransNetV2 alone) or fused (learned.py): recorded in the shot list.
+    detector: str = "classical"
 
 
 class Sampler(Protocol):
@@ -85,25 +88,44 @@ class Sampler(Protocol):
 
 
 def detect_shots(
-    path: Path, *, min_shot_frames: int = 8, sampler: Sampler | None = None, **overrides: float
+    path: Path,
+    *,
+    min_shot_frames: int | None = None,
+    sampler: Sampler | None = None,
+    detector: ShotDetector = "classical",
+    **overrides: float,
 ) -> ShotList:
     """Shots of the film at `path`: frames from 0 in presentation order, end exclusive.
-    `sampler`, if given, is handed its frames from the same decode pass."""
-    params = DetectParams(min_shot_frames=min_shot_frames, **overrides)  # type: ignore[arg-type]
+    `sampler`, if given, is handed its frames from the same decode pass. Shots are at least
+    `min_shot_frames` long: 8 by default, 3 (a flash cut) when the learned model has a say."""
+    if min_shot_frames is None:
+        min_shot_frames = 8 if detector == "classical" else MIN_FLASH_CUT
+    params = DetectParams(min_shot_frames=min_shot_frames, detector=detector, **overrides)  # type: ignore[arg-type]
     started = time.monotonic()
     info, (cuts, fades, signals) = _measure(path, params, sampler)
     decoded = len(signals.luma)
     if decoded != info.frame_count:
         raise SpecError(f"{path}: decoded {decoded} frames, the container says {info.frame_count}")
-    faded = transitions.fades(fades, signals)
-    found = [*transitions.outside(transitions.hard_cuts(cuts, signals), faded), *faded]
-    found += transitions.dissolves(signals, found)
+    found = classical(cuts, fades, signals)
+    if detector != "classical":
+        from tasks.shots import learned
+
+        found = learned.decide(detector, found, signals)
     bounds = transitions.merge(found, decoded, max(1, params.min_shot_frames))
     elapsed = max(time.monotonic() - started, 1e-9)
     log.info("%s: %d boundaries in %d frames (%.0f fps)", path, len(bounds), decoded,
              decoded / elapsed)  # fmt: skip
     hashes = np.concatenate(signals.hashes) if signals.hashes else np.empty(0, np.uint64)
     return _shot_list(bounds, decoded, info.fps, params, hashes)
+
+
+def classical(cuts: list[int], fades: list[int], signals: Signals) -> list[transitions.Boundary]:
+    """Today's boundaries: vetted hard cuts, fades, wipes and dissolves (may overlap)."""
+    faded = transitions.fades(fades, signals)
+    found = [*transitions.outside(transitions.hard_cuts(cuts, signals), faded), *faded]
+    found += transitions.wipes(signals, found)
+    found += transitions.dissolves(signals, found)
+    return found
 
 
 def _measure(
@@ -219,7 +241,7 @@ def _scan(
         min_scene_len=1,  # minimum length is applied once, to all transitions together
     )
     threshold = ThresholdDetector(threshold=params.fade_threshold, min_scene_len=1)
-    signals = Signals(window=params.dissolve_window)
+    signals = Signals(window=params.dissolve_window, keep_thumbs=params.detector != "classical")
     cuts: set[int] = set()
     fades: list[int] = []
     fps = float(rate)  # FrameTimecode is twice as fast with a float rate; frames stay exact

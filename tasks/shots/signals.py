@@ -25,6 +25,7 @@ from tasks.shots.fingerprint import frame_hashes
 
 THUMB_SIZE = (48, 27)  # width, height
 FLASH_FRAMES = 4
+WIPE_CHANGE = 24.0  # a pixel (0..255) changing this much between a and b counts for `share`
 
 
 def _distances(a: np.ndarray, b: np.ndarray) -> np.ndarray:
@@ -51,6 +52,15 @@ class Signals:
     luma: list[float] = field(default_factory=list)
     # Each block's frame fingerprints (tasks.shots.fingerprint), for reuse across versions.
     hashes: list[np.ndarray] = field(default_factory=list)
+    # Wipes, for a = i-W, b = i+W (W = `window`): `split[i]`, each pixel's distance to the nearer
+    # of a and b over the mean |b - a| (a wipe's middle is made of both: near 0; a dissolve's
+    # 0.5), and `share[i]`, the share of the changing pixels nearer b (a wipe's middle: half;
+    # a cut: none or all).
+    split: list[float] = field(default_factory=list)
+    share: list[float] = field(default_factory=list)
+    # Every thumbnail (BGR uint8 blocks), kept for the learned detector when asked.
+    keep_thumbs: bool = False
+    thumbs: list[np.ndarray] = field(default_factory=list)
     # The newest thumbnails (float32), `_first` the index of the first one kept.
     _history: np.ndarray = field(default_factory=lambda: np.empty((0, 0, 0, 3), np.float32))
     _first: int = 0
@@ -69,6 +79,8 @@ class Signals:
         if not len(bgr):
             return
         start = self.frames
+        if self.keep_thumbs:
+            self.thumbs.append(bgr)
         thumbs = bgr.astype(np.float32)
         every = np.concatenate([self._history, thumbs]) if len(self._history) else thumbs
         offset = start - self._first  # position of the block's first frame in `every`
@@ -78,6 +90,7 @@ class Signals:
             self.jump += _distances(every[offset:], every[offset - 1 : -1]).tolist()
         else:  # the film's first frame changes from nothing
             self.jump += [0.0, *_distances(every[1:], every[:-1]).tolist()]
+        self._wipe_measures(every, start, len(thumbs))
         for k, w in enumerate(self.windows):
             # Middles m = i - w for the block's frames i with i - 2w >= 0.
             self.chord[k] += [0.0] * len(thumbs)
@@ -98,6 +111,23 @@ class Signals:
         self._history = every[-keep:]
         self._first = self.frames - len(self._history)
         self._settle_due()
+
+    def _wipe_measures(self, every: np.ndarray, start: int, count: int) -> None:
+        w = self.window
+        self.split += [1.0] * count
+        self.share += [0.0] * count
+        lo, hi = max(start, 2 * w) - self._first, self.frames - self._first
+        if lo >= hi:
+            return
+        a, m, b = (_flat(every[lo - 2 * w : hi - 2 * w]), _flat(every[lo - w : hi - w]),
+                   _flat(every[lo:hi]))  # fmt: skip
+        to_a, to_b, chord = np.abs(m - a), np.abs(m - b), np.abs(b - a)
+        changing = chord > WIPE_CHANGE
+        nearer = np.minimum(to_a, to_b).mean(axis=1) / np.maximum(chord.mean(axis=1), 1.0)
+        share = ((to_b < to_a) & changing).sum(axis=1) / np.maximum(changing.sum(axis=1), 1)
+        first = lo + self._first - w
+        self.split[first : first + hi - lo] = nearer.tolist()
+        self.share[first : first + hi - lo] = share.tolist()
 
     def watch(self, cut: int) -> None:
         """Measure how far the picture settles after candidate cut `cut` (a frame added)."""

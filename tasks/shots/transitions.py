@@ -26,6 +26,12 @@ DISSOLVE_BEND = 0.4
 # A cut's frame change stands this far above the mean of the changes just before and after it;
 # inside a dissolve (where HSV scores can jump as colour fades in over grey) changes are smooth.
 CUT_SPIKE = 2.0
+# Wipes: a middle frame whose pixels are each this near (share of the chord) to one end, with
+# the changing pixels split between the ends within these shares, over a chord of at least this.
+WIPE_SPLIT = 0.12
+WIPE_SHARE = (0.3, 0.7)
+WIPE_CHORD = 20.0
+WIPE_RUN = 3  # frames in a row (a shaken textured shot can look made of both for a frame)
 # Frames this close to the darkest of a fade (0..255) count as its black.
 DARK_SPREAD = 2.0
 
@@ -93,19 +99,66 @@ def dissolves(signals: Signals, taken: Sequence[Boundary]) -> list[Boundary]:
             continue
         if any(abs(m - t.frame) <= w + t.length // 2 for t in [*taken, *found]):
             continue
-        found.append(Boundary(m, "dissolve", _width(score, m)))
+        left, right = _half_height(score, m)
+        # A long dissolve's score is a plateau (every window inside it is a clean mix): its
+        # middle, not wherever the peak fell on it.
+        found.append(Boundary((left + right + 1) // 2, "dissolve", 2 * (right - left + 1)))
     return found
 
 
-def _width(score: list[float], peak: int) -> int:
-    """Twice the width at half height: a dissolve's score is a triangle as wide as it is long."""
+def wipes(signals: Signals, taken: Sequence[Boundary]) -> list[Boundary]:
+    """Middles of wipes: runs of frames made of the frame W before and the frame W after, part
+    one and part the other (a dissolve mixes them, a cut takes one), away from what is already
+    found. A wipe keeps its changing pixels split about half and half all through its middle,
+    so it is placed at the middle of the run."""
+    w, chord = signals.window, signals.chord[0]
+    low, high = WIPE_SHARE
+    runs: list[list[int]] = []
+    for m in range(w, len(signals.split) - w):
+        if (
+            signals.split[m] <= WIPE_SPLIT
+            and low <= signals.share[m] <= high
+            and chord[m] >= WIPE_CHORD
+        ):
+            if runs and runs[-1][-1] == m - 1:
+                runs[-1].append(m)
+            else:
+                runs.append([m])
+    found: list[Boundary] = []
+    for run in runs:
+        if len(run) < WIPE_RUN:
+            continue
+        first, last = _moving(signals.jump, run)
+        middle = (first + last) // 2
+        if any(abs(middle - t.frame) <= w + t.length // 2 for t in [*taken, *found]):
+            continue
+        found.append(Boundary(middle, "wipe", last - first))
+    return found
+
+
+def _moving(jump: list[float], run: list[int]) -> tuple[int, int]:
+    """The first and last frame changes of a wipe (jump[i]: frame i-1 to i). Its edge sweeps a
+    band a frame, so the frames change all through it, more than the camera's own motion makes
+    them before and after: at least half the least change within the run."""
+    level = min(jump[run[0] : run[-1] + 1]) / 2
+    first, last = run[0], run[-1]
+    while first > 1 and jump[first - 1] >= level:
+        first -= 1
+    while last + 1 < len(jump) and jump[last + 1] >= level:
+        last += 1
+    return first, last
+
+
+def _half_height(score: list[float], peak: int) -> tuple[int, int]:
+    """First and last frames around `peak` scoring at least half of it. A dissolve's score is
+    a triangle (or a plateau) as wide as the dissolve is long, at half height."""
     half = score[peak] / 2
     left, right = peak, peak
     while left > 0 and score[left - 1] >= half:
         left -= 1
     while right + 1 < len(score) and score[right + 1] >= half:
         right += 1
-    return 2 * (right - left + 1)
+    return left, right
 
 
 def merge(found: Sequence[Boundary], frame_count: int, min_shot: int) -> list[Boundary]:

