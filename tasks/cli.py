@@ -155,35 +155,35 @@ def main(argv: Sequence[str] | None = None) -> int:
     started = time.perf_counter()
     done: dict[str, Any] = {}
     try:
-        code = _stage(args, sys.argv[1:] if argv is None else list(argv), done)
+        code, reason = _stage(args, sys.argv[1:] if argv is None else list(argv), done)
     finally:
         signal.signal(signal.SIGTERM, saved)
     metrics.push(ctx, OUTCOMES.get(code, "failed"), time.perf_counter() - started, done or None)
     emit("stage", stage=args.stage, unit=unit, state="done" if code == 0 else "failed")
+    if reason:  # last, after any metrics warning: the backends read stderr's last line
+        print(f"recast: {reason}", file=sys.stderr)
     return code
 
 
-def _stage(args: argparse.Namespace, argv: list[str], done: dict[str, Any]) -> int:
+def _stage(
+    args: argparse.Namespace, argv: list[str], done: dict[str, Any]
+) -> tuple[int, str | None]:
+    """The exit status, and the one-line reason of a refusal or failure."""
     try:
         check_arguments(argv)
         result = _dispatch(args)
         done.update(result)
     except SpecError as exc:
-        print(f"recast: refused: {one_line(exc)}", file=sys.stderr)
-        return EXIT_REFUSED
+        return EXIT_REFUSED, f"refused: {one_line(exc)}"
     except Exception as exc:
         logging.getLogger("tasks").exception("stage %s failed", args.stage)
         full = _disk_full(exc)
         if full is not None:  # the unit's scratch is lost: nothing was made final
-            print(f"recast: {no_space(args.stage, full)}", file=sys.stderr)
-            return EXIT_FAILED
-        print(
-            f"recast: {args.stage} failed: {type(exc).__name__}: {one_line(exc)}", file=sys.stderr
-        )
-        return EXIT_FAILED
+            return EXIT_FAILED, no_space(args.stage, full)
+        return EXIT_FAILED, f"{args.stage} failed: {type(exc).__name__}: {one_line(exc)}"
     target = args.result or os.environ.get("RECAST_RESULT_PATH")
     if target:
         path = Path(target)
         path.parent.mkdir(parents=True, exist_ok=True)
         path.write_text(json.dumps(result))
-    return 0
+    return 0, None

@@ -166,3 +166,17 @@ def test_the_drop_folder_poll_reaches_prometheus(
     assert before <= float(last["value"][1]) <= time.time()
     (claimed,) = servers.query("recast_dropfolder_claimed_jobs")
     assert claimed["value"][1] == "3"
+
+
+def test_a_refusal_stays_the_last_line_when_the_gateway_is_down(tmp_path: Path) -> None:
+    import socket
+
+    with socket.socket() as s:  # a port nothing listens on
+        s.bind(("127.0.0.1", 0))
+        dead = f"http://127.0.0.1:{s.getsockname()[1]}"
+    out = tmp_path / "runs" / "manual__probe-4" / "probe.json"
+    proc = _probe(tmp_path / "missing.mp4", out, RECAST_PUSHGATEWAY=dead)
+    assert proc.returncode == 2
+    *logged, reason = proc.stderr.splitlines()
+    assert reason.startswith("recast: refused: ") and "missing.mp4" in reason
+    assert any("not pushed" in ln for ln in logged)  # the warning came, before the reason
