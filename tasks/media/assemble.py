@@ -39,7 +39,7 @@ FFMPEG = "ffmpeg"
 # The shortest run of film one encoder takes on, when the units are cut into runs.
 MIN_RUN_SECONDS = 30
 # x264 keeps about this many cores busy at review sizes: more runs only compete (on 2 cores,
-# two runs side by side took 68 s where one took 51-59 s, bench/split_assemble.py --jobs).
+# two runs side by side took 59-68 s where one took 51-59 s, bench/split_assemble.py --jobs).
 CPUS_PER_RUN = 4
 # ffprobe's colour matrix names -> swscale's, for the ones swscale can apply.
 _MATRICES = {
