@@ -10,7 +10,7 @@ one mezzanine per unit) + `assemble` (review: H.264 CRF 18 medium + audio copied
 `--master` the master preset (ProRes 422 HQ + PCM) is timed against the same ffmpeg transcode
 to ProRes; `--with-master` times the review alone, then the review and the master from one
 decode of the units (the assemble stage's way when the spec asks for a master), and prints the
-master's cost apart. Assemble cuts the units into runs encoded side by side (one per CPU, 30 s
+master's cost apart. Assemble cuts the units into runs encoded side by side (one per 4 CPUs, 30 s
 of film or more each, `--jobs N` to choose). Prints wall and CPU seconds (this process and its
 ffmpeg children: CPU is the steadier figure on a shared machine) and both ratios; nothing is
 asserted. `--mezzanine h264` is the lossless x264 mezzanine, `ffv1` lossless FFV1 (see
@@ -94,7 +94,7 @@ def main() -> None:
     parser.add_argument("--on-cuts", action="store_true", help="plan without the clean starts")
     parser.add_argument("--unit-frames", type=int, default=480, help="the plan's frame cap")
     parser.add_argument("--with-master", action="store_true", help="also review + master")
-    parser.add_argument("--jobs", type=int, help="assemble's runs (default: one per CPU)")
+    parser.add_argument("--jobs", type=int, help="assemble's runs (default: one per 4 CPUs)")
     args = parser.parse_args()
     width, height = (int(v) for v in args.size.split("x"))
     delivery = "master" if args.master else "review"

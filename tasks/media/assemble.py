@@ -1,6 +1,6 @@
 """Join unit mezzanines into the delivery films with the source's audio, frame for frame.
 
-The units are cut into runs (one per CPU on a long film); one ffmpeg per run reads its units
+The units are cut into runs (one per 4 CPUs on a long film); one ffmpeg per run reads its units
 with the concat demuxer, decodes them once and encodes every delivery asked for (delivery.py:
 the review film, and the master alongside it), frames renumbered on an exact 1/fps time base
 (so no container rounding can drop or repeat one), converted to YUV with the source's matrix
@@ -38,6 +38,9 @@ log = logging.getLogger(__name__)
 FFMPEG = "ffmpeg"
 # The shortest run of film one encoder takes on, when the units are cut into runs.
 MIN_RUN_SECONDS = 30
+# x264 keeps about this many cores busy at review sizes: more runs only compete (on 2 cores,
+# two runs side by side took 59-68 s where one took 51-59 s, bench/split_assemble.py --jobs).
+CPUS_PER_RUN = 4
 # ffprobe's colour matrix names -> swscale's, for the ones swscale can apply.
 MATRICES = {
     "bt709": "bt709",
@@ -81,8 +84,9 @@ def assemble_all(
     cut into runs, each decoded once and encoded to every delivery by its own ffmpeg, side by
     side; each delivery's runs, which all start on a keyframe, are then joined without
     re-encoding and muxed with the audio. `jobs` runs, or, by default, with the units' frame
-    counts (`unit_frames`), one per CPU (RECAST_ASSEMBLE_JOBS) of `MIN_RUN_SECONDS` or more:
-    a short film is one run, as an encoder restarted too often loses quality."""
+    counts (`unit_frames`), one per `CPUS_PER_RUN` CPUs (RECAST_ASSEMBLE_JOBS) of
+    `MIN_RUN_SECONDS` or more: a short film is one run, as an encoder restarted too often loses
+    quality."""
     if not unit_videos:
         raise SpecError("no unit videos to assemble")
     missing = [str(p) for p in unit_videos if not p.is_file()]
@@ -97,9 +101,9 @@ def assemble_all(
         raise SpecError(f"assembling at {fps} fps would drift from the source's {info.fps} fps")
     specs = {name: preset(name) for name in outs}
     if jobs is None:
-        cpus = env_int("RECAST_ASSEMBLE_JOBS", os.cpu_count() or 1)
+        most = env_int("RECAST_ASSEMBLE_JOBS", max(1, (os.cpu_count() or 1) // CPUS_PER_RUN))
         seconds = sum(unit_frames) / parse_fps(info.fps)
-        jobs = max(1, min(cpus, int(seconds // MIN_RUN_SECONDS)))
+        jobs = max(1, min(most, int(seconds // MIN_RUN_SECONDS)))
     made: dict[DeliveryPreset, Probe] = {}
     for out in outs.values():
         out.parent.mkdir(parents=True, exist_ok=True)
