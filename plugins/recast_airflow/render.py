@@ -164,19 +164,26 @@ def hand_over(run_prefix: str, summary: dict[str, Any], results: dict[str, Any],
     )
 
 
+# Per-shot counts that add up across the units a shot spans.
+_SUMMED = ("frames", "faces_found", "faces_swapped", "frames_reused", "needs_compositor")
+
+
 def merge_shots(entries: Iterable[dict[str, Any]]) -> list[dict[str, Any]]:
     """One row per shot from per-unit rows: a shot cut across units is summed, not repeated."""
     rows: dict[int, dict[str, Any]] = {}
     for entry in entries:
         row = rows.setdefault(
             int(entry["shot"]),
-            {"shot": int(entry["shot"]), "frames": 0, "faces_found": 0, "faces_swapped": 0}
-            | {"flicker": None},
+            {"shot": int(entry["shot"]), "flicker": None, "reused_from": None, "_most": 0}
+            | dict.fromkeys(_SUMMED, 0),
         )
-        for key in ("frames", "faces_found", "faces_swapped"):
+        for key in _SUMMED:
             row[key] += int(entry.get(key) or 0)
+        # Where most of the shot's reused frames came from: its largest reusing part's run.
+        if entry.get("reused_from") and int(entry.get("frames_reused") or 0) > row["_most"]:
+            row["reused_from"], row["_most"] = entry["reused_from"], int(entry["frames_reused"])
         flicker = entry.get("flicker")
         if flicker is not None:  # the worst part of the shot stands for it
             worst = row["flicker"]
             row["flicker"] = float(flicker) if worst is None else max(worst, float(flicker))
-    return [rows[k] for k in sorted(rows)]
+    return [{k: v for k, v in rows[s].items() if k != "_most"} for s in sorted(rows)]

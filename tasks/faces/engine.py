@@ -48,6 +48,10 @@ _TURNED_AWAY = 0.3  # nose offset from the eyes' midpoint, in eye distances
 # Beyond this turn a frontal face cannot be laid on the head: the demo's 3/4-profile cameraman
 # is at 0.36, t1's people at most 0.39; in profile the eyes close up and the figure passes 1.
 PROFILE_TURN = 0.6
+# Frames a track's turn must stay on the other side of PROFILE_TURN before the decision flips:
+# keypoint jitter on a steady head (0.36 -> 0.6 for one frame seen) would otherwise leave one
+# frame of the original face in the middle of a replaced shot.
+TURN_FRAMES = 3
 _LARGEST_HYSTERESIS = 0.8  # the chosen face stays chosen until another is 1/0.8 times larger
 _LOOK = 16  # side of the thumbnail an unmatched face's appearance is followed by
 _JUMP = 0.45  # mean change of the normalised thumbnail that calls for a new identity check
@@ -121,6 +125,7 @@ class FaceEngine:
         self._shot_frame = 0  # frames since the cut: the first frame of a shot is scanned
         self._last_scan = -1
         self._replaced: set[int] = set()  # tracks replaced in the previous frame
+        self._turning: dict[int, tuple[bool, int]] = {}  # track -> (profile?, frames against)
         self._largest_track: int | None = None
 
     def new_shot(self) -> None:
@@ -129,6 +134,7 @@ class FaceEngine:
         self._largest_track = None
         self._shot_frame = 0
         self._replaced = set()
+        self._turning = {}
 
     def process(self, frame: Image) -> FrameResult:
         """One frame as a still: no track carries over from, or to, other frames."""
@@ -154,8 +160,9 @@ class FaceEngine:
             plan, count = self._plan(frame, looked)
             # A face turned further than a frontal texture can follow is left as it is and
             # flagged: a pasted sticker is worse than a face a compositor replaces by hand.
-            turned.append(tuple((t, f, round(_turn(f), 3)) for t, f, _ in plan if _profile(f)))
-            plans.append([step for step in plan if not _profile(step[1])])
+            profile = {t for t, f, _ in plan if self._turned_away(t, f)}
+            turned.append(tuple((t, f, round(_turn(f), 3)) for t, f, _ in plan if t in profile))
+            plans.append([step for step in plan if step[0] not in profile])
             counts.append(count)
         canvases = [f.copy() if plan else f for f, plan in zip(frames, plans, strict=True)]
         jobs = [
@@ -186,6 +193,17 @@ class FaceEngine:
                 )
             )
         return results
+
+    def _turned_away(self, track: int, face: Face) -> bool:
+        """Whether the track counts as in profile: as its first frame looks, then flipping only
+        after TURN_FRAMES frames in a row say otherwise."""
+        over = _profile(face)
+        state, against = self._turning.get(track, (over, 0))
+        against = against + 1 if over != state else 0
+        if against >= TURN_FRAMES:
+            state, against = over, 0
+        self._turning[track] = (state, against)
+        return state
 
     def _plan(
         self, frame: Image, scanned: list[Face] | None

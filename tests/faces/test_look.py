@@ -165,6 +165,31 @@ def test_a_profile_face_is_flagged_not_pasted(matt: np.ndarray, lisa: np.ndarray
     assert any("needs a compositor" in w for w in row["warnings"])
 
 
+def test_one_jittery_frame_does_not_flip_the_pose_decision(lisa: np.ndarray) -> None:
+    """A steady head whose keypoints say 'profile' for a frame or two stays replaced (one
+    frame of the original face mid-shot would flash); a turn held for TURN_FRAMES frames
+    flips the track to flagged, and back."""
+    from tasks.faces.engine import TURN_FRAMES
+
+    engine = FaceEngine([Mapping(source=lisa)])
+    face = _Turned(0.0).detect_batch([lisa])[0][0]
+
+    def turned(turn: float) -> Face:  # the nose `turn` eye distances off the eyes' middle
+        kps = face.kps.copy()
+        kps[2, 0] = kps[:2, 0].mean() + turn * float(np.linalg.norm(kps[1] - kps[0]))
+        return Face(bbox=face.bbox, kps=kps, score=face.score)
+
+    steady = [0.36, 0.36, 0.61, 0.36, 0.62, 0.61, 0.36]  # never TURN_FRAMES in a row
+    assert [engine._turned_away(1, turned(t)) for t in steady] == [False] * len(steady)
+    away = [engine._turned_away(1, turned(0.9)) for _ in range(TURN_FRAMES + 1)]
+    assert away == [False] * (TURN_FRAMES - 1) + [True, True]
+    back = [engine._turned_away(1, turned(0.3)) for _ in range(TURN_FRAMES)]
+    assert back == [True] * (TURN_FRAMES - 1) + [False]
+    assert engine._turned_away(2, turned(0.9))  # a new track: as its first frame looks
+    engine.new_shot()
+    assert not engine._turned_away(2, turned(0.3))
+
+
 def test_an_occluder_crossing_the_face_stays_in_front(
     neural: bool, matt: np.ndarray, lisa: np.ndarray
 ) -> None:
