@@ -46,8 +46,9 @@ Image = npt.NDArray[np.uint8]
 
 _TURNED_AWAY = 0.3  # nose offset from the eyes' midpoint, in eye distances
 # Beyond this turn a frontal face cannot be laid on the head: the demo's 3/4-profile cameraman
-# is at 0.36, t1's people at most 0.39; in profile the eyes close up and the figure passes 1.
-PROFILE_TURN = 0.6
+# is at 0.36 on his first frames and 0.64-0.73 as the zoom closes in (still replaceable), t1's
+# people at most 0.39; in profile the eyes close up and the figure passes 1.
+PROFILE_TURN = 0.8
 # Frames a track's turn must stay on the other side of PROFILE_TURN before the decision flips:
 # keypoint jitter on a steady head (0.36 -> 0.6 for one frame seen) would otherwise leave one
 # frame of the original face in the middle of a replaced shot.

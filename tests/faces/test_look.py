@@ -150,7 +150,7 @@ def test_a_profile_face_is_flagged_not_pasted(matt: np.ndarray, lisa: np.ndarray
     from tasks.spec import Shot, ShotList
 
     engine = FaceEngine([Mapping(source=lisa)])
-    for turn, flagged in ((0.0, False), (0.9, True)):
+    for turn, flagged in ((0.0, False), (1.2, True)):
         engine.backend = Backend("offline", _Turned(turn), ClassicalSwapper())
         result = engine.process(matt)
         assert len(result.compositor) == int(flagged)
@@ -169,7 +169,7 @@ def test_one_jittery_frame_does_not_flip_the_pose_decision(lisa: np.ndarray) -> 
     """A steady head whose keypoints say 'profile' for a frame or two stays replaced (one
     frame of the original face mid-shot would flash); a turn held for TURN_FRAMES frames
     flips the track to flagged, and back."""
-    from tasks.faces.engine import TURN_FRAMES
+    from tasks.faces.engine import PROFILE_TURN, TURN_FRAMES
 
     engine = FaceEngine([Mapping(source=lisa)])
     face = _Turned(0.0).detect_batch([lisa])[0][0]
@@ -179,7 +179,8 @@ def test_one_jittery_frame_does_not_flip_the_pose_decision(lisa: np.ndarray) -> 
         kps[2, 0] = kps[:2, 0].mean() + turn * float(np.linalg.norm(kps[1] - kps[0]))
         return Face(bbox=face.bbox, kps=kps, score=face.score)
 
-    steady = [0.36, 0.36, 0.61, 0.36, 0.62, 0.61, 0.36]  # never TURN_FRAMES in a row
+    over = PROFILE_TURN + 0.02
+    steady = [0.36, 0.36, over, 0.36, over, over, 0.36]  # never TURN_FRAMES in a row
     assert [engine._turned_away(1, turned(t)) for t in steady] == [False] * len(steady)
     away = [engine._turned_away(1, turned(0.9)) for _ in range(TURN_FRAMES + 1)]
     assert away == [False] * (TURN_FRAMES - 1) + [True, True]
