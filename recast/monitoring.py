@@ -22,6 +22,8 @@ from typing import Any
 
 import yaml
 
+from recast.s3server import stop_server
+
 RULES = Path(__file__).resolve().parents[1] / "deploy" / "monitoring" / "rules.yaml"
 BINARIES = {"prometheus": "prometheus", "pushgateway": "prometheus-pushgateway"}
 
@@ -96,12 +98,7 @@ def _server(command: list[str], ready: str, what: str, log: Path) -> Iterator[No
         _wait_ready(ready, proc, what, timeout=30)
         yield
     finally:
-        proc.terminate()
-        try:
-            proc.wait(timeout=10)
-        except subprocess.TimeoutExpired:
-            proc.kill()
-            proc.wait()
+        stop_server(proc, grace=10)
 
 
 @contextmanager

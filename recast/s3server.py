@@ -60,6 +60,16 @@ def _wait_ready(endpoint: str, proc: subprocess.Popen[bytes], timeout: float = 3
     raise RuntimeError(f"the embedded S3 server did not answer on {endpoint} in {timeout:.0f}s")
 
 
+def stop_server(proc: subprocess.Popen[bytes], grace: float) -> None:
+    """SIGTERM, then SIGKILL after `grace` seconds: a loopback server this process started."""
+    proc.terminate()
+    try:
+        proc.wait(timeout=grace)
+    except subprocess.TimeoutExpired:
+        proc.kill()
+        proc.wait()
+
+
 @contextmanager
 def embedded_s3(port: int | None = None) -> Iterator[S3Server]:
     """Start moto's server on 127.0.0.1, yield it, and stop it whatever happens."""
@@ -73,9 +83,4 @@ def embedded_s3(port: int | None = None) -> Iterator[S3Server]:
         _wait_ready(endpoint, proc)
         yield S3Server(endpoint)
     finally:
-        proc.terminate()
-        try:
-            proc.wait(timeout=3)
-        except subprocess.TimeoutExpired:
-            proc.kill()
-            proc.wait()
+        stop_server(proc, grace=3)
