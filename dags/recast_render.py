@@ -65,12 +65,13 @@ with DAG(
     def collect(run: str, tier: str, results: dict[str, Any]) -> dict[str, Any]:
         """The run's summary; every result handed to the finalize stage through S3."""
         ctx = get_current_context()
+        results = render.materialize(results)
         summary = render.report(
             run_id=ctx["run_id"],
             spec_uri=f"{run}/spec.json",
             stage_results={k: v for k, v in results.items() if k not in ("swaps", "restores")},
-            swaps=list(results["swaps"]),
-            restores=list(results["restores"]),
+            swaps=results["swaps"],
+            restores=results["restores"],
         )
         render.hand_over(run, summary, results, tier)
         return summary

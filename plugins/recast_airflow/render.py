@@ -147,6 +147,15 @@ def report(
     }
 
 
+def materialize(results: dict[str, Any]) -> dict[str, Any]:
+    """The mapped stages' results as lists, each read with one slice request.
+
+    Iterating Airflow's lazy XCom sequence asks for one index past the end and logs the 404 as
+    an "XCom not found" error in every render; a slice asks for the count it already knows.
+    """
+    return {k: list(v[:]) if k in ("swaps", "restores") else v for k, v in results.items()}
+
+
 def hand_over(run_prefix: str, summary: dict[str, Any], results: dict[str, Any], tier: str) -> str:
     """Write every stage's result where the finalize pod reads them (XCom stays in Airflow)."""
     layout = RunLayout(run_prefix)
