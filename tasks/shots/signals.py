@@ -12,6 +12,12 @@ thumbnails spans block edges. Per frame i (distances are mean absolute differenc
   Inside a dissolve every frame is a linear mix of the two shots, so the middle frame is the
   mean of the ends: a long chord with no bend. A pan or zoom bends (its middle is not the mean
   of its ends), a hard cut bends by half the chord, a flash by more.
+- `long_chord[i]` and `long_bend[i]`: the same for W = LONG_WINDOW, on COARSE thumbnails. A
+  dissolve of up to 2 x LONG_WINDOW frames then has its ends outside the window, so its score
+  `chord - 2 * bend` is a triangle peaking at its middle (one shot's weight equals the other's
+  there), wherever the camera moves: the coarse picture is nearly linear under a slow move
+  over the window, and the ends are whole shots. Shorter windows only see a plateau inside a
+  long dissolve, whose middle a moving camera shifts by several frames.
 - `luma[i]`: mean brightness, for fades through black.
 """
 
@@ -19,11 +25,14 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
+import cv2
 import numpy as np
 
 from tasks.shots.fingerprint import frame_hashes
 
 THUMB_SIZE = (48, 27)  # width, height
+COARSE_SIZE = (12, 7)  # width, height: long-window linearity (a pixel of it is 4x4 of a thumbnail)
+LONG_WINDOW = 24
 FLASH_FRAMES = 4
 WIPE_CHANGE = 24.0  # a pixel (0..255) changing this much between a and b counts for `share`
 
@@ -58,12 +67,18 @@ class Signals:
     # a cut: none or all).
     split: list[float] = field(default_factory=list)
     share: list[float] = field(default_factory=list)
+    long_chord: list[float] = field(default_factory=list)
+    long_bend: list[float] = field(default_factory=list)
+    # Where frame i lies between a = i - W and b = i + W (long window, coarse): the projection
+    # of i - a on b - a, 0 at a and 1 at b (inside a dissolve: the new shot's weight).
+    long_mix: list[float] = field(default_factory=list)
     # Every thumbnail (BGR uint8 blocks), kept for the learned detector when asked.
     keep_thumbs: bool = False
     thumbs: list[np.ndarray] = field(default_factory=list)
     # The newest thumbnails (float32), `_first` the index of the first one kept.
     _history: np.ndarray = field(default_factory=lambda: np.empty((0, 0, 0, 3), np.float32))
     _first: int = 0
+    _coarse: np.ndarray = field(default_factory=lambda: np.empty((0, 0, 0, 3), np.float32))
     _watched: list[int] = field(default_factory=list)
 
     @property
@@ -107,6 +122,7 @@ class Signals:
             self.chord[k][first_middle : first_middle + hi - lo] = chord.tolist()
             self.bend[k][first_middle : first_middle + hi - lo] = bend.tolist()
         # Enough for the dissolve windows, and for cuts found anywhere in this block.
+        self._long_measures(bgr, start)
         keep = len(thumbs) + max(2 * self.windows[1], 2 * FLASH_FRAMES + 1) + 1
         self._history = every[-keep:]
         self._first = self.frames - len(self._history)
@@ -128,6 +144,30 @@ class Signals:
         first = lo + self._first - w
         self.split[first : first + hi - lo] = nearer.tolist()
         self.share[first : first + hi - lo] = share.tolist()
+
+    def _long_measures(self, bgr: np.ndarray, start: int) -> None:
+        coarse = np.stack([cv2.resize(t, COARSE_SIZE, interpolation=cv2.INTER_AREA) for t in bgr])
+        coarse = coarse.astype(np.float32)
+        every = np.concatenate([self._coarse, coarse]) if len(self._coarse) else coarse
+        first = self.frames - len(every)  # index of every[0]
+        w = LONG_WINDOW
+        self.long_chord += [0.0] * len(coarse)
+        self.long_bend += [0.0] * len(coarse)
+        self.long_mix += [0.0] * len(coarse)
+        lo, hi = max(start, 2 * w) - first, self.frames - first
+        if lo < hi:
+            a, m, b = every[lo - 2 * w : hi - 2 * w], every[lo - w : hi - w], every[lo:hi]
+            middle = lo + first - w
+            self.long_chord[middle : middle + hi - lo] = _distances(a, b).tolist()
+            self.long_bend[middle : middle + hi - lo] = _distances(m, (a + b) * 0.5).tolist()
+            chord, moved = _flat(b - a), _flat(m - a)
+            mix = (chord * moved).sum(axis=1) / np.maximum((chord * chord).sum(axis=1), 1.0)
+            self.long_mix[middle : middle + hi - lo] = mix.tolist()
+        self._coarse = every[-2 * w :]
+
+    def long_score(self) -> list[float]:
+        """Per frame, the long window's chord - 2 * bend."""
+        return (np.array(self.long_chord) - 2 * np.array(self.long_bend)).tolist()  # type: ignore[no-any-return]
 
     def watch(self, cut: int) -> None:
         """Measure how far the picture settles after candidate cut `cut` (a frame added)."""

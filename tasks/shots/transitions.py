@@ -13,7 +13,9 @@ from __future__ import annotations
 from collections.abc import Sequence
 from dataclasses import dataclass
 
-from tasks.shots.signals import Signals
+import numpy as np
+
+from tasks.shots.signals import LONG_WINDOW, Signals
 from tasks.spec import Transition
 
 # A cut whose previous frame comes back (within FLASH_FRAMES) this close, relative to the jump,
@@ -23,6 +25,11 @@ FLASH_RETURN = 0.5
 # the chord.
 DISSOLVE_SCORE = 15.0
 DISSOLVE_BEND = 0.4
+# Long dissolves (signals.py's long window): the score's peak at least this, the middle frame
+# off the straight line between the ends by at most this share of the chord (a clean mix: the
+# coarse picture of a pan, a zoom or a cut bends far more).
+LONG_SCORE = 20.0
+LONG_BEND = 0.1
 # A cut's frame change stands this far above the mean of the changes just before and after it;
 # inside a dissolve (where HSV scores can jump as colour fades in over grey) changes are smooth.
 CUT_SPIKE = 2.0
@@ -80,6 +87,8 @@ def fades(candidates: Sequence[int], signals: Signals) -> list[Boundary]:
             left -= 1
         while right + 1 < len(luma) and luma[right + 1] > luma[right]:
             right += 1
+        if first - left <= 1 and right - last <= 1:
+            continue  # a step down and a step up: a dark shot between two cuts, not a fade
         found.append(Boundary((first + last + 1) // 2, "fade", right - left))
     return found
 
@@ -90,10 +99,11 @@ def outside(cuts: Sequence[Boundary], fades: Sequence[Boundary]) -> list[Boundar
 
 
 def dissolves(signals: Signals, taken: Sequence[Boundary]) -> list[Boundary]:
-    """Peaks of the dissolve score, away from the cuts and fades already found."""
+    """Peaks of the dissolve score, away from the cuts and fades already found: the long
+    window's first (placed at their peak), then the short windows' (shorter dissolves)."""
     w = signals.window
+    found = long_dissolves(signals, taken)
     score = signals.dissolve_score(DISSOLVE_BEND)
-    found: list[Boundary] = []
     for m in range(w, len(score) - w):
         if score[m] < DISSOLVE_SCORE or score[m] < max(score[m - w : m + w + 1]):
             continue
@@ -104,6 +114,37 @@ def dissolves(signals: Signals, taken: Sequence[Boundary]) -> list[Boundary]:
         # middle, not wherever the peak fell on it.
         found.append(Boundary((left + right + 1) // 2, "dissolve", 2 * (right - left + 1)))
     return found
+
+
+def long_dissolves(signals: Signals, taken: Sequence[Boundary]) -> list[Boundary]:
+    """Peaks of the long window's score: a dissolve's middle (the middle of the score's
+    triangle at half height), its length twice that width."""
+    w = LONG_WINDOW
+    score = signals.long_score()
+    found: list[Boundary] = []
+    for m in range(w, len(score) - w):
+        if score[m] < LONG_SCORE or score[m] < max(score[m - w : m + w + 1]):
+            continue
+        if signals.long_bend[m] > LONG_BEND * signals.long_chord[m]:
+            continue
+        if any(abs(m - t.frame) <= signals.window + t.length // 2 for t in [*taken, *found]):
+            continue
+        left, right = _half_height(score, m)
+        middle = _even_mix(signals.long_mix, left, right)
+        found.append(Boundary(middle, "dissolve", 2 * (right - left + 1)))
+    return found
+
+
+def _even_mix(mix: list[float], left: int, right: int) -> int:
+    """The frame where a dissolve's two shots weigh the same: where the straight line fitted to
+    the new shot's weight over [left, right] (the score's triangle at half height) crosses
+    one half. Every frame of the triangle has its say, so a moving camera's noise on the
+    score's flat top does not move the middle; the triangle's middle if no line rises."""
+    frames = np.arange(left, right + 1)
+    slope, offset = np.polyfit(frames, np.asarray(mix[left : right + 1]), 1)
+    if slope <= 0:
+        return (left + right + 1) // 2
+    return int(np.clip(np.floor((0.5 - offset) / slope + 0.5), left, right))
 
 
 def wipes(signals: Signals, taken: Sequence[Boundary]) -> list[Boundary]:
