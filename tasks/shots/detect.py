@@ -56,7 +56,7 @@ log = logging.getLogger(__name__)
 
 DETECTOR = "pyscenedetect-adaptive+threshold+recast-flash-dissolve"
 _PYAV_BLOCK = 32
-MIN_FLASH_CUT = 3  # the shortest shot the fused and learned detectors keep
+MIN_FLASH_CUT = 3  # the shortest shot kept: a flash cut (3-6 frames) is a shot
 
 
 @dataclass(frozen=True)
@@ -97,9 +97,10 @@ def detect_shots(
 ) -> ShotList:
     """Shots of the film at `path`: frames from 0 in presentation order, end exclusive.
     `sampler`, if given, is handed its frames from the same decode pass. Shots are at least
-    `min_shot_frames` long: 8 by default, 3 (a flash cut) when the learned model has a say."""
+    `min_shot_frames` long: 3 (a flash cut) by default. Flashes and strobes are no shots:
+    a cut is kept only when the picture does not come back (transitions.hard_cuts)."""
     if min_shot_frames is None:
-        min_shot_frames = 8 if detector == "classical" else MIN_FLASH_CUT
+        min_shot_frames = MIN_FLASH_CUT
     params = DetectParams(min_shot_frames=min_shot_frames, detector=detector, **overrides)  # type: ignore[arg-type]
     started = time.monotonic()
     info, (cuts, fades, signals) = _measure(path, params, sampler)

@@ -72,6 +72,13 @@ class Signals:
     # Where frame i lies between a = i - W and b = i + W (long window, coarse): the projection
     # of i - a on b - a, 0 at a and 1 at b (inside a dissolve: the new shot's weight).
     long_mix: list[float] = field(default_factory=list)
+    # `split` and `share` for the long window, on coarse thumbnails (wipes).
+    long_split: list[float] = field(default_factory=list)
+    long_share: list[float] = field(default_factory=list)
+    # Per frame, the coarse pixels of the long window's middle that change (bit set in the
+    # first COARSE_PIXELS bits) and those nearer its end (in the next ones), packed (numpy's
+    # packbits): where a wipe's edge is, frame by frame.
+    long_pixels: list[bytes] = field(default_factory=list)
     # Every thumbnail (BGR uint8 blocks), kept for the learned detector when asked.
     keep_thumbs: bool = False
     thumbs: list[np.ndarray] = field(default_factory=list)
@@ -135,12 +142,8 @@ class Signals:
         lo, hi = max(start, 2 * w) - self._first, self.frames - self._first
         if lo >= hi:
             return
-        a, m, b = (_flat(every[lo - 2 * w : hi - 2 * w]), _flat(every[lo - w : hi - w]),
-                   _flat(every[lo:hi]))  # fmt: skip
-        to_a, to_b, chord = np.abs(m - a), np.abs(m - b), np.abs(b - a)
-        changing = chord > WIPE_CHANGE
-        nearer = np.minimum(to_a, to_b).mean(axis=1) / np.maximum(chord.mean(axis=1), 1.0)
-        share = ((to_b < to_a) & changing).sum(axis=1) / np.maximum(changing.sum(axis=1), 1)
+        a, m, b = every[lo - 2 * w : hi - 2 * w], every[lo - w : hi - w], every[lo:hi]
+        nearer, share = _wipe_split(a, m, b)
         first = lo + self._first - w
         self.split[first : first + hi - lo] = nearer.tolist()
         self.share[first : first + hi - lo] = share.tolist()
@@ -154,6 +157,9 @@ class Signals:
         self.long_chord += [0.0] * len(coarse)
         self.long_bend += [0.0] * len(coarse)
         self.long_mix += [0.0] * len(coarse)
+        self.long_split += [1.0] * len(coarse)
+        self.long_share += [0.0] * len(coarse)
+        self.long_pixels += [b""] * len(coarse)
         lo, hi = max(start, 2 * w) - first, self.frames - first
         if lo < hi:
             a, m, b = every[lo - 2 * w : hi - 2 * w], every[lo - w : hi - w], every[lo:hi]
@@ -163,7 +169,40 @@ class Signals:
             chord, moved = _flat(b - a), _flat(m - a)
             mix = (chord * moved).sum(axis=1) / np.maximum((chord * chord).sum(axis=1), 1.0)
             self.long_mix[middle : middle + hi - lo] = mix.tolist()
+            split, share = _wipe_split(a, m, b)
+            self.long_split[middle : middle + hi - lo] = split.tolist()
+            self.long_share[middle : middle + hi - lo] = share.tolist()
+            to_a, to_b = np.abs(m - a).mean(axis=3), np.abs(m - b).mean(axis=3)
+            changing = np.abs(b - a).mean(axis=3) > WIPE_CHANGE
+            bits = np.packbits(
+                np.concatenate([_flat(changing), _flat(to_b < to_a)], axis=1), axis=1
+            )
+            self.long_pixels[middle : middle + hi - lo] = [row.tobytes() for row in bits]
         self._coarse = every[-2 * w :]
+
+    def wipe_middle(self, first: int, last: int) -> float | None:
+        """When the edge of the wipe whose middles run from `first` to `last` crosses the
+        frame's centre (None if too few pixels change). Each coarse pixel changing at the
+        middle of the run turns to the new shot at one frame (counted over the run and
+        LONG_WINDOW / 3 frames each side); a wipe's edge sweeps the frame at a steady pace
+        in one direction, so those frames lie on a plane over the picture, whatever the
+        picture (a run's own middle leans towards wherever the changing pixels crowd)."""
+        pixels = COARSE_SIZE[0] * COARSE_SIZE[1]
+        lo, hi = max(first - LONG_WINDOW // 3, 0), min(last + LONG_WINDOW // 3, self.frames - 1)
+        rows = [np.unpackbits(np.frombuffer(self.long_pixels[i], np.uint8))[: 2 * pixels]
+                for i in range(lo, hi + 1) if self.long_pixels[i]]  # fmt: skip
+        if len(rows) != hi - lo + 1:
+            return None
+        bits = np.stack(rows).astype(bool)
+        changing = bits[(first + last) // 2 - lo, :pixels]
+        if changing.sum() < 3:
+            return None
+        turned = lo + (~bits[:, pixels:]).sum(axis=0)[changing]  # frames before it turned
+        y, x = np.divmod(np.flatnonzero(changing), COARSE_SIZE[0])
+        plane = np.stack([np.ones(len(x)), x, y], axis=1)
+        (offset, along_x, along_y), *_ = np.linalg.lstsq(plane, turned.astype(float), rcond=None)
+        centre_x, centre_y = (COARSE_SIZE[0] - 1) / 2, (COARSE_SIZE[1] - 1) / 2
+        return float(offset + along_x * centre_x + along_y * centre_y)
 
     def long_score(self) -> list[float]:
         """Per frame, the long window's chord - 2 * bend."""
@@ -201,5 +240,15 @@ class Signals:
         self._settle_due(final=True)
 
 
+def _wipe_split(a: np.ndarray, m: np.ndarray, b: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """`split` and `share` (see Signals) of middles `m` between `a` and `b`, per frame."""
+    a, m, b = _flat(a), _flat(m), _flat(b)
+    to_a, to_b, chord = np.abs(m - a), np.abs(m - b), np.abs(b - a)
+    changing = chord > WIPE_CHANGE
+    nearer = np.minimum(to_a, to_b).mean(axis=1) / np.maximum(chord.mean(axis=1), 1.0)
+    share = ((to_b < to_a) & changing).sum(axis=1) / np.maximum(changing.sum(axis=1), 1)
+    return nearer, share
+
+
 def _flat(frames: np.ndarray) -> np.ndarray:
-    return frames.reshape(len(frames), -1)
+    return frames.reshape(len(frames), int(np.prod(frames.shape[1:])))

@@ -10,6 +10,7 @@ weigh the same. A dissolve candidate next to a cut or inside a fade is part of t
 
 from __future__ import annotations
 
+import math
 from collections.abc import Sequence
 from dataclasses import dataclass
 
@@ -150,44 +151,42 @@ def _even_mix(mix: list[float], left: int, right: int) -> int:
 def wipes(signals: Signals, taken: Sequence[Boundary]) -> list[Boundary]:
     """Middles of wipes: runs of frames made of the frame W before and the frame W after, part
     one and part the other (a dissolve mixes them, a cut takes one), away from what is already
-    found. A wipe keeps its changing pixels split about half and half all through its middle,
-    so it is placed at the middle of the run."""
-    w, chord = signals.window, signals.chord[0]
+    found; the long window's first (coarse thumbnails, whose ends are whole shots and which a
+    moving camera hardly disturbs), then the short window's (wipes shorter than WIPE_RUN / 0.4
+    frames). The changing pixels nearer the new shot go from WIPE_SHARE's low to its high
+    share (0.3 to 0.7) in 0.4 of the wipe, so the run's middle is the wipe's and the wipe is
+    2.5 runs long. A long run's middle is when the wipe's edge crosses the frame's centre
+    (Signals.wipe_middle)."""
+    found: list[Boundary] = []
+    for split, share, chord, w in (
+        (signals.long_split, signals.long_share, signals.long_chord, LONG_WINDOW),
+        (signals.split, signals.share, signals.chord[0], signals.window),
+    ):
+        for first, last in _wipe_runs(split, share, chord, w):
+            centre = signals.wipe_middle(first, last) if w == LONG_WINDOW else None
+            middle = (first + last + 1) // 2 if centre is None else math.floor(centre + 0.5)
+            if any(
+                abs(middle - t.frame) <= signals.window + t.length // 2 for t in (*taken, *found)
+            ):
+                continue
+            found.append(Boundary(middle, "wipe", round((last - first + 1) / 0.4)))
+    return found
+
+
+def _wipe_runs(
+    split: list[float], share: list[float], chord: list[float], w: int
+) -> list[tuple[int, int]]:
+    """First and last frames of the runs of at least WIPE_RUN frames whose middles are made
+    of both ends of the window, half and half."""
     low, high = WIPE_SHARE
     runs: list[list[int]] = []
-    for m in range(w, len(signals.split) - w):
-        if (
-            signals.split[m] <= WIPE_SPLIT
-            and low <= signals.share[m] <= high
-            and chord[m] >= WIPE_CHORD
-        ):
+    for m in range(w, len(split) - w):
+        if split[m] <= WIPE_SPLIT and low <= share[m] <= high and chord[m] >= WIPE_CHORD:
             if runs and runs[-1][-1] == m - 1:
                 runs[-1].append(m)
             else:
                 runs.append([m])
-    found: list[Boundary] = []
-    for run in runs:
-        if len(run) < WIPE_RUN:
-            continue
-        first, last = _moving(signals.jump, run)
-        middle = (first + last) // 2
-        if any(abs(middle - t.frame) <= w + t.length // 2 for t in [*taken, *found]):
-            continue
-        found.append(Boundary(middle, "wipe", last - first))
-    return found
-
-
-def _moving(jump: list[float], run: list[int]) -> tuple[int, int]:
-    """The first and last frame changes of a wipe (jump[i]: frame i-1 to i). Its edge sweeps a
-    band a frame, so the frames change all through it, more than the camera's own motion makes
-    them before and after: at least half the least change within the run."""
-    level = min(jump[run[0] : run[-1] + 1]) / 2
-    first, last = run[0], run[-1]
-    while first > 1 and jump[first - 1] >= level:
-        first -= 1
-    while last + 1 < len(jump) and jump[last + 1] >= level:
-        last += 1
-    return first, last
+    return [(run[0], run[-1]) for run in runs if len(run) >= WIPE_RUN]
 
 
 def _half_height(score: list[float], peak: int) -> tuple[int, int]:
