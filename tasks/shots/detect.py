@@ -64,6 +64,13 @@ class DetectParams:
     adaptive_threshold: float = 3.0
     min_content_val: float = 15.0
     cut_jump: float = 30.0
+    # Uncertain frames, for the fused detector: a change this many times the mean change of
+    # the 2 frames before it or of the 2 after it (the calmer: a cut into a close-up, whose
+    # shake is larger, stands out of the shot before), and at least `spike_min` (a cut between
+    # two framings of one scene, whose colours PySceneDetect's HSV scores hardly see; also a
+    # whip pan's ends).
+    spike_ratio: float = 3.0
+    spike_min: float = 10.0
     fade_threshold: float = 12.0
     dissolve_window: int = 8
     min_shot_frames: int = 8
@@ -258,6 +265,9 @@ def _scan(
             timecode = FrameTimecode(index, fps)
             if signals.jump[index] >= params.cut_jump:
                 _watch([timecode], cuts, signals)
+            if index >= 2 and _spike(signals.jump, index - 2, params):
+                signals.spikes.append(index - 2)
+                signals.watch(index - 2)
             _watch(adaptive.process_frame(timecode, frame), cuts, signals)
             fades += [tc.frame_num for tc in threshold.process_frame(timecode, mean)]
     if index < 0:
@@ -273,6 +283,13 @@ def _chain(first: np.ndarray | None, rest: Iterator[np.ndarray]) -> Iterator[np.
     if first is not None:
         yield first
         yield from rest
+
+
+def _spike(jump: list[float], frame: int, params: DetectParams) -> bool:
+    """Whether the change into `frame` stands out of the 2 before it or the 2 after it."""
+    before, after = jump[max(frame - 2, 1) : frame], jump[frame + 1 : frame + 3]
+    level = min(sum(side) / len(side) for side in (before, after) if side) if frame > 1 else 0.0
+    return jump[frame] >= max(params.spike_min, params.spike_ratio * level)
 
 
 def _watch(found: list[FrameTimecode], cuts: set[int], signals: Signals) -> None:

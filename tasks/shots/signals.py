@@ -87,6 +87,9 @@ class Signals:
     _first: int = 0
     _coarse: np.ndarray = field(default_factory=lambda: np.empty((0, 0, 0, 3), np.float32))
     _watched: list[int] = field(default_factory=list)
+    # Frames whose change stands out of their neighbours' (detect.py's `_spike`) but which no
+    # classical detector took: where the fused detector asks the learned model.
+    spikes: list[int] = field(default_factory=list)
 
     @property
     def windows(self) -> tuple[int, int]:
