@@ -18,6 +18,9 @@ thumbnails spans block edges. Per frame i (distances are mean absolute differenc
   there), wherever the camera moves: the coarse picture is nearly linear under a slow move
   over the window, and the ends are whole shots. Shorter windows only see a plateau inside a
   long dissolve, whose middle a moving camera shifts by several frames.
+- `variance[i]`: the variance of frame i's thumbnail. A mix of two pictures varies less than
+  either (a quarter of each's variance, if they are unrelated): a dissolve's middle dips, a
+  steady pan over a smooth picture (nearly linear at the coarse scale too) does not.
 - `luma[i]`: mean brightness, for fades through black.
 """
 
@@ -59,6 +62,7 @@ class Signals:
     chord: list[list[float]] = field(default_factory=lambda: [[], []])
     bend: list[list[float]] = field(default_factory=lambda: [[], []])
     luma: list[float] = field(default_factory=list)
+    variance: list[float] = field(default_factory=list)
     # Each block's frame fingerprints (tasks.shots.fingerprint), for reuse across versions.
     hashes: list[np.ndarray] = field(default_factory=list)
     # Wipes, for a = i-W, b = i+W (W = `window`): `split[i]`, each pixel's distance to the nearer
@@ -110,6 +114,7 @@ class Signals:
         every = np.concatenate([self._history, thumbs]) if len(self._history) else thumbs
         offset = start - self._first  # position of the block's first frame in `every`
         self.luma += _means(thumbs).tolist()
+        self.variance += _flat(thumbs).var(axis=1).tolist()
         self.hashes.append(frame_hashes(bgr))
         if offset:
             self.jump += _distances(every[offset:], every[offset - 1 : -1]).tolist()

@@ -31,6 +31,9 @@ DISSOLVE_BEND = 0.4
 # coarse picture of a pan, a zoom or a cut bends far more).
 LONG_SCORE = 20.0
 LONG_BEND = 0.1
+# and its middle frame's variance at most this share of the mean of the ends' (a mix of two
+# unrelated pictures: a half; the tuning films' dissolves: 0.32-0.65; a steady pan: 1).
+LONG_DIP = 0.8
 # A cut's frame change stands this far above the mean of the changes just before and after it;
 # inside a dissolve (where HSV scores can jump as colour fades in over grey) changes are smooth.
 CUT_SPIKE = 2.0
@@ -113,7 +116,9 @@ def dissolves(signals: Signals, taken: Sequence[Boundary]) -> list[Boundary]:
         left, right = _half_height(score, m)
         # A long dissolve's score is a plateau (every window inside it is a clean mix): its
         # middle, not wherever the peak fell on it.
-        found.append(Boundary((left + right + 1) // 2, "dissolve", 2 * (right - left + 1)))
+        middle = (left + right + 1) // 2
+        if _dips(signals, middle):
+            found.append(Boundary(middle, "dissolve", 2 * (right - left + 1)))
     return found
 
 
@@ -132,8 +137,21 @@ def long_dissolves(signals: Signals, taken: Sequence[Boundary]) -> list[Boundary
             continue
         left, right = _half_height(score, m)
         middle = _even_mix(signals.long_mix, left, right)
+        ends = (
+            signals.variance[max(middle - w, 0)] + signals.variance[min(middle + w, len(score) - 1)]
+        )
+        if signals.variance[middle] > LONG_DIP * ends / 2:
+            continue  # no mix of two pictures: a steady move
         found.append(Boundary(middle, "dissolve", 2 * (right - left + 1)))
     return found
+
+
+def _dips(signals: Signals, middle: int) -> bool:
+    """Whether frame `middle` varies less than the frames LONG_WINDOW before and after it, as
+    a mix of two pictures does (and a steady move over a smooth picture does not)."""
+    variance, w = signals.variance, LONG_WINDOW
+    ends = variance[max(middle - w, 0)] + variance[min(middle + w, len(variance) - 1)]
+    return variance[middle] <= LONG_DIP * ends / 2
 
 
 def _even_mix(mix: list[float], left: int, right: int) -> int:
