@@ -5,7 +5,8 @@ neighbours, so fast camera moves do not count) and are kept only when the pictur
 back within a few frames (a flash or a strobe does). Fades come from PySceneDetect's
 ThresholdDetector (through black; the boundary is the middle of the dark frames). Dissolves are
 the peaks of `chord - 2 * bend` (see signals.py): the middle of a dissolve, where both shots
-weigh the same. A dissolve candidate next to a cut or inside a fade is part of that one.
+weigh the same; a long window on coarse thumbnails finds long ones between moving shots, and
+wipes. A dissolve candidate next to a cut or inside a fade is part of that one.
 """
 
 from __future__ import annotations
@@ -104,7 +105,8 @@ def outside(cuts: Sequence[Boundary], fades: Sequence[Boundary]) -> list[Boundar
 
 def dissolves(signals: Signals, taken: Sequence[Boundary]) -> list[Boundary]:
     """Peaks of the dissolve score, away from the cuts and fades already found: the long
-    window's first (placed at their peak), then the short windows' (shorter dissolves)."""
+    window's first (`long_dissolves`), then the short windows' (the middle of their plateau
+    at half height), each with a variance dip at its middle (`_dips`)."""
     w = signals.window
     found = long_dissolves(signals, taken)
     score = signals.dissolve_score(DISSOLVE_BEND)
@@ -137,10 +139,7 @@ def long_dissolves(signals: Signals, taken: Sequence[Boundary]) -> list[Boundary
             continue
         left, right = _half_height(score, m)
         middle = _even_mix(signals.long_mix, left, right)
-        ends = (
-            signals.variance[max(middle - w, 0)] + signals.variance[min(middle + w, len(score) - 1)]
-        )
-        if signals.variance[middle] > LONG_DIP * ends / 2:
+        if not _dips(signals, middle):
             continue  # no mix of two pictures: a steady move
         found.append(Boundary(middle, "dissolve", 2 * (right - left + 1)))
     return found
