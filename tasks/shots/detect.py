@@ -73,7 +73,7 @@ class DetectParams:
     spike_min: float = 10.0
     fade_threshold: float = 12.0
     dissolve_window: int = 8
-    min_shot_frames: int = 8
+    min_shot_frames: int = 3  # MIN_FLASH_CUT
     # Every frame is measured at this size (both detectors and signals.py's thumbnails).
     decode_width: int = THUMB_SIZE[0]
     decode_height: int = THUMB_SIZE[1]
