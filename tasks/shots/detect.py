@@ -56,7 +56,7 @@ log = logging.getLogger(__name__)
 
 DETECTOR = "pyscenedetect-adaptive+threshold+recast-flash-dissolve"
 _PYAV_BLOCK = 32
-MIN_FLASH_CUT = 3  # the shortest shot the fused and learned detectors keep
+MIN_FLASH_CUT = 3  # the shortest shot kept: a flash cut (3-6 frames) is a shot
 
 
 @dataclass(frozen=True)
@@ -64,9 +64,16 @@ class DetectParams:
     adaptive_threshold: float = 3.0
     min_content_val: float = 15.0
     cut_jump: float = 30.0
+    # Uncertain frames, for the fused detector: a change this many times the mean change of
+    # the 2 frames before it or of the 2 after it (the calmer: a cut into a close-up, whose
+    # shake is larger, stands out of the shot before), and at least `spike_min` (a cut between
+    # two framings of one scene, whose colours PySceneDetect's HSV scores hardly see; also a
+    # whip pan's ends).
+    spike_ratio: float = 3.0
+    spike_min: float = 10.0
     fade_threshold: float = 12.0
     dissolve_window: int = 8
-    min_shot_frames: int = 8
+    min_shot_frames: int = 3  # MIN_FLASH_CUT
     # Every frame is measured at this size (both detectors and signals.py's thumbnails).
     decode_width: int = THUMB_SIZE[0]
     decode_height: int = THUMB_SIZE[1]
@@ -97,9 +104,10 @@ def detect_shots(
 ) -> ShotList:
     """Shots of the film at `path`: frames from 0 in presentation order, end exclusive.
     `sampler`, if given, is handed its frames from the same decode pass. Shots are at least
-    `min_shot_frames` long: 8 by default, 3 (a flash cut) when the learned model has a say."""
+    `min_shot_frames` long: 3 (a flash cut) by default. Flashes and strobes are no shots:
+    a cut is kept only when the picture does not come back (transitions.hard_cuts)."""
     if min_shot_frames is None:
-        min_shot_frames = 8 if detector == "classical" else MIN_FLASH_CUT
+        min_shot_frames = MIN_FLASH_CUT
     params = DetectParams(min_shot_frames=min_shot_frames, detector=detector, **overrides)  # type: ignore[arg-type]
     started = time.monotonic()
     info, (cuts, fades, signals) = _measure(path, params, sampler)
@@ -257,6 +265,9 @@ def _scan(
             timecode = FrameTimecode(index, fps)
             if signals.jump[index] >= params.cut_jump:
                 _watch([timecode], cuts, signals)
+            if index >= 2 and _spike(signals.jump, index - 2, params):
+                signals.spikes.append(index - 2)
+                signals.watch(index - 2)
             _watch(adaptive.process_frame(timecode, frame), cuts, signals)
             fades += [tc.frame_num for tc in threshold.process_frame(timecode, mean)]
     if index < 0:
@@ -272,6 +283,13 @@ def _chain(first: np.ndarray | None, rest: Iterator[np.ndarray]) -> Iterator[np.
     if first is not None:
         yield first
         yield from rest
+
+
+def _spike(jump: list[float], frame: int, params: DetectParams) -> bool:
+    """Whether the change into `frame` stands out of the 2 before it or the 2 after it."""
+    before, after = jump[max(frame - 2, 1) : frame], jump[frame + 1 : frame + 3]
+    level = min(sum(side) / len(side) for side in (before, after) if side) if frame > 1 else 0.0
+    return jump[frame] >= max(params.spike_min, params.spike_ratio * level)
 
 
 def _watch(found: list[FrameTimecode], cuts: set[int], signals: Signals) -> None:

@@ -68,8 +68,8 @@ def test_copy_trimmed_film_counts_presented_frames(tmp_path: Path) -> None:
     trimmed = tmp_path / "trimmed.mp4"
     _ffmpeg("-ss", "0.5", "-i", str(film), "-c", "copy", str(trimmed))
     hidden = sum(LENGTHS) - sum(1 for _ in read_frames(trimmed))
-    # A first shot shorter than min_shot_frames (8) is merged into the next.
-    assert _cuts(trimmed) == [c - hidden for c in CUTS if c - hidden >= 8]
+    # A first shot shorter than min_shot_frames (3) is merged into the next.
+    assert _cuts(trimmed) == [c - hidden for c in CUTS if c - hidden >= 3]
 
 
 def test_single_shot_film(tmp_path: Path) -> None:

@@ -10,14 +10,11 @@ import pytest
 from bench.hard_films import CASES, Boundary, frames_of, hard_film, score, write
 from tasks.shots.detect import detect_shots
 
-# The classical detector handles these; flash cuts (3-6 frames) and cuts between two framings of
-# one scene need the learned model's say (the fused detector; test_learned.py runs it on a flash
-# cut). A dissolve of 46 frames between moving shots is missed by both (README, "Hard shots").
-FUSED = ("flash_cut", "same_scene")
-MISSED = pytest.mark.xfail(strict=True, reason="a 46-frame dissolve between moving shots")
-CLASSICAL = [
-    pytest.param(c, marks=MISSED) if c == "dissolve" else c for c in CASES if c not in FUSED
-]
+# The classical detector handles these (the dissolve: 46 frames between moving shots; the flash
+# cut: a shot of 3-6 frames); cuts between two framings of one scene may need the learned
+# model's say (the fused detector; test_learned.py asks it on another film).
+FUSED = ("same_scene",)
+CLASSICAL = [c for c in CASES if c not in FUSED]
 
 
 def _found(path: Path, detector: str = "classical") -> list[tuple[int, str]]:

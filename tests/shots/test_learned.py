@@ -6,6 +6,7 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
+import numpy as np
 import pytest
 
 from bench.hard_films import hard_film, write
@@ -57,12 +58,24 @@ def test_shot_detector_is_a_spec_field() -> None:
         RenderSpec.parse({**spec, "shot_detector": "psychic"})
 
 
-def test_fused_detection_is_reproducible(tmp_path: Path) -> None:
-    """The same film gives the same shot list (the model runs twice), recorded as fused."""
-    film = hard_film(["flash_cut"], seed=3)
-    path = write(film, tmp_path / "flash.mp4", size=(160, 90), crf=32)
+def test_fused_detection_is_reproducible(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """The same film gives the same shot list (the model asked twice), recorded as fused. The
+    model is asked only about the uncertain frames: the cut between two framings of a scene
+    (which the classical detector misses on this film) and the start of a whip pan."""
+    film = hard_film(["same_scene", "whip"], seed=18)
+    path = write(film, tmp_path / "same.mp4", size=(160, 90), crf=32)
+    asked: list[list[int]] = []
+    predict_around = learned.predict_around
+
+    def spy(thumbs: np.ndarray, frames: list[int], **kwargs: str) -> dict[int, float]:
+        asked.append(list(frames))
+        return predict_around(thumbs, frames, **kwargs)
+
+    monkeypatch.setattr(learned, "predict_around", spy)
     first, second = detect_shots(path, detector="fused"), detect_shots(path, detector="fused")
     assert first == second
     assert first.params["detector"] == "fused"
-    found = [s.start_frame for s in first.shots[1:]]
-    assert found == [b.frame for b in film.truth()]
+    truth = [b.frame for b in film.truth()]
+    assert [s.start_frame for s in first.shots[1:]] == truth
+    assert len(asked) == 2 and asked[0] == asked[1] and truth[0] in asked[0]
+    assert len(asked[0]) < 5  # a few windows, not the film

@@ -55,7 +55,7 @@ def test_transitions_found_within_one_frame(
 def test_all_boundaries_f1(mixed: tuple[ShotList, dict[int, str]]) -> None:
     found, truth = mixed
     assert _f1([s.start_frame for s in found.shots[1:]], list(truth)) >= 0.95
-    assert found.detector == DETECTOR and found.params["min_shot_frames"] == 8
+    assert found.detector == DETECTOR and found.params["min_shot_frames"] == 3
     gradual = [s for s in found.shots if s.transition != "cut"]
     assert gradual and all(s.transition_frames >= 4 for s in gradual)
 
