@@ -134,16 +134,16 @@ def match_shading(face: Image, target: Image, weight: FloatImage, size: int) -> 
     step = max(1, int(sigma // 3))
     small = (size // step, size // step)
     diff = (target.astype(np.float32) - face.astype(np.float32)) * weight[..., None]
-    diff = cv2.GaussianBlur(
-        cv2.resize(diff, small, interpolation=cv2.INTER_AREA), (0, 0), sigma / step
-    )
-    w = cv2.GaussianBlur(
-        cv2.resize(weight, small, interpolation=cv2.INTER_AREA), (0, 0), sigma / step
-    )
-    low = cv2.resize(
-        diff / (w[..., None] + np.float32(1e-4)), (size, size), interpolation=cv2.INTER_LINEAR
-    )
-    return np.clip(np.rint(face.astype(np.float32) + low), 0, 255).astype(np.uint8)
+    low = _shrunk_blur(diff, small, sigma / step)
+    low /= _shrunk_blur(weight, small, sigma / step)[..., None] + np.float32(1e-4)
+    up = cv2.resize(low, (size, size), interpolation=cv2.INTER_LINEAR)
+    out = np.clip(np.rint(face.astype(np.float32) + up), 0, 255)
+    return np.asarray(out, np.uint8)
+
+
+def _shrunk_blur(image: FloatImage, size: tuple[int, int], sigma: float) -> FloatImage:
+    small = cv2.resize(image, size, interpolation=cv2.INTER_AREA)
+    return np.asarray(cv2.GaussianBlur(small, (0, 0), sigma), np.float32)
 
 
 def _composite(canvas: Image, face: Image, alpha: FloatImage, box: Box) -> None:
