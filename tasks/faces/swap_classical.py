@@ -24,7 +24,14 @@ import numpy.typing as npt
 
 from tasks.faces.align import Box, Image, align_face, crop_box, estimate_transform, warp_back
 from tasks.faces.detect import Face
-from tasks.faces.masks import DEFAULT_MASKS, MaskSpec, face_mask, hard_mask, paste_mask
+from tasks.faces.masks import (
+    DEFAULT_MASKS,
+    FaceMemory,
+    MaskSpec,
+    face_mask,
+    hard_mask,
+    paste_mask,
+)
 
 __all__ = ["MaskSpec", "face_mask", "hard_mask", "paste_face", "prepare_source", "swap_face"]
 
@@ -70,9 +77,14 @@ def swap_face(
 
 
 def paste_face(
-    canvas: Image, target: Face, source: SourceFace, masks: MaskSpec = DEFAULT_MASKS
+    canvas: Image,
+    target: Face,
+    source: SourceFace,
+    masks: MaskSpec = DEFAULT_MASKS,
+    memory: FaceMemory | None = None,
 ) -> Box | None:
-    """Replace `target`'s face in `canvas` in place; the frame region written, or None."""
+    """Replace `target`'s face in `canvas` in place; the frame region written, or None.
+    `memory`: the face's track's, for the occlusion mask."""
     size = _crop_size(target)
     matrix = estimate_transform(target.kps, size)
     box = crop_box(matrix, size, canvas.shape)
@@ -82,7 +94,7 @@ def paste_face(
         cv2.warpAffine(canvas, matrix, (size, size), borderMode=cv2.BORDER_REPLICATE),
         dtype=np.uint8,
     )
-    soft = paste_mask(masks, target_crop)
+    soft = paste_mask(masks, target_crop, memory)
     blended = blend_into(source.crop(size), target_crop, soft)
     _composite(canvas, warp_back(blended, matrix, box), warp_back(soft, matrix, box), box)
     return box
