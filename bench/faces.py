@@ -42,6 +42,7 @@ from contract_models import neural_store  # noqa: E402
 from tasks.faces import FaceEngine, Mapping, faces_log, pipeline  # noqa: E402
 from tasks.faces.backend import Backend, build_backend, load_restorer  # noqa: E402
 from tasks.faces.detect import detect_faces  # noqa: E402
+from tasks.faces.masks import MaskSpec  # noqa: E402
 from tasks.faces.settings import Settings  # noqa: E402
 from tasks.media.frames import FrameWriter, read_frames  # noqa: E402
 from tasks.models import ModelStore  # noqa: E402
@@ -170,10 +171,13 @@ def efficiency(backends: dict[str, Backend], count: int) -> None:
 
 # onnxruntime's threads spun while idle before issue 19 (its default); `TODAY_QUIET` is that
 # detection path with them quiet, to tell the two gains apart.
+# Today's paths paste through the region mask alone (occlusion was off by default then); the
+# default path pays for its occlusion mask.
 TODAY = Settings(detect_side=640, detect_every=1, refine_side=0, reid_every=12, ort_spin=True)
 TODAY_QUIET = replace(TODAY, ort_spin=False)
 FAST = Settings.from_env()  # the defaults (or RECAST_DETECT_* as set): scans, refined faces
 PATHS = {"today": TODAY, "quiet": TODAY_QUIET, "fast": FAST}
+MASKS = {"today": MaskSpec(("region",)), "quiet": MaskSpec(("region",)), "fast": MaskSpec()}
 
 
 def _spin(settings: Settings) -> None:
@@ -196,7 +200,12 @@ def pan(count: int) -> list[np.ndarray]:
 
 
 def one_actor(
-    settings: Settings, film: Path, out: Path, count: int, nobody: bool = False
+    settings: Settings,
+    film: Path,
+    out: Path,
+    count: int,
+    nobody: bool = False,
+    masks: MaskSpec | None = None,
 ) -> dict[str, float]:
     """The swap stage's path over `film`: one of six people (Lisa) mapped to the astronaut;
     with `nobody`, a reference no one in the film matches (detection and identity only)."""
@@ -210,6 +219,7 @@ def one_actor(
         [Mapping(source=data.astronaut(), reference=data.astronaut() if nobody else person(t1, 5))],
         backend=build_backend(None),
         settings=settings,
+        masks=masks,
     )
     work = UnitSwap(engine, [0] * count, out, "24")
     batches = pipeline.batches(read_frames(film), lambda i: 0, 8)
@@ -257,7 +267,7 @@ def _compare(film: Path, tmp: Path, count: int, rounds: int, nobody: bool) -> No
     cpu: dict[str, list[float]] = {name: [] for name in PATHS}
     for _ in range(rounds):
         for name, settings in PATHS.items():
-            row = one_actor(settings, film, tmp / f"{name}.mkv", count, nobody)
+            row = one_actor(settings, film, tmp / f"{name}.mkv", count, nobody, MASKS[name])
             figures[name].append(row["fps"])
             cpu[name].append(row["cpu_fps"])
             seconds = [row.get(k, 0.0) for k in ("detect", "identity", "swap")]

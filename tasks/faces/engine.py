@@ -58,6 +58,10 @@ _LOOK = 16  # side of the thumbnail an unmatched face's appearance is followed b
 _JUMP = 0.45  # mean change of the normalised thumbnail that calls for a new identity check
 _SAME_FACE = 0.5  # IoU of a scanned and a refined face taken for the same face
 _GROWN = 1.4  # or a face this much wider than when last checked (more pixels to recognise)
+# A face narrower than this share of its width when last checked is not checked again on a
+# jump: cut by the frame edge as it leaves, or further off, it shows less than it did (a face
+# leaving t1's pan was embedded three more times at 80 ms of dlib each, to no avail).
+_SHRUNK = 0.9
 
 
 @dataclass(frozen=True, eq=False)
@@ -330,6 +334,8 @@ class FaceEngine:
             return True
         if track.mapping is None and face.width > _GROWN * track.checked_width:
             return True
+        if track.mapping is None and face.width < _SHRUNK * track.checked_width:
+            return False  # less face than when checked (leaving the frame, moving off)
         return track.look is None or float(np.abs(look - track.look).mean()) > _JUMP
 
     def _recheck(self, track: Track, embedding: Embedding, index: int) -> None:
