@@ -3,7 +3,8 @@
     .venv/bin/python bench/faces.py [--frames 8] [--no-gfpgan] [--speed-only] [--rounds 2]
 
 First the swap stage's detection path of before issue 19 (`TODAY`: CenterFace at 640 on every
-frame, identity re-checked every 12 frames) against the default (`FAST`), in alternating runs
+frame, identity re-checked every 12 frames, onnxruntime's threads spinning; `quiet`: the same
+without the spinning) against the default (`FAST`), in alternating runs
 on the same 854x480 film, with one actor mapped among six faces and with nobody matched:
 frames per second (wall and per CPU-second), step seconds, identity and flicker figures.
 
@@ -25,6 +26,7 @@ import sys
 import tempfile
 import time
 from collections.abc import Callable
+from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
@@ -40,6 +42,7 @@ from contract_models import neural_store  # noqa: E402
 from tasks.faces import FaceEngine, Mapping, faces_log, pipeline  # noqa: E402
 from tasks.faces.backend import Backend, build_backend, load_restorer  # noqa: E402
 from tasks.faces.detect import detect_faces  # noqa: E402
+from tasks.faces.masks import MaskSpec  # noqa: E402
 from tasks.faces.settings import Settings  # noqa: E402
 from tasks.media.frames import FrameWriter, read_frames  # noqa: E402
 from tasks.models import ModelStore  # noqa: E402
@@ -166,8 +169,24 @@ def efficiency(backends: dict[str, Backend], count: int) -> None:
                   f"{count / stats.wall:.1f} fps")  # fmt: skip
 
 
-TODAY = Settings(detect_side=640, detect_every=1, refine_side=0, reid_every=12)
+# onnxruntime's threads spun while idle before issue 19 (its default); `TODAY_QUIET` is that
+# detection path with them quiet, to tell the two gains apart.
+# Today's paths paste through the region mask alone (occlusion was off by default then); the
+# default path pays for its occlusion mask.
+TODAY = Settings(detect_side=640, detect_every=1, refine_side=0, reid_every=12, ort_spin=True)
+TODAY_QUIET = replace(TODAY, ort_spin=False)
 FAST = Settings.from_env()  # the defaults (or RECAST_DETECT_* as set): scans, refined faces
+PATHS = {"today": TODAY, "quiet": TODAY_QUIET, "fast": FAST}
+MASKS = {"today": MaskSpec(("region",)), "quiet": MaskSpec(("region",)), "fast": MaskSpec()}
+
+
+def _spin(settings: Settings) -> None:
+    """CenterFace's session is built once per process from the environment: rebuild it with
+    the path's thread setting (outside the timed part: the engine builds it on its sources)."""
+    from tasks.faces import detect
+
+    os.environ["RECAST_ORT_SPIN"] = str(int(settings.ort_spin))
+    detect._session.cache_clear()
 
 
 def pan(count: int) -> list[np.ndarray]:
@@ -181,7 +200,12 @@ def pan(count: int) -> list[np.ndarray]:
 
 
 def one_actor(
-    settings: Settings, film: Path, out: Path, count: int, nobody: bool = False
+    settings: Settings,
+    film: Path,
+    out: Path,
+    count: int,
+    nobody: bool = False,
+    masks: MaskSpec | None = None,
 ) -> dict[str, float]:
     """The swap stage's path over `film`: one of six people (Lisa) mapped to the astronaut;
     with `nobody`, a reference no one in the film matches (detection and identity only)."""
@@ -190,10 +214,12 @@ def one_actor(
     from tasks.faces.embed import distance, embed_face
 
     t1 = t1_image()
+    _spin(settings)
     engine = FaceEngine(
         [Mapping(source=data.astronaut(), reference=data.astronaut() if nobody else person(t1, 5))],
         backend=build_backend(None),
         settings=settings,
+        masks=masks,
     )
     work = UnitSwap(engine, [0] * count, out, "24")
     batches = pipeline.batches(read_frames(film), lambda i: 0, 8)
@@ -237,23 +263,23 @@ def _compare(film: Path, tmp: Path, count: int, rounds: int, nobody: bool) -> No
           f"(alternating runs; load {os.getloadavg()[0]:.2f})")  # fmt: skip
     print(f"{'path':6} {'fps':>6} {'cpu fps':>7} {'detect':>7} {'ident':>7} {'swap':>6} "
           f"{'swapped':>7} {'dist->src':>9} {'flicker':>7}")  # fmt: skip
-    figures: dict[str, list[float]] = {"today": [], "fast": []}
-    cpu: dict[str, list[float]] = {"today": [], "fast": []}
+    figures: dict[str, list[float]] = {name: [] for name in PATHS}
+    cpu: dict[str, list[float]] = {name: [] for name in PATHS}
     for _ in range(rounds):
-        for name, settings in (("today", TODAY), ("fast", FAST)):
-            row = one_actor(settings, film, tmp / f"{name}.mkv", count, nobody)
+        for name, settings in PATHS.items():
+            row = one_actor(settings, film, tmp / f"{name}.mkv", count, nobody, MASKS[name])
             figures[name].append(row["fps"])
             cpu[name].append(row["cpu_fps"])
             seconds = [row.get(k, 0.0) for k in ("detect", "identity", "swap")]
             print(f"{name:6} {row['fps']:6.1f} {row['cpu_fps']:7.1f} {seconds[0]:7.2f} "
                   f"{seconds[1]:7.2f} {seconds[2]:6.2f} {row['swapped']:7.0f} "
                   f"{row['dist']:9.3f} {row['flicker']:7.3f}")  # fmt: skip
-    today, fast = np.median(figures["today"]), np.median(figures["fast"])
-    cpu_today, cpu_fast = np.median(cpu["today"]), np.median(cpu["fast"])
-    print(f"median frames per CPU-second: today {cpu_today:.1f}, fast {cpu_fast:.1f}: "
-          f"{cpu_fast / cpu_today:.2f}x")  # fmt: skip
-    print(f"median fps: today {today:.1f}, fast {fast:.1f}: {fast / today:.2f}x "
-          f"(load {os.getloadavg()[0]:.2f})")  # fmt: skip
+    for what, values in (("frames per CPU-second", cpu), ("fps", figures)):
+        median = {name: float(np.median(v)) for name, v in values.items()}
+        print(f"median {what}: " + ", ".join(f"{k} {v:.1f}" for k, v in median.items())
+              + f"; fast/today {median['fast'] / median['today']:.2f}x, "
+              f"fast/quiet {median['fast'] / median['quiet']:.2f}x "
+              f"(load {os.getloadavg()[0]:.2f})")  # fmt: skip
 
 
 def real_gfpgan() -> None:

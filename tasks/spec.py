@@ -50,7 +50,7 @@ FACE_SELECTS: tuple[str, ...] = get_args(FaceSelect)
 # How a replaced face is pasted (tasks.faces.masks): masks multiply, regions unite.
 FaceMaskKind = Literal["box", "region", "occlusion"]
 FaceRegion = Literal["skin", "eyes", "brows", "nose", "mouth"]
-_MASKS: list[FaceMaskKind] = ["region"]
+_MASKS: list[FaceMaskKind] = ["occlusion", "region"]
 _REGIONS: list[FaceRegion] = ["skin", "eyes", "brows", "nose", "mouth"]
 # auto: INSwapper when the model store has it, else the classical (offline) swapper.
 SwapperChoice = Literal["auto", "classical", "inswapper"]
@@ -637,6 +637,11 @@ class ShotFaces(_Model):
         default=0,
         ge=0,
         description="faces chosen but left unswapped, turned further than the swap can follow",
+    )
+    compositor_faces: int = Field(
+        default=0,
+        ge=0,
+        description="distinct faces (tracks) among those, each counted once however many frames",
     )
 
 

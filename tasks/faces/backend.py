@@ -17,7 +17,7 @@ from typing import Any, Protocol
 
 from tasks.faces.align import Image
 from tasks.faces.detect import Face
-from tasks.faces.masks import DEFAULT_MASKS, MaskSpec
+from tasks.faces.masks import DEFAULT_MASKS, FaceMemory, MaskSpec
 from tasks.faces.restore_base import FaceRestorer
 from tasks.faces.scrfd import CenterFaceDetector, ScrfdDetector
 from tasks.faces.settings import Settings
@@ -47,9 +47,11 @@ class Swapper(Protocol):
         jobs: Sequence[tuple[int, Face, Any]],
         timings: Timings,
         masks: MaskSpec = ...,
+        memories: Sequence[FaceMemory | None] = (),
     ) -> list[bool]:
         """Swap each (canvas index, target face, prepared source) in place, pasted through
-        `masks`; which were written."""
+        `masks` (the occlusion mask compares each face with its track's `memories`, one per
+        job, in frame order); which were written."""
 
 
 class ClassicalSwapper:
@@ -64,10 +66,13 @@ class ClassicalSwapper:
         jobs: Sequence[tuple[int, Face, Any]],
         timings: Timings,
         masks: MaskSpec = DEFAULT_MASKS,
+        memories: Sequence[FaceMemory | None] = (),
     ) -> list[bool]:
+        kept = list(memories) or [None] * len(jobs)
         with timings.step("swap"):
             return [
-                paste_face(canvases[i], face, source, masks) is not None for i, face, source in jobs
+                paste_face(canvases[i], face, source, masks, memory) is not None
+                for (i, face, source), memory in zip(jobs, kept, strict=True)
             ]
 
 
@@ -93,8 +98,9 @@ class NeuralSwapper:
         jobs: Sequence[tuple[int, Face, Any]],
         timings: Timings,
         masks: MaskSpec = DEFAULT_MASKS,
+        memories: Sequence[FaceMemory | None] = (),
     ) -> list[bool]:
-        return self.inswapper.apply(canvases, jobs, timings, masks)
+        return self.inswapper.apply(canvases, jobs, timings, masks, memories)
 
 
 @dataclass

@@ -31,7 +31,7 @@ from tasks.faces.backend import Backend, load_backend
 from tasks.faces.detect import Face, FloatArray
 from tasks.faces.embed import SAME_PERSON_DISTANCE, Embedding, distance, embed_face
 from tasks.faces.images import load_image
-from tasks.faces.masks import MaskSpec
+from tasks.faces.masks import FaceMemory, MaskSpec
 from tasks.faces.settings import Settings
 from tasks.faces.timing import Timings
 from tasks.faces.track import Track, Tracker, iou
@@ -58,6 +58,10 @@ _LOOK = 16  # side of the thumbnail an unmatched face's appearance is followed b
 _JUMP = 0.45  # mean change of the normalised thumbnail that calls for a new identity check
 _SAME_FACE = 0.5  # IoU of a scanned and a refined face taken for the same face
 _GROWN = 1.4  # or a face this much wider than when last checked (more pixels to recognise)
+# A face narrower than this share of its width when last checked is not checked again on a
+# jump: cut by the frame edge as it leaves, or further off, it shows less than it did (a face
+# leaving t1's pan was embedded three more times at 80 ms of dlib each, to no avail).
+_SHRUNK = 0.9
 
 
 @dataclass(frozen=True, eq=False)
@@ -127,6 +131,7 @@ class FaceEngine:
         self._last_scan = -1
         self._replaced: set[int] = set()  # tracks replaced in the previous frame
         self._turning: dict[int, tuple[bool, int]] = {}  # track -> (profile?, frames against)
+        self._memories: dict[int, FaceMemory] = {}  # track -> its look, for the occlusion mask
         self._largest_track: int | None = None
 
     def new_shot(self) -> None:
@@ -136,6 +141,7 @@ class FaceEngine:
         self._shot_frame = 0
         self._replaced = set()
         self._turning = {}
+        self._memories = {}
 
     def process(self, frame: Image) -> FrameResult:
         """One frame as a still: no track carries over from, or to, other frames."""
@@ -171,7 +177,11 @@ class FaceEngine:
             for i, plan in enumerate(plans)
             for _, face, mapping in plan
         ]
-        written = iter(self.backend.swapper.apply(canvases, jobs, self.timings, self.masks))
+        written = iter(
+            self.backend.swapper.apply(
+                canvases, jobs, self.timings, self.masks, self._memories_of(plans)
+            )
+        )
         results = []
         for i, (frame, count, plan) in enumerate(zip(frames, counts, plans, strict=True)):
             done = [step for step in plan if next(written)]
@@ -194,6 +204,16 @@ class FaceEngine:
                 )
             )
         return results
+
+    def _memories_of(self, plans: list[list[tuple[int, Face, int]]]) -> list[FaceMemory | None]:
+        """Each job's track memory (occlusion only), those of ended tracks let go."""
+        if "occlusion" not in self.masks.kinds:
+            return []
+        alive = {t.id for t in self._tracker.tracks}
+        self._memories = {k: m for k, m in self._memories.items() if k in alive}
+        return [
+            self._memories.setdefault(track, FaceMemory()) for plan in plans for track, _, _ in plan
+        ]
 
     def _turned_away(self, track: int, face: Face) -> bool:
         """Whether the track counts as in profile: as its first frame looks, then flipping only
@@ -314,6 +334,8 @@ class FaceEngine:
             return True
         if track.mapping is None and face.width > _GROWN * track.checked_width:
             return True
+        if track.mapping is None and face.width < _SHRUNK * track.checked_width:
+            return False  # less face than when checked (leaving the frame, moving off)
         return track.look is None or float(np.abs(look - track.look).mean()) > _JUMP
 
     def _recheck(self, track: Track, embedding: Embedding, index: int) -> None:

@@ -8,9 +8,13 @@ any size), so the classical and the neural path paste through the same ones:
   ship here, so parts are geometric, not segmented.
 - `occlusion`: what stands in front of the face stays in front. A colour model of the target's
   own skin (median and spread in LAB over cheeks and forehead, in this frame) marks the pixels
-  of the face that are not skin (a hand, a cup, hair across it, glasses frames, the background
-  beside a turned head); over eyes, brows and mouth, which are not skin either, only strong
-  colours far from the skin's hue count. Nothing temporal yet: each frame is judged alone.
+  of the face that are not skin; alone it also took nostrils and shadows under the lip (1-4%
+  of a frontal face) for occluders. So it counts only where the face also changed against
+  its own recent look in the same track (`FaceMemory`: the template-space crop, averaged over
+  the frames it was seen uncovered): a hand, a phone, hair swinging across come in, nostrils
+  are there in every frame. Strong colours far from the skin's hue (a blue cup, a red glove)
+  count without that, also over eyes, brows and mouth (not skin either, and changing as the
+  person blinks and talks), and on a track's first frame, which has no past.
 Masks combine by product (each one can only take pixels away).
 """
 
@@ -18,7 +22,7 @@ from __future__ import annotations
 
 import functools
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import get_args
 
 import cv2
@@ -42,9 +46,20 @@ _SKIN_FLOOR = np.array([6.0, 3.0, 3.0])  # least spread (L, a, b) a skin model m
 # Distance from the skin model, in spreads, of an occluding pixel: at 4, 7-28% of t1's faces
 # (nostrils, shadows under the lip) were taken for occluders; at 5, 1-4% of frontal faces.
 _OCCLUDER = 5.0
-# Over eyes, brows and mouth (not skin either), only a strong colour far from the skin's hue:
-# LAB a/b units from the skin's median (lips lie ~15 away, a blue cup ~50).
+# Without the face's past, only a strong colour of another hue family: LAB a/b units from the
+# skin's median (lips lie 15-30 away, a blue cup ~50)...
 _FEATURE_OCCLUDER = 30.0
+# ... and this far round the hue circle from the skin's (on t1's saturated people, lips sit
+# up to ~45 degrees off it, orange hair ~10; blue and green things 100 or more).
+_OFF_HUE = np.deg2rad(60.0)
+# A pixel changed against the track's past look when it left the range its 5x5 neighbourhood
+# had there (keypoint jitter moves features by a pixel or two) by more than this, in LAB
+# (after the whole face's change of light is taken out).
+_CHANGED = np.array([12.0, 8.0, 8.0], np.float32)
+_REMEMBER = 0.25  # weight of the newest uncovered frame in a track's look
+# ... and of a covered one: what stays in front for seconds (or a chin line the keypoints
+# placed a little differently) becomes part of the face's look at last.
+_SETTLE = 0.03
 
 
 @functools.cache
@@ -74,11 +89,11 @@ def face_mask(size: int) -> FloatImage:
 
 @dataclass(frozen=True)
 class MaskSpec:
-    """Which masks a face is pasted through. Occlusion is not on by default: on t1's people
-    it kept 1-4% of a frontal face (and the background beside a turned head) from the target,
-    which left a turned face as near the original as the source (dlib)."""
+    """Which masks a face is pasted through. Occlusion is on by default: judged against each
+    face's own past it takes no part of an unoccluded face (the skin model alone kept 1-4% of
+    a frontal face, so it was off by default before)."""
 
-    kinds: tuple[MaskKind, ...] = ("region",)
+    kinds: tuple[MaskKind, ...] = ("occlusion", "region")
     regions: tuple[FaceRegion, ...] = FACE_REGIONS
 
     @classmethod
@@ -154,32 +169,100 @@ def _skin_sample(size: int) -> npt.NDArray[np.bool_]:
 
 
 @functools.cache
+def _skin_points(size: int) -> npt.NDArray[np.intp]:
+    """Every 4th pixel of `_skin_sample`, as flat indices: its medians at a quarter the cost."""
+    points = np.flatnonzero(_skin_sample(size))[::4]
+    points.flags.writeable = False
+    return points
+
+
+@functools.cache
 def _features(size: int) -> npt.NDArray[np.bool_]:
     parts = _parts(size)
     grown = cv2.dilate(parts["eyes"] | parts["brows"] | parts["mouth"], np.ones((5, 5), np.uint8))
     return np.asarray(grown > 0, dtype=bool)
 
 
-def occlusion(target: Image) -> FloatImage:
-    """1 where the target crop shows its face, falling to 0 over what stands in front of it."""
+@dataclass(eq=False)
+class FaceMemory:
+    """A tracked face's recent look in template space, per crop size (LAB, float): where the
+    face is uncovered, each frame moves it by `_REMEMBER`; under an occluder by `_SETTLE`."""
+
+    looks: dict[int, FloatImage] = field(default_factory=dict)
+
+
+def occlusion(target: Image, memory: FaceMemory | None = None) -> FloatImage:
+    """1 where the target crop shows its face, falling to 0 over what stands in front of it.
+    Without `memory` (or on a track's first frame) only strong off-skin colours count."""
     size = target.shape[0]
     lab = cv2.cvtColor(target, cv2.COLOR_RGB2LAB).astype(np.float32)
-    skin = lab[_skin_sample(size)]
+    sample = _skin_points(size)
+    skin = lab.reshape(-1, 3)[sample]
     centre = np.median(skin, axis=0)
-    spread = np.maximum(1.4826 * np.median(np.abs(skin - centre), axis=0), _SKIN_FLOOR)
-    far = np.sqrt((((lab - centre) / spread) ** 2).sum(axis=2)) > _OCCLUDER
-    hue = np.sqrt(((lab[..., 1:] - centre[1:]) ** 2).sum(axis=2)) > _FEATURE_OCCLUDER
-    far = np.where(_features(size), hue, far) & (hard_mask(size) > 0)
-    cleaned = cv2.morphologyEx(far.astype(np.uint8), cv2.MORPH_OPEN, np.ones((3, 3), np.uint8))
+    covered = _off_hue(lab, centre)
+    past = memory.looks.get(size) if memory is not None else None
+    if past is not None:
+        spread = np.maximum(1.4826 * np.median(np.abs(skin - centre), axis=0), _SKIN_FLOOR)
+        unlike = _norm2(lab - centre.astype(np.float32), spread) > _OCCLUDER**2
+        covered |= _reaching_in(unlike & _changed(lab, past, sample) & (hard_mask(size) > 0), size)
+    covered &= hard_mask(size) > 0
+    cleaned = cv2.morphologyEx(covered.astype(np.uint8), cv2.MORPH_OPEN, np.ones((3, 3), np.uint8))
     grow = max(1, size // 64)
     cover = cv2.dilate(cleaned, np.ones((2 * grow + 1, 2 * grow + 1), np.uint8))
-    soft = cv2.GaussianBlur(cover.astype(np.float32), (0, 0), grow)
-    return np.asarray(1.0 - np.clip(soft * 1.5, 0.0, 1.0), np.float32)
+    soft = np.clip(cv2.GaussianBlur(cover.astype(np.float32), (0, 0), grow) * 1.5, 0.0, 1.0)
+    if memory is not None:
+        rate = np.where(soft == 0, _REMEMBER, _SETTLE)[..., None].astype(np.float32)
+        memory.looks[size] = lab if past is None else past + rate * (lab - past)
+    return np.asarray(1.0 - soft, np.float32)
 
 
-def paste_mask(spec: MaskSpec, target: Image) -> FloatImage:
-    """The mask a face is pasted through onto `target` (its crop, in template space)."""
+def _off_hue(lab: FloatImage, skin: npt.NDArray[np.float32]) -> npt.NDArray[np.bool_]:
+    """Strong colours of another hue family than the skin's (a blue cup, a green sleeve):
+    lips, nostrils, shadows and red or blond hair share the skin's family."""
+    a, b = lab[..., 1] - np.float32(128), lab[..., 2] - np.float32(128)
+    ta, tb = float(skin[1]) - 128.0, float(skin[2]) - 128.0
+    far = (a - ta) ** 2 + (b - tb) ** 2 > _FEATURE_OCCLUDER**2
+    # The angle between the two hues exceeds _OFF_HUE: their dot product is below its cosine.
+    along = (a * ta + b * tb) < np.cos(_OFF_HUE) * np.sqrt((a * a + b * b) * (ta * ta + tb * tb))
+    return np.asarray(far & along, dtype=bool)
+
+
+def _reaching_in(candidates: npt.NDArray[np.bool_], size: int) -> npt.NDArray[np.bool_]:
+    """The candidate blobs with a part outside eyes, brows and mouth: an occluder over the lips
+    is one blob with its part over the chin; a mouth opening to talk is all inside."""
+    count, labels = cv2.connectedComponents(candidates.astype(np.uint8), connectivity=8)
+    if count <= 1:
+        return candidates
+    outside = np.unique(labels[candidates & ~_features(size)])
+    return np.asarray(np.isin(labels, outside[outside > 0]), dtype=bool)
+
+
+def _changed(
+    lab: FloatImage, past: FloatImage, sample: npt.NDArray[np.intp]
+) -> npt.NDArray[np.bool_]:
+    """Pixels outside the range their neighbourhood had in `past`, the face's overall change
+    of light (median over the skin) taken out first."""
+    shift = np.median(lab.reshape(-1, 3)[sample] - past.reshape(-1, 3)[sample], axis=0)
+    now = lab - shift.astype(np.float32)
+    reach = 2 * max(4, lab.shape[0] // 64) + 1
+    kernel = np.ones((reach, reach), np.uint8)
+    low = np.asarray(cv2.erode(past, kernel), np.float32)
+    high = np.asarray(cv2.dilate(past, kernel), np.float32)
+    out = np.maximum(np.maximum(low - now, now - high), np.float32(0))
+    return np.asarray(_norm2(out, _CHANGED) > 1.0, dtype=bool)
+
+
+def _norm2(values: FloatImage, scale: npt.NDArray[np.floating]) -> FloatImage:
+    """Per pixel, the sum over channels of (value / scale) squared (OpenCV's channel mix:
+    numpy's sum over the last axis is several times slower)."""
+    weights = (1.0 / np.asarray(scale, np.float64) ** 2)[None, :]
+    return np.asarray(cv2.transform(values * values, weights), np.float32)
+
+
+def paste_mask(spec: MaskSpec, target: Image, memory: FaceMemory | None = None) -> FloatImage:
+    """The mask a face is pasted through onto `target` (its crop, in template space); with
+    occlusion, `memory` is the face's track's (updated here: one call per frame and face)."""
     mask = base_mask(spec, target.shape[0])
     if "occlusion" not in spec.kinds:
         return mask
-    return np.asarray(mask * occlusion(target), np.float32)
+    return np.asarray(mask * occlusion(target, memory), np.float32)

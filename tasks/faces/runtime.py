@@ -111,6 +111,9 @@ def session_options(settings: Settings | None = None) -> Any:
     options.log_severity_level = 3  # contract and exported graphs carry unused initializers
     if settings.ort_threads:
         options.intra_op_num_threads = settings.ort_threads
+    spin = "1" if settings.ort_spin else "0"
+    options.add_session_config_entry("session.intra_op.allow_spinning", spin)
+    options.add_session_config_entry("session.inter_op.allow_spinning", spin)
     return options
 
 

@@ -22,7 +22,7 @@ import numpy.typing as npt
 from tasks.faces.align import Image, Matrix, quiet_estimate
 from tasks.faces.arcface import Embedding
 from tasks.faces.detect import Face
-from tasks.faces.masks import DEFAULT_MASKS, MaskSpec, paste_mask
+from tasks.faces.masks import DEFAULT_MASKS, FaceMemory, MaskSpec, paste_mask
 from tasks.faces.paste import paste_crop
 from tasks.faces.scrfd import load_insightface
 from tasks.faces.timing import Timings
@@ -91,9 +91,11 @@ class InSwapper:
         jobs: Sequence[SwapJob],
         timings: Timings | None = None,
         masks: MaskSpec = DEFAULT_MASKS,
+        memories: Sequence[FaceMemory | None] = (),
     ) -> list[bool]:
         """Swap every job's face on its canvas, in place; whether each was written."""
         timings = timings or Timings()
+        kept = list(memories) or [None] * len(jobs)
         boosts = [self.boost(face) for _, face, _ in jobs]
         aligned = [
             self.align(canvases[i], face, self.size * k)
@@ -110,8 +112,10 @@ class InSwapper:
         swapped = [explode([next(results) for _ in range(k * k)], k) for k in boosts]
         done = []
         with timings.step("paste"):
-            for (i, *_), (crop, matrix), out in zip(jobs, aligned, swapped, strict=True):
-                mask = paste_mask(masks, crop)
+            for (i, *_), (crop, matrix), out, memory in zip(
+                jobs, aligned, swapped, kept, strict=True
+            ):
+                mask = paste_mask(masks, crop, memory)
                 box = paste_crop(canvases[i], out, matrix, mask, colour_from=crop)
                 done.append(box is not None)
         return done

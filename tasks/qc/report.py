@@ -34,6 +34,7 @@ def shot_rows(
             "flicker": [],
             "frames_reused": 0,
             "needs_compositor": 0,
+            "compositor_faces": 0,
         }
     )
     for unit in swaps:
@@ -44,6 +45,7 @@ def shot_rows(
             row["faces_found"] += entry.get("faces_found", 0)
             row["faces_swapped"] += entry.get("faces_swapped", 0)
             row["needs_compositor"] += entry.get("needs_compositor", 0)
+            row["compositor_faces"] += entry.get("compositor_faces", 0)
             if entry.get("flicker") is not None:
                 row["flicker"].append(float(entry["flicker"]))
     measured: dict[int, list[FaceSample]] = defaultdict(list)
@@ -71,7 +73,8 @@ def shot_rows(
                 "flicker": max(t["flicker"]) if t["flicker"] else None,
                 "frames_reused": t["frames_reused"],  # taken from an earlier render
                 "reused_from": t.get("reused_from"),
-                "needs_compositor": t["needs_compositor"],
+                "needs_compositor": t["needs_compositor"],  # face-frames
+                "compositor_faces": t["compositor_faces"],  # distinct faces (per unit)
                 "warnings": _shot_warnings(t["faces_found"], t["faces_swapped"])
                 + _compositor_warnings(t["needs_compositor"])
                 + _identity_warnings(samples, thresholds),
@@ -294,8 +297,23 @@ def _row_html(r: dict[str, Any], thumbs: str) -> str:
         f'<tr id=shot-{r["shot"]} class="{kinds}"><td>{_shot_cell(r)}</td>'
         f"<td>{r['start_frame']}–{r['end_frame'] - 1}</td><td class=t>{thumbs}</td>"
         f"<td>{r['faces_found']}</td><td>{r['faces_swapped']}</td><td>{_identity_cell(r)}</td>"
-        f"<td>{_fmt(r['flicker'])}</td><td class=w>{warn}</td></tr>"
+        f"<td>{_fmt(r['flicker'])}</td><td>{_compositor_cell(r)}</td>"
+        f"<td class=w>{warn}</td></tr>"
     )
+
+
+def _compositor_cell(r: dict[str, Any]) -> str:
+    """Faces left for a compositor (turned too far to replace): how many, in how many frames."""
+    frames = r.get("needs_compositor") or 0
+    if not frames:
+        return ""
+    faces = r.get("compositor_faces") or 0
+    counted = _count(frames, "frame")
+    return f"{_count(faces, 'face')} in {counted}" if faces else counted
+
+
+def _count(n: int, what: str) -> str:
+    return f"{n} {what}{'s' * (n != 1)}"
 
 
 def _index_html(rows: list[dict[str, Any]]) -> str:
@@ -364,7 +382,7 @@ face to the face it replaced; warnings below {report["thresholds"]["similarity"]
 </label></div>
 <table id=shots><tr class=h><th>shot</th><th>frames</th><th>before / after</th>
 <th>faces found</th><th>replaced</th><th>identity similarity</th><th>flicker</th>
-<th>warnings</th></tr>
+<th>needs a compositor</th><th>warnings</th></tr>
 {"".join(rows)}</table>
 <h2>Cost</h2>
 <table><tr><th>stage</th><th>wall seconds</th></tr>{stages}</table>

@@ -89,6 +89,7 @@ class UnitSwap:
         self.faces: dict[str, list[dict[str, Any]]] = {}
         self.compositor: dict[str, list[dict[str, Any]]] = {}  # faces left for a compositor
         self.turned: Counter[int] = Counter()
+        self.turned_faces: dict[int, set[int]] = {}  # shot -> tracks left for a compositor
         self._shot: int | None = None
         self.progress = Progress(log, label, len(owner))
 
@@ -167,6 +168,7 @@ class UnitSwap:
             meter.add(frame, done.frame, dict(zip(done.tracks, done.swapped, strict=True)))
             if done.compositor:
                 self.turned[shot] += len(done.compositor)
+                self.turned_faces.setdefault(shot, set()).update(t for t, _, _ in done.compositor)
                 self.compositor[str(batch.start + offset)] = [
                     {**faces_log.entry(t, f, None), "turn": turn} for t, f, turn in done.compositor
                 ]
@@ -197,6 +199,7 @@ class UnitSwap:
                 if s in self.reused_from
                 else None,
                 needs_compositor=self.turned[s],
+                compositor_faces=len(self.turned_faces.get(s, ())),
             )
             for s, n in sorted(frames.items())
         ]

@@ -21,6 +21,15 @@ def test_defaults_and_overrides(monkeypatch: pytest.MonkeyPatch) -> None:
     assert runtime.session_options(settings).intra_op_num_threads == 3
 
 
+def test_onnxruntime_threads_do_not_spin_unless_asked(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.delenv("RECAST_ORT_SPIN", raising=False)
+    entry = "session.intra_op.allow_spinning"
+    assert runtime.session_options(Settings.from_env()).get_session_config_entry(entry) == "0"
+    monkeypatch.setenv("RECAST_ORT_SPIN", "1")
+    assert Settings.from_env().ort_spin
+    assert runtime.session_options(Settings.from_env()).get_session_config_entry(entry) == "1"
+
+
 @pytest.mark.parametrize(("value", "message"), [("x", "not a whole number"), ("0", "below 1")])
 def test_bad_values_are_refused(monkeypatch: pytest.MonkeyPatch, value: str, message: str) -> None:
     monkeypatch.setenv("RECAST_FACE_BATCH", value)

@@ -150,6 +150,22 @@ def test_identity_is_computed_once_per_track(
     assert len({r.tracks for r in results}) == 1
 
 
+def test_an_unmatched_face_is_checked_again_when_it_shows_more_not_less(
+    lisa: np.ndarray,
+) -> None:
+    """An unmatched track's look jumps: checked again if its face is as large as when last
+    checked, not once it is smaller (leaving the frame): that shows less than before."""
+    from tasks.faces.track import Track
+
+    engine = FaceEngine([Mapping(source=lisa, reference=lisa)])
+    track = Track(id=0, face=_face(10, 10), last_frame=0, checked_frame=0, checked_width=100.0)
+    track.look = np.zeros((16, 16), np.float32)
+    jumped = np.ones((16, 16), np.float32)
+    assert engine._changed(track, jumped, _face(10, 10, 95.0), 1)
+    assert not engine._changed(track, jumped, _face(10, 10, 80.0), 1)
+    assert engine._changed(track, jumped, _face(10, 10, 150.0), 1)  # grown: more to see
+
+
 def test_largest_selects_one_face_and_holds_it(lisa: np.ndarray, t1: np.ndarray) -> None:
     small = cv2.resize(data.astronaut(), (SIDE // 2, SIDE // 2))
     frame = np.zeros((SIDE, SIDE + SIDE // 2, 3), np.uint8)
