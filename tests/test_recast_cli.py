@@ -280,11 +280,13 @@ def test_one_line_per_shot_however_many_units_it_spans() -> None:
         {"shot": 5, "frames": 3, "faces_found": 3, "faces_swapped": 3, "flicker": 1.0,
          "frames_reused": 3, "reused_from": "run-a"},
         {"shot": 5, "frames": 68, "faces_found": 60, "faces_swapped": 58, "flicker": 1.4,
-         "frames_reused": 20, "reused_from": "run-b", "needs_compositor": 2},
+         "frames_reused": 20, "reused_from": "run-b", "needs_compositor": 2,
+         "compositor_faces": 1},
     ]  # fmt: skip
     assert merge_shots(per_unit)[1] == {
         "shot": 5, "frames": 71, "faces_found": 63, "faces_swapped": 61, "flicker": 1.4,
         "frames_reused": 23, "reused_from": "run-b", "needs_compositor": 2,
+        "compositor_faces": 1,
     }  # fmt: skip
     report = {"run_id": "r", "frames": 111, "shots": 2, "units": 2, "per_shot": per_unit}
     qc = {"per_shot": [{"shot": 5, "warnings": ["low-confidence face detection at frame 50"]}]}

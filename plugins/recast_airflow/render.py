@@ -174,7 +174,14 @@ def hand_over(run_prefix: str, summary: dict[str, Any], results: dict[str, Any],
 
 
 # Per-shot counts that add up across the units a shot spans.
-_SUMMED = ("frames", "faces_found", "faces_swapped", "frames_reused", "needs_compositor")
+_SUMMED = (
+    "frames",
+    "faces_found",
+    "faces_swapped",
+    "frames_reused",
+    "needs_compositor",
+    "compositor_faces",
+)
 
 
 def merge_shots(entries: Iterable[dict[str, Any]]) -> list[dict[str, Any]]:
