@@ -26,6 +26,7 @@ import logging
 import os
 import shutil
 import tempfile
+import time
 from collections.abc import Iterator, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -53,6 +54,7 @@ TILE = 32
 # render's to its own source: where the two sources differ under the face more than that
 # allows, the earlier face would sit on another picture, and the frame is computed.
 MAX_LOSS_DB = 1.0
+WAIT_POLL = 2.0  # seconds between looks for the records of units this one waits for
 # <settings>/runs/<run>.json: every record of a finished run in one object (one GET).
 INDEX = "runs"
 # What the unit key holds that is the frames, not the settings.
@@ -202,9 +204,11 @@ def find(records: list[Record], new: list[Piece]) -> dict[int, tuple[int, int]]:
     """For each new unit frame with a candidate: (record index, earlier frame in that unit).
     Per new piece, the earlier piece and offset that most frames agree on (ties: the closest
     hashes) wins, then the next best for the frames still without one."""
-    old = [
-        (r, p, fingerprint.decode(p.hashes)) for r, rec in enumerate(records) for p in rec.pieces
-    ]
+    return _find([rec.pieces for rec in records], new)
+
+
+def _find(units: list[list[Piece]], new: list[Piece]) -> dict[int, tuple[int, int]]:
+    old = [(r, p, fingerprint.decode(p.hashes)) for r, pieces in enumerate(units) for p in pieces]
     chosen: dict[int, tuple[int, int]] = {}
     for piece in new:
         hashes = fingerprint.decode(piece.hashes)
@@ -261,6 +265,41 @@ def _near(value: np.uint64, old: list[tuple[int, Piece, np.ndarray]], r: int, fr
 def luma(rgb: np.ndarray) -> np.ndarray:
     """BT.601 luma, rounded to 8 bits (its rounding is far below any floor used here)."""
     return cv2.cvtColor(np.ascontiguousarray(rgb), cv2.COLOR_RGB2GRAY)
+
+
+def first_seen(shots: ShotList, units: list[Unit], unit: Unit) -> list[Unit]:
+    """The run's earlier units holding material this unit repeats (a reprise, a flashback): on
+    a cluster they run beside it, so it waits for them (await_records) and takes their frames
+    rather than computing them twice. Only earlier units: no two units wait for each other."""
+    earlier = [u for u in units if u.start_frame < unit.start_frame]
+    pieces = [unit_pieces(shots, u) for u in earlier]
+    used = {r for r, _ in _find(pieces, unit_pieces(shots, unit)).values()}
+    return [earlier[r] for r in sorted(used)]
+
+
+def await_records(layout: RunLayout, settings: str, units: list[Unit]) -> list[str]:
+    """Wait, up to RECAST_REUSE_WAIT_S seconds (default 900), until each unit has left its
+    record (or finished its swap and still left none a poll later: it had nothing to offer);
+    the units still pending when time is up (their frames are then computed here)."""
+    prefix = index_prefix(layout, settings)
+    if prefix is None:
+        return []
+    run = run_name(layout)
+    deadline = time.monotonic() + float(os.environ.get("RECAST_REUSE_WAIT_S", "900"))
+    pending, done, told = [u.id for u in units], set[str](), list[str]()
+    while True:
+        pending = [
+            u
+            for u in pending
+            if u not in done and not storage.exists(storage.join(prefix, f"{run}--{u}.json"))
+        ]
+        if not pending or time.monotonic() > deadline:
+            return pending
+        done |= {u for u in pending if storage.exists(layout.unit_marker(u, "swap"))}
+        if pending != told:
+            log.info("reuse: waiting for units %s, which compute frames this one repeats", pending)
+            told = pending
+        time.sleep(WAIT_POLL)
 
 
 def tile_psnr(a: np.ndarray, b: np.ndarray) -> float:

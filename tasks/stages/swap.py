@@ -231,19 +231,22 @@ def run(run_prefix: str, unit_id: str) -> dict[str, Any]:
             inputs,
             {FACES_LOG: layout.unit(unit.id, FACES_LOG), SWAPPED: layout.unit_swapped(unit.id)},
         )
+        settings = reuse.settings_key(checkpoint.inputs)
+        pieces = reuse.unit_pieces(shots, unit)
         done = checkpoint.lookup()
         if done is not None:
+            if scoped is None:  # offered under this run too: units waiting on it find it
+                reuse.write_record(layout, settings, unit.id, pieces)
             return reused(done.result, unit.id, layout.unit_swapped(unit.id), started)
         if source is None:
             source = storage.download(layout.unit_source(unit.id), tmp / "source.mkv")
-        settings = reuse.settings_key(checkpoint.inputs)
-        pieces = reuse.unit_pieces(shots, unit)
         found, done_scoped = None, None
         if scoped is not None:
             done_scoped = _swap_scoped(layout, spec, plan, shots, unit, source, tmp, scoped)
             if done_scoped is None:  # the base's unit is not spliceable: decoded, re-encoded
                 found = _base_frames(scoped, unit, shots, tmp)
         elif spec.reuse:
+            reuse.await_records(layout, settings, reuse.first_seen(shots, plan.units, unit))
             records = reuse.load_records(reuse.index_prefix(layout, settings))
             found = reuse.plan_unit(records, pieces, spec.reuse_min_psnr)
         if done_scoped is not None:
