@@ -11,7 +11,7 @@ import pytest
 from skimage import data
 
 from recast.samples import make_film, varied_shots
-from tasks import storage
+from tasks import scope, storage
 from tasks.layout import RunLayout
 from tasks.media.frames import FrameWriter
 from tasks.scope import frames, problems, splice
@@ -41,7 +41,7 @@ def base(scoped_bucket: str, tmp_path_factory: pytest.TempPathFactory) -> dict[s
     spec = {
         "faces": [{"source": storage.upload(face, f"s3://{bucket}/faces/a.png")}],
         "consent_reference": "REL-1",
-        "unit_frames": 24,
+        "unit_frames": 48,  # units of two shots: a scoped shot shares its unit
         "delivery": "master",
     }
     layout, _ = render(film, bucket, "base", spec, restore_units=True)
@@ -152,3 +152,26 @@ def test_splice_keeps_the_base_packets_and_refuses_another_format(tmp_path: Path
     other = unit("other.mkv", [f[:, :32] for f in frames[3:5]])  # another size
     assert not splice(base, other, picks, tmp_path / "no.mkv")
     assert not (tmp_path / "no.mkv").exists()
+
+
+def test_without_a_splice_the_other_frames_are_still_the_base_s(
+    scoped_bucket: str, base: dict[str, Any], tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A base unit that cannot be spliced (another codec configuration): the touched unit is
+    decoded and written again, losslessly, so the other shots' pixels are still the base's."""
+    monkeypatch.setattr(scope, "splice", lambda *args: False)
+    spec = {**base["spec"], "base_run": "base", "shots": [2]}
+    layout, swaps = render(base["film"], scoped_bucket, "unspliced", spec, restore_units=True)
+    assert [per_shot(swaps)[i]["frames_reused"] for i in (1, 2, 3)] == [20, 0, 16]
+    old = base["layout"]
+    units = UnitPlan.model_validate(storage.read_json(layout.plan)).units
+    assert any(len(u.shots) > 1 for u in units if 2 in u.shots)
+    for u in units:
+        if 2 not in u.shots:
+            continue
+        mine, theirs = (
+            decode(storage.download(x.unit_restored(u.id), tmp_path / f"{u.id}-{i}.mkv"))
+            for i, x in enumerate((layout, old))
+        )
+        kept = [f - u.start_frame for f in range(u.start_frame, u.end_frame) if not 44 <= f < 68]
+        assert kept and all(np.array_equal(mine[f], theirs[f]) for f in kept)
