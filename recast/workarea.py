@@ -117,16 +117,25 @@ def prune(
 
 
 def _dead_records(home: Path) -> list[Entry]:
-    """Reuse records naming a cache file that is gone: removed, they could only miss."""
-    from tasks.reuse import Record
+    """Reuse records (and runs' indexes of them) naming a cache file that is gone: removed,
+    they could only miss."""
+    from pydantic import TypeAdapter
+
+    from tasks.reuse import INDEX, Record
 
     dead = []
     for entry in entries(home):
         if entry.kind != "reuse record":
             continue
         try:
-            record = Record.model_validate_json(entry.path.read_text())
-            files = [record.source.uri, record.output.uri, record.faces.uri]
+            text = entry.path.read_text()
+            many = entry.path.parent.name == INDEX
+            records = (
+                TypeAdapter(list[Record]).validate_json(text)
+                if many
+                else [Record.model_validate_json(text)]
+            )
+            files = [f.uri for r in records for f in (r.source, r.output, r.faces)]
         except ValueError:
             files = []
         if not files or not all(Path(f).is_file() for f in files):

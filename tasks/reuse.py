@@ -20,14 +20,20 @@ entries are never changed, so concurrent renders read and write them safely.
 
 from __future__ import annotations
 
+import atexit
 import json
 import logging
+import os
+import shutil
+import tempfile
+import time
 from collections.abc import Iterator, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 import av
+import cv2
 import numpy as np
 from pydantic import BaseModel, ConfigDict, ValidationError
 
@@ -43,7 +49,14 @@ log = logging.getLogger(__name__)
 # Fingerprints within this many bits (of 64) are candidates; a re-encode moves a few bits.
 MAX_BITS = 8
 TILE = 32
-_LUMA = np.array([0.299, 0.587, 0.114], np.float32)
+# A reused frame must be as close to this version's source (Y-PSNR over the frame) as a render
+# of it from scratch, within this many dB. That render's closeness is estimated by the earlier
+# render's to its own source: where the two sources differ under the face more than that
+# allows, the earlier face would sit on another picture, and the frame is computed.
+MAX_LOSS_DB = 1.0
+WAIT_POLL = 2.0  # seconds between looks for the records of units this one waits for
+# <settings>/runs/<run>.json: every record of a finished run in one object (one GET).
+INDEX = "runs"
 # What the unit key holds that is the frames, not the settings.
 _FRAME_INPUTS = ("asset_sha256", "source_sha256", "start", "end", "shots", "reuse")
 
@@ -98,21 +111,54 @@ def unit_pieces(shots: ShotList, unit: Unit) -> list[Piece]:
     return pieces
 
 
+_READ: dict[str, list[Record]] = {}  # records and indexes are written once: read once
+
+
 def load_records(prefix: str | None) -> list[Record]:
-    """Every readable record under `prefix` (one settings key); unreadable ones are skipped."""
+    """Every readable record under `prefix` (one settings key): a finished run's from its
+    index, the others' one by one; unreadable ones are skipped."""
     if prefix is None:
         return []
-    found = []
-    for uri in storage.list_uris(prefix):
-        if not uri.endswith(".json"):
-            continue
-        try:
-            record = Record.model_validate(storage.read_json(uri))
-        except (ValidationError, ValueError, OSError) as exc:
-            log.warning("ignoring unreadable reuse record %s: %s", uri, exc)
-            continue
-        found.append(record)
+    uris = [u for u in storage.list_uris(prefix) if u.endswith(".json")]
+    runs = storage.join(prefix, INDEX) + "/"
+    found = [r for u in uris if u.startswith(runs) for r in _read(u, many=True)]
+    seen = {(r.run, r.unit) for r in found}
+    for uri in uris:
+        run, _, unit = uri.rsplit("/", 1)[-1].removesuffix(".json").partition("--")
+        if not uri.startswith(runs) and (run, unit) not in seen:
+            found += _read(uri)
     return found
+
+
+def _read(uri: str, many: bool = False) -> list[Record]:
+    if uri not in _READ:
+        try:
+            data = storage.read_json(uri)
+            _READ[uri] = [Record.model_validate(d) for d in (data if many else [data])]
+        except (ValidationError, ValueError, OSError, TypeError) as exc:
+            log.warning("ignoring unreadable reuse record %s: %s", uri, exc)
+            return []
+    return _READ[uri]
+
+
+def seal(layout: RunLayout) -> list[str]:
+    """After the run's last unit: its records gathered into one index per settings key, so a
+    later render reads them with one GET. The records stay (a render listing them before the
+    index appears reads those)."""
+    cache = layout.cache
+    if cache is None:
+        return []
+    run = run_name(layout)
+    mine: dict[str, list[str]] = {}
+    for uri in storage.list_uris(storage.join(cache, "shots")):
+        folder, _, name = uri.rpartition("/")
+        if name.startswith(f"{run}--") and name.endswith(".json"):
+            mine.setdefault(folder, []).append(uri)
+    written = []
+    for folder, uris in mine.items():
+        records = [r.model_dump(mode="json") for u in uris for r in _read(u)]
+        written.append(storage.write_json(storage.join(folder, INDEX, f"{run}.json"), records))
+    return written
 
 
 def write_record(layout: RunLayout, settings: str, unit_id: str, pieces: list[Piece]) -> str | None:
@@ -158,9 +204,11 @@ def find(records: list[Record], new: list[Piece]) -> dict[int, tuple[int, int]]:
     """For each new unit frame with a candidate: (record index, earlier frame in that unit).
     Per new piece, the earlier piece and offset that most frames agree on (ties: the closest
     hashes) wins, then the next best for the frames still without one."""
-    old = [
-        (r, p, fingerprint.decode(p.hashes)) for r, rec in enumerate(records) for p in rec.pieces
-    ]
+    return _find([rec.pieces for rec in records], new)
+
+
+def _find(units: list[list[Piece]], new: list[Piece]) -> dict[int, tuple[int, int]]:
+    old = [(r, p, fingerprint.decode(p.hashes)) for r, pieces in enumerate(units) for p in pieces]
     chosen: dict[int, tuple[int, int]] = {}
     for piece in new:
         hashes = fingerprint.decode(piece.hashes)
@@ -214,20 +262,75 @@ def _near(value: np.uint64, old: list[tuple[int, Piece, np.ndarray]], r: int, fr
     return False
 
 
+def luma(rgb: np.ndarray) -> np.ndarray:
+    """BT.601 luma, rounded to 8 bits (its rounding is far below any floor used here)."""
+    return cv2.cvtColor(np.ascontiguousarray(rgb), cv2.COLOR_RGB2GRAY)
+
+
+def first_seen(shots: ShotList, units: list[Unit], unit: Unit) -> list[Unit]:
+    """The run's earlier units holding material this unit repeats (a reprise, a flashback): on
+    a cluster they run beside it, so it waits for them (await_records) and takes their frames
+    rather than computing them twice. Only earlier units: no two units wait for each other."""
+    earlier = [u for u in units if u.start_frame < unit.start_frame]
+    pieces = [unit_pieces(shots, u) for u in earlier]
+    used = {r for r, _ in _find(pieces, unit_pieces(shots, unit)).values()}
+    return [earlier[r] for r in sorted(used)]
+
+
+def await_records(layout: RunLayout, settings: str, units: list[Unit]) -> list[str]:
+    """Wait, up to RECAST_REUSE_WAIT_S seconds (default 900), until each unit has left its
+    record (or finished its swap and still left none a poll later: it had nothing to offer);
+    the units still pending when time is up (their frames are then computed here)."""
+    prefix = index_prefix(layout, settings)
+    if prefix is None:
+        return []
+    run = run_name(layout)
+    deadline = time.monotonic() + float(os.environ.get("RECAST_REUSE_WAIT_S", "900"))
+    pending, done, told = [u.id for u in units], set[str](), list[str]()
+    while True:
+        pending = [
+            u
+            for u in pending
+            if u not in done and not storage.exists(storage.join(prefix, f"{run}--{u}.json"))
+        ]
+        if not pending or time.monotonic() > deadline:
+            return pending
+        done |= {u for u in pending if storage.exists(layout.unit_marker(u, "swap"))}
+        if pending != told:
+            log.info("reuse: waiting for units %s, which compute frames this one repeats", pending)
+            told = pending
+        time.sleep(WAIT_POLL)
+
+
 def tile_psnr(a: np.ndarray, b: np.ndarray) -> float:
     """Y-PSNR of the worst TILE x TILE tile: a change in one place (a face) is not averaged
     away by an unchanged background."""
     if a.shape != b.shape:
         return 0.0
-    diff = a.astype(np.float32) @ _LUMA - b.astype(np.float32) @ _LUMA
-    h, w = (
-        (diff.shape[0] // TILE) * TILE or diff.shape[0],
-        (diff.shape[1] // TILE) * TILE or diff.shape[1],
-    )
+    diff = cv2.absdiff(luma(a), luma(b)).astype(np.float32)
+    h, w = diff.shape
     th, tw = min(TILE, h), min(TILE, w)
     tiles = (diff[: h // th * th, : w // tw * tw] ** 2).reshape(h // th, th, w // tw, tw)
     worst = float(tiles.mean(axis=(1, 3)).max())
     return 99.0 if worst <= 1e-10 else float(10 * np.log10(255.0**2 / worst))
+
+
+def changed(output: np.ndarray, source: np.ndarray) -> np.ndarray:
+    """Where a render's output differs from its source in any channel (the faces it wrote)."""
+    summed = cv2.transform(cv2.absdiff(output, source), np.ones((1, 3), np.float32))
+    return np.asarray(summed > 0)
+
+
+def keeps_closeness(
+    output: np.ndarray, earlier: np.ndarray, source: np.ndarray, mask: np.ndarray
+) -> bool:
+    """Whether `output`'s pixels under `mask`, laid on `source`, leave it as close to `source`
+    (Y, the whole frame) as `output` was to `earlier`, its own source, within MAX_LOSS_DB.
+    Outside the mask both frames are their own source, so the squared errors under it decide."""
+    y = luma(output)[mask].astype(np.float32)
+    old = float(((y - luma(earlier)[mask]) ** 2).sum())
+    new = float(((y - luma(source)[mask]) ** 2).sum())
+    return new <= max(old, float(mask.sum())) * 10 ** (MAX_LOSS_DB / 10)
 
 
 class Cursor:
@@ -264,6 +367,9 @@ class Cursor:
             )
             self._next = -1  # known from the next frame's timestamp
         self._frames = self.container.decode(self.stream)
+
+    def close(self) -> None:
+        self.container.close()
 
     def get(self, index: int) -> np.ndarray:
         if self._last is not None and self._last[0] == index:
@@ -330,37 +436,70 @@ class ReusePlan:
             output = got.output.get(old)
         except IndexError:
             return None
-        changed = np.any(output != earlier, axis=2)
-        if not changed.any():
+        mask = changed(output, earlier)
+        if not mask.any():
             return source, logged
+        if not keeps_closeness(output, earlier, source, mask):
+            return None
         out = source.copy()
-        out[changed] = output[changed]
+        np.copyto(out, output, where=mask[..., None])
         return out, logged
 
 
-def fetch(record: Record, tmp: Path, tag: str) -> Fetched | None:
-    """Download the record's files; None (logged) when one is missing or fails its sha256."""
+_KEPT: dict[str, tuple[Path, tuple[Any, ...]]] = {}  # uri -> a checked local file, for what
+_STORE: list[Path] = []
+
+
+def local_file(rec: OutputRecord) -> Path:
+    """A cache entry's file, checked against its sha256: read in place from a local work area
+    (the laptop's), else downloaded into this process's store. Checked once per process while
+    the object stays as it was (its size and ETag, or size and mtime), so units reusing one
+    earlier unit share the check and the download. ValueError when it fails its sha256."""
+    now = storage.stat(rec.uri)
+    if now is None:
+        raise ValueError(f"{rec.uri} is gone")
+    local = not storage.is_s3(rec.uri)
+    seen = (rec.sha256, now, Path(rec.uri).stat().st_mtime_ns if local else None)
+    kept = _KEPT.get(rec.uri)
+    if kept is not None and kept[1] == seen and kept[0].is_file():
+        return kept[0]
+    path = Path(rec.uri) if local else storage.download(rec.uri, _store() / rec.sha256)
+    if storage.sha256_file(path) != rec.sha256:
+        if not local:
+            path.unlink(missing_ok=True)
+        raise ValueError(f"{rec.uri} fails its sha256 (corrupted or half written)")
+    _KEPT[rec.uri] = (path, seen)
+    return path
+
+
+def _store() -> Path:
+    """This process's downloads, removed at exit; past RECAST_REUSE_KEEP_MB (default 2048)
+    the oldest go first."""
+    if not _STORE:
+        _STORE.append(Path(tempfile.mkdtemp(prefix="recast-reuse-")))
+        atexit.register(shutil.rmtree, _STORE[0], True)
+    files = sorted(_STORE[0].iterdir(), key=lambda p: p.stat().st_mtime)
+    room = int(os.environ.get("RECAST_REUSE_KEEP_MB", "2048")) * 2**20
+    while files and sum(p.stat().st_size for p in files) > room:
+        files.pop(0).unlink(missing_ok=True)
+    return _STORE[0]
+
+
+def fetch(record: Record) -> Fetched | None:
+    """The record's files, checked; None (logged) when one is missing or fails its sha256."""
     paths = {}
     for name, rec in (
         ("source", record.source),
         ("output", record.output),
         ("faces", record.faces),
     ):
-        path = tmp / f"reuse-{tag}-{name}"
         try:
-            storage.download(rec.uri, path)
+            paths[name] = local_file(rec)
         except Exception as exc:  # any unreadable entry is simply not reused
             log.warning(
                 "reuse: %s of %s/%s unreadable (%s): computing", name, record.run, record.unit, exc
             )
             return None
-        if storage.sha256_file(path) != rec.sha256:
-            log.warning(
-                "reuse: %s of %s/%s fails its sha256 (corrupted or half written): computing",
-                name, record.run, record.unit,
-            )  # fmt: skip
-            return None
-        paths[name] = path
     return Fetched(
         record.run,
         Cursor(paths["source"]),
@@ -369,7 +508,7 @@ def fetch(record: Record, tmp: Path, tag: str) -> Fetched | None:
     )
 
 
-def plan_unit(records: list[Record], new: list[Piece], min_psnr: float, tmp: Path) -> ReusePlan:
+def plan_unit(records: list[Record], new: list[Piece], min_psnr: float) -> ReusePlan:
     """Candidates for the unit's frames from earlier renders, their files fetched and checked
     (sha256); the source frames are compared as the swap reads them (ReusePlan.take)."""
     candidates = find(records, new)
@@ -377,7 +516,7 @@ def plan_unit(records: list[Record], new: list[Piece], min_psnr: float, tmp: Pat
     slots: dict[int, int | None] = {}
     for frame, (r, old) in sorted(candidates.items()):
         if r not in slots:
-            got = fetch(records[r], tmp, str(len(plan.fetched)))
+            got = fetch(records[r])
             slots[r] = None if got is None else len(plan.fetched)
             if got is not None:
                 plan.fetched.append(got)

@@ -13,8 +13,12 @@ selects nothing) and at plan, before any unit (an asset that is not the base's).
 from __future__ import annotations
 
 import re
+from collections.abc import Iterator
 from fractions import Fraction
+from pathlib import Path
+from typing import Any
 
+import av
 from pydantic import BaseModel, ConfigDict
 
 from tasks import storage
@@ -156,6 +160,40 @@ def prepare(spec: RenderSpec, layout: RunLayout) -> Scope | None:
     storage.copy(base.shots, layout.shots)  # the base's shot indices, whatever detect found
     storage.write_json(scope_path(layout), scope.model_dump_json())
     return scope
+
+
+def splice(base: Path, computed: Path, picks: list[bool], out: Path) -> bool:
+    """The unit's mezzanine from the base's finished unit and the computed frames, without
+    decoding: frame i is the next packet of `computed` where `picks[i]`, else the base's packet
+    i (FFV1 is intra-only: every packet is a whole frame), so every other frame keeps the
+    base's bytes. False, writing nothing, when the two were not encoded alike (codec, size,
+    pixel format or codec configuration): the caller re-encodes instead."""
+    with av.open(str(base)) as old, av.open(str(computed)) as new:
+        a, b = old.streams.video[0], new.streams.video[0]
+        ca, cb = a.codec_context, b.codec_context
+        alike = (ca.name, ca.width, ca.height, ca.pix_fmt, ca.extradata) == (
+            cb.name, cb.width, cb.height, cb.pix_fmt, cb.extradata
+        )  # fmt: skip
+        if not alike or ca.name != "ffv1":
+            return False
+        theirs, mine = _packets(old, a), _packets(new, b)
+        with av.open(str(out), "w", format="matroska") as sink:
+            stream = sink.add_stream_from_template(a)
+            for pick in picks:
+                packet = next(theirs)
+                if pick:  # this frame's timing, the computed frame's bytes
+                    slot, packet = packet, next(mine)
+                    packet.time_base = slot.time_base
+                    packet.pts, packet.dts, packet.duration = slot.pts, slot.dts, slot.duration
+                packet.stream = stream
+                sink.mux(packet)
+    return True
+
+
+def _packets(
+    container: av.container.InputContainer, stream: av.VideoStream
+) -> Iterator[av.Packet[Any]]:
+    return (p for p in container.demux(stream) if p.size)
 
 
 def for_run(layout: RunLayout) -> Scope | None:

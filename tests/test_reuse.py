@@ -14,13 +14,27 @@ import pytest
 from skimage import data
 
 from recast.samples import ShotSpec, make_film, varied_shots
-from tasks import storage
+from tasks import reuse, storage
+from tasks.checkpoint import OutputRecord
 from tasks.layout import RunLayout
 from tasks.qc.report import shot_rows
-from tasks.reuse import headline, load_records, settings_key, summary, tile_psnr
+from tasks.reuse import (
+    _READ,
+    INDEX,
+    changed,
+    headline,
+    keeps_closeness,
+    load_records,
+    local_file,
+    seal,
+    settings_key,
+    summary,
+    tile_psnr,
+)
 from tasks.shots import fingerprint
 from tasks.shots.detect import detect_shots
 from tasks.spec import ShotList
+from tasks.stages import plan, probe, split, swap
 from tests.versions import (
     decode,
     encode,
@@ -175,3 +189,78 @@ def test_two_concurrent_renders_reuse_the_same_entries(
     assert [results[r][0]["frames_reused"] for r in ("a", "b")] == [52, 52]
     a, b = (swapped_frames(RunLayout(f"s3://{bucket}/runs/{r}"), tmp_path) for r in "ab")
     assert all(np.array_equal(x, y) for x, y in zip(a, b, strict=True))
+
+
+def test_a_finished_run_is_read_from_one_index(
+    bucket: str, spec: dict[str, Any], films: dict[str, Any]
+) -> None:
+    layout, _ = render(films["v1"], bucket, "v1", spec)
+    (index,) = seal(layout)  # what assemble does once every unit is done
+    prefix = index.rsplit(f"/{INDEX}/", 1)[0]
+    records = load_records(prefix)
+    assert [r.run for r in records] == ["v1"]
+    for uri in storage.list_uris(prefix):  # the unit's own record gone: the index holds it
+        if f"/{INDEX}/" not in uri:
+            storage.delete(uri)
+    _READ.clear()
+    assert load_records(prefix) == records
+
+
+def test_an_entry_file_is_checked_once_in_place_and_again_when_it_changes(
+    tmp_path: Path,
+) -> None:
+    path = tmp_path / "swapped.mkv"
+    path.write_bytes(b"frames" * 100)
+    rec = OutputRecord(uri=str(path), sha256=storage.sha256_file(path), size=600)
+    assert local_file(rec) == path  # a local work area: read where it lies, not copied
+    path.write_bytes(b"frames" * 50)  # half written after the check
+    with pytest.raises(ValueError, match="fails its sha256"):
+        local_file(rec)
+
+
+def test_a_face_on_another_picture_is_not_laid_on() -> None:
+    picture = data.astronaut()[::4, ::4]  # 128 x 128, her face near (60, 25)
+    earlier = picture[:96, 16:112].copy()
+    output = earlier.copy()
+    face = (slice(8, 56), slice(24, 72))
+    output[face] = np.clip(earlier[face].astype(int) + 12, 0, 255)  # what the swap wrote
+    mask = changed(output, earlier)
+    assert mask.sum() > 2000
+    rng = np.random.default_rng(0)
+    noise = rng.integers(-2, 3, earlier.shape)
+    re_encoded = np.clip(earlier.astype(int) + noise, 0, 255).astype(np.uint8)
+    assert keeps_closeness(output, earlier, re_encoded, mask)
+    moved = picture[6:102, 22:118]  # the same framing a few pixels on: another picture
+    assert not keeps_closeness(output, earlier, moved, mask)
+
+
+def test_units_side_by_side_compute_repeated_material_once(
+    bucket: str,
+    spec: dict[str, Any],
+    films: dict[str, Any],
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """As on a cluster: the reprise's unit starts first, waits for the unit that has the
+    first occurrence, then takes its frames."""
+    f = films["v1_frames"]
+    film = encode(f[:24] + f[44:68] + f[:24], tmp_path / "reprise.mp4")
+    layout = RunLayout(f"s3://{bucket}/runs/side")
+    asset = storage.upload(film, f"s3://{bucket}/in/side.mp4")
+    storage.write_json(layout.spec, {**spec, "asset": asset, "unit_frames": 24})
+    probe.run(asset, layout.probe)
+    storage.write_json(layout.shots, detect_shots(film).model_dump())
+    units = plan.run(layout.prefix)["units"]
+    split.run(asset, layout.prefix)
+    monkeypatch.setattr(reuse, "WAIT_POLL", 0.2)
+    results: dict[str, dict[str, Any]] = {}
+
+    def go(unit: str) -> None:
+        results[unit] = swap.run(layout.prefix, unit)
+
+    threads = [threading.Thread(target=go, args=(u,)) for u in reversed(units)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    assert [results[u]["frames_reused"] for u in units] == [0, 0, 24]

@@ -11,9 +11,10 @@ import pytest
 from skimage import data
 
 from recast.samples import make_film, varied_shots
-from tasks import storage
+from tasks import scope, storage
 from tasks.layout import RunLayout
-from tasks.scope import frames, problems
+from tasks.media.frames import FrameWriter
+from tasks.scope import frames, problems, splice
 from tasks.spec import RenderSpec, SpecError, UnitPlan
 from tests.versions import decode, encode, per_shot, render, save_png
 
@@ -40,7 +41,7 @@ def base(scoped_bucket: str, tmp_path_factory: pytest.TempPathFactory) -> dict[s
     spec = {
         "faces": [{"source": storage.upload(face, f"s3://{bucket}/faces/a.png")}],
         "consent_reference": "REL-1",
-        "unit_frames": 24,
+        "unit_frames": 48,  # units of two shots: a scoped shot shares its unit
         "delivery": "master",
     }
     layout, _ = render(film, bucket, "base", spec, restore_units=True)
@@ -69,6 +70,15 @@ def test_a_scoped_re_render_leaves_every_other_frame_identical(
             assert storage.read_bytes(new.unit_restored(u.id)) == storage.read_bytes(
                 old.unit_restored(u.id)
             )
+    shot_of = [next(s for s, end in enumerate(np.cumsum(SHOTS)) if f < end) for f in range(84)]
+    for u in units:  # in shared units too: the other shots' frames keep the base's packets
+        mine, theirs = (
+            _packets(storage.download(x.unit_restored(u.id), tmp_path / f"{u.id}-{i}.mkv"))
+            for i, x in enumerate((new, old))
+        )
+        kept = [f - u.start_frame for f in range(u.start_frame, u.end_frame)
+                if shot_of[f] not in {0, 2}]  # fmt: skip
+        assert [mine[f] for f in kept] == [theirs[f] for f in kept]
     master = [
         _packets(storage.download(x.master, tmp_path / f"{i}.mov"))
         for i, x in enumerate((old, new))
@@ -119,3 +129,49 @@ def test_timecodes_count_frames_drop_frame_included() -> None:
     assert frames("00:10:00;00", "30000/1001", None) == 17982
     with pytest.raises(ValueError, match="before the film's start"):
         frames("00:00:00:00", "24", "01:00:00:00")
+
+
+def test_splice_keeps_the_base_packets_and_refuses_another_format(tmp_path: Path) -> None:
+    frames = [np.full((36, 64, 3), v, np.uint8) for v in range(0, 200, 20)]
+
+    def unit(name: str, pictures: list[np.ndarray]) -> Path:
+        with FrameWriter(tmp_path / name, pictures[0].shape[1], pictures[0].shape[0], "24") as w:
+            for f in pictures:
+                w.write(f)
+        return tmp_path / name
+
+    base = unit("base.mkv", frames)
+    computed = unit("computed.mkv", [255 - f for f in frames[3:5]])
+    picks = [i in (3, 4) for i in range(10)]
+    assert splice(base, computed, picks, tmp_path / "out.mkv")
+    got = decode(tmp_path / "out.mkv")
+    assert [int(f[0, 0, 0]) for f in got] == [0, 20, 40, 195, 175, 100, 120, 140, 160, 180]
+    kept = [i for i in range(10) if not picks[i]]
+    out, old = _packets(tmp_path / "out.mkv"), _packets(base)
+    assert [out[i] for i in kept] == [old[i] for i in kept]
+    other = unit("other.mkv", [f[:, :32] for f in frames[3:5]])  # another size
+    assert not splice(base, other, picks, tmp_path / "no.mkv")
+    assert not (tmp_path / "no.mkv").exists()
+
+
+def test_without_a_splice_the_other_frames_are_still_the_base_s(
+    scoped_bucket: str, base: dict[str, Any], tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A base unit that cannot be spliced (another codec configuration): the touched unit is
+    decoded and written again, losslessly, so the other shots' pixels are still the base's."""
+    monkeypatch.setattr(scope, "splice", lambda *args: False)
+    spec = {**base["spec"], "base_run": "base", "shots": [2]}
+    layout, swaps = render(base["film"], scoped_bucket, "unspliced", spec, restore_units=True)
+    assert [per_shot(swaps)[i]["frames_reused"] for i in (1, 2, 3)] == [20, 0, 16]
+    old = base["layout"]
+    units = UnitPlan.model_validate(storage.read_json(layout.plan)).units
+    assert any(len(u.shots) > 1 for u in units if 2 in u.shots)
+    for u in units:
+        if 2 not in u.shots:
+            continue
+        mine, theirs = (
+            decode(storage.download(x.unit_restored(u.id), tmp_path / f"{u.id}-{i}.mkv"))
+            for i, x in enumerate((layout, old))
+        )
+        kept = [f - u.start_frame for f in range(u.start_frame, u.end_frame) if not 44 <= f < 68]
+        assert kept and all(np.array_equal(mine[f], theirs[f]) for f in kept)

@@ -3,6 +3,7 @@ sizes shown, pruned by age and by size, dead reuse records dropped."""
 
 from __future__ import annotations
 
+import json
 import os
 import time
 from pathlib import Path
@@ -10,7 +11,7 @@ from pathlib import Path
 from recast import workarea
 from tasks import storage
 from tasks.checkpoint import OutputRecord
-from tasks.reuse import Piece, Record
+from tasks.reuse import INDEX, Piece, Record
 
 
 def _entry(home: Path, key: str, size: int, age_days: float) -> Path:
@@ -48,6 +49,20 @@ def test_prune_by_age_then_size_drops_dead_records(tmp_path: Path) -> None:
     assert not old.exists() and not dead.exists() and mid.exists() and alive.exists()
     removed = workarea.prune(tmp_path, max_bytes=3500)  # the oldest goes first
     assert [e.path.name for e in removed] == ["mid"] and new.exists() and alive.exists()
+
+
+def test_prune_keeps_a_runs_index_while_its_files_live(tmp_path: Path) -> None:
+    alive, gone = _entry(tmp_path, "a", 10, 1), _entry(tmp_path, "b", 10, 1)
+    records = [json.loads(_record(tmp_path, name, f).read_text()) for name, f in
+               (("r--u1", alive), ("r--u2", gone))]  # fmt: skip
+    folder = workarea.cache_dir(tmp_path) / "shots" / "s" / INDEX
+    folder.mkdir()
+    (folder / "r.json").write_text(json.dumps(records[:1]))
+    (folder / "q.json").write_text(json.dumps(records))
+    gone.unlink()
+    removed = {e.path.name for e in workarea.prune(tmp_path)}
+    assert removed == {"r--u2.json", "q.json"}  # an index naming a lost file goes with it
+    assert (folder / "r.json").exists()
 
 
 def test_a_run_is_saved_and_put_back(bucket: str, tmp_path: Path) -> None:

@@ -16,7 +16,7 @@ import time
 from pathlib import Path
 from typing import Any
 
-from tasks import storage
+from tasks import reuse, storage
 from tasks.editorial.export import export_editorial
 from tasks.layout import RunLayout, safe_run_id
 from tasks.media import plates
@@ -78,6 +78,7 @@ def run(asset: str, run_prefix: str) -> dict[str, Any]:
         storage.upload(film, layout.film)
         for number, page in enumerate(pages, start=1):
             storage.upload(page, layout.contact_sheet_page(number))
+    reuse.seal(layout)  # every unit is done: later renders read its records in one GET
     return {
         "stage": "assemble",
         "seconds": time.perf_counter() - started,

@@ -234,20 +234,28 @@ def run(run_prefix: str, unit_id: str) -> dict[str, Any]:
             inputs,
             {FACES_LOG: layout.unit(unit.id, FACES_LOG), SWAPPED: layout.unit_swapped(unit.id)},
         )
+        settings = reuse.settings_key(checkpoint.inputs)
+        pieces = reuse.unit_pieces(shots, unit)
         done = checkpoint.lookup()
         if done is not None:
+            if scoped is None:  # offered under this run too: units waiting on it find it
+                reuse.write_record(layout, settings, unit.id, pieces)
             return reused(done.result, unit.id, layout.unit_swapped(unit.id), started)
         if source is None:
             source = storage.download(layout.unit_source(unit.id), tmp / "source.mkv")
-        settings = reuse.settings_key(checkpoint.inputs)
-        pieces = reuse.unit_pieces(shots, unit)
-        found = None
+        found, done_scoped = None, None
         if scoped is not None:
-            found = _base_frames(scoped, unit, shots, tmp)
+            done_scoped = _swap_scoped(layout, spec, plan, shots, unit, source, tmp, scoped)
+            if done_scoped is None:  # the base's unit is not spliceable: decoded, re-encoded
+                found = _base_frames(scoped, unit, shots, tmp)
         elif spec.reuse:
+            reuse.await_records(layout, settings, reuse.first_seen(shots, plan.units, unit))
             records = reuse.load_records(reuse.index_prefix(layout, settings))
-            found = reuse.plan_unit(records, pieces, spec.reuse_min_psnr, tmp)
-        result, files = _swap(layout, spec, plan, shots, unit, source, tmp, found, scoped)
+            found = reuse.plan_unit(records, pieces, spec.reuse_min_psnr)
+        if done_scoped is not None:
+            result, files = done_scoped
+        else:
+            result, files = _swap(layout, spec, plan, shots, unit, source, tmp, found, scoped)
         checkpoint.commit(files, result.model_dump())
         if scoped is None:  # a scoped unit mixes settings: not offered for reuse
             reuse.write_record(layout, settings, unit.id, pieces)
@@ -287,6 +295,96 @@ def _from_base(
         layout.unit_swapped(unit.id),
         started,
     )
+
+
+def _swap_scoped(
+    layout: RunLayout,
+    spec: RenderSpec,
+    plan: UnitPlan,
+    shots: ShotList,
+    unit: Unit,
+    source: Path,
+    tmp: Path,
+    scoped: scope.Scope,
+) -> tuple[UnitResult, dict[str, Path]] | None:
+    """A unit a scoped re-render touches: only the chosen shots' frames are decoded and
+    computed; the others keep the base's finished frames, their packets copied as they are
+    (scope.splice), with the base's faces and per-shot figures. None when the base's unit
+    cannot be spliced (then the whole unit is decoded and written again, still lossless)."""
+    started = time.perf_counter()
+    base = scoped.layout
+    marker = read_marker(base.unit_marker(unit.id, "swap"))
+    if marker is None:
+        raise RuntimeError(f"base render {scoped.base_run}: unit {unit.id} has no swap marker")
+    owner = shot_of_frame(shots, unit.start_frame, unit.end_frame)
+    todo = [i for i, shot in enumerate(owner) if shot in scoped.shots]
+    work = UnitSwap(
+        lambda: build_engine(spec, tmp),
+        [owner[i] for i in todo],
+        tmp / "computed.mkv",
+        plan.fps,
+        f"swap {unit.id}",
+        None,
+        _override_engines(spec, scoped, tmp),
+    )
+    settings = Settings.from_env()
+    cursor = reuse.Cursor(source)
+    try:
+        frames = (cursor.get(i) for i in todo)
+        stats = pipeline.run(
+            pipeline.batches(frames, work.key, settings.batch), work.infer, work.write,
+            settings.queue,
+        )  # fmt: skip
+    finally:
+        count = work.close()
+        cursor.close()
+    if count != len(todo):
+        raise RuntimeError(f"unit {unit.id}: decoded {count} frames, expected {len(todo)}")
+    earlier = storage.download(base.unit_restored(unit.id), tmp / "base-restored.mkv")
+    picks = [shot in scoped.shots for shot in owner]
+    if not scope.splice(earlier, work.out, picks, tmp / SWAPPED):
+        return None
+    logged = storage.read_json(base.unit(unit.id, FACES_LOG))
+    kept = [i for i, pick in enumerate(picks) if not pick]
+
+    def merged(theirs: dict[str, Any], mine: dict[str, Any]) -> dict[str, Any]:
+        out = {k: v for k, v in theirs.items() if not picks[int(k)]}
+        return {**out, **{str(todo[int(k)]): v for k, v in mine.items()}}
+
+    written = tmp / FACES_LOG
+    written.write_text(
+        json.dumps(
+            {
+                "frames": merged(logged.get("frames", {}), work.faces),
+                "kept": kept,
+                "reused": [],
+                "needs_compositor": merged(logged.get("needs_compositor", {}), work.compositor),
+            }
+        )
+    )
+    rows = [
+        s.model_copy(update={"frames_reused": s.frames, "reused_from": scoped.base_run})
+        for s in UnitResult.model_validate(marker.result).per_shot
+        if s.shot not in scoped.shots
+    ]
+    per_shot = sorted([*rows, *work.per_shot()], key=lambda s: s.shot)
+    engine = work.engine if work.built else None
+    timings = {**(engine.timings.rounded() if engine else {})}
+    timings.update({k: round(v, 4) for k, v in stats.busy.items()}, pipeline=round(stats.wall, 4))
+    result = UnitResult(
+        unit_id=unit.id,
+        stage="swap",
+        frames=unit.frames,
+        faces_found=sum(s.faces_found for s in per_shot),
+        faces_swapped=sum(s.faces_swapped for s in per_shot),
+        per_shot=per_shot,
+        seconds=time.perf_counter() - started,
+        output=layout.unit_swapped(unit.id),
+        backend=engine.backend.name if engine else "",
+        timings=timings,
+        frames_reused=len(kept),
+    )
+    return result, {FACES_LOG: written, SWAPPED: tmp / SWAPPED}
 
 
 def _base_frames(scoped: scope.Scope, unit: Unit, shots: ShotList, tmp: Path) -> reuse.ReusePlan:
