@@ -198,6 +198,8 @@ def main() -> None:
         folder = Path(tmp)
         os.environ.update(s3.env())
         os.environ.setdefault("RECAST_HOME", str(folder / "home"))
+        # No unit cache: the Airflow render must not reuse units an earlier run made.
+        os.environ["RECAST_UNIT_CACHE"] = "off"
         env = {**os.environ, "PYTHONPATH": f"{ROOT}:{ROOT / 'plugins'}",
                "RECAST_UNIT_CACHE": "off", "RECAST_LOG_LEVEL": "WARNING"}  # fmt: skip
         storage.client().create_bucket(Bucket=BUCKET)
