@@ -307,6 +307,13 @@ def test_join_shifts_are_gaps_and_overlaps_not_jitter() -> None:
     assert [(f, round(g * 96, 6)) for f, g in join_shifts(joined, Fraction(24))] == [(5, 1.0)]
     overlap = exact[:5] + [t - step / 4 for t in exact[5:]]
     assert [(f, round(g * 96, 6)) for f, g in join_shifts(overlap, Fraction(24))] == [(5, -1.0)]
+    # Gaps too small to count alone add up: kept once they pass an eighth of a frame.
+    small = [n * step + (n // 4) * 0.003 for n in range(12)]
+    assert [(f, round(g, 6)) for f, g in join_shifts(small, Fraction(24))] == [(8, 0.006)]
+    # A phone's millisecond jitter at 59.94 fps: no joins, however long the film.
+    rng = np.random.default_rng(18)
+    phone = [n * 1001 / 60000 + rng.uniform(-0.001, 0.001) for n in range(20_000)]
+    assert join_shifts(phone, Fraction(60000, 1001)) == []
 
 
 # --- Variable frame rate ---------------------------------------------------------------------
