@@ -1,6 +1,7 @@
 """Split + assemble against one plain ffmpeg transcode of the same film at the same settings.
 
-    .venv/bin/python bench/split_assemble.py [--seconds 30] [--size 1280x720] [--mezzanine ffv1]
+    .venv/bin/python bench/split_assemble.py [--seconds 30] [--rounds 2] [--size 1280x720]
+        [--mezzanine ffv1]
         [--gop 48 [--no-scenecut]] [--on-cuts] [--unit-frames 480]
 
 Generates a film (H.264 + AAC, shots of 1-2 s), plans units with the real planner (unit cap 480
@@ -27,6 +28,7 @@ from __future__ import annotations
 import argparse
 import os
 import resource
+import shutil
 import subprocess
 import sys
 import tempfile
@@ -44,7 +46,7 @@ from tasks.media.packets import scan_packets  # noqa: E402
 from tasks.media.probe import probe  # noqa: E402
 from tasks.media.split import LOSSLESS, split_units  # noqa: E402
 from tasks.shots.plan import plan_units  # noqa: E402
-from tasks.spec import Shot, ShotList  # noqa: E402
+from tasks.spec import Probe, Shot, ShotList, UnitPlan  # noqa: E402
 
 PLAIN = {
     "review": ["-c:v", "libx264", "-preset", "medium", "-crf", "18", "-pix_fmt", "yuv420p",
@@ -79,6 +81,71 @@ def long_gop(film: Path, out: Path, gop: int, scenecut: bool) -> Path:
     return out
 
 
+def time_ours(
+    args: argparse.Namespace,
+    film: Path,
+    info: Probe,
+    plan: UnitPlan,
+    packets: object,
+    work: Path,
+    delivery: str,
+) -> dict[str, float]:
+    """Split + assemble of the review (or master) film, then (`--with-master`) review and master
+    from one decode of the same units: wall and CPU seconds of each."""
+    started, cpu_at = time.perf_counter(), cpu()
+    parts = split_units(
+        film, plan.units, work / "units", mezzanine=args.mezzanine, copy=not args.no_copy
+    )
+    split_s, cpu_split = time.perf_counter() - started, cpu() - cpu_at
+    on_keys = len(copy_ranges(packets, plan.units)) if packets else 0  # type: ignore[arg-type]
+    lossless = args.mezzanine in LOSSLESS and not args.no_copy
+    copied = on_keys if on_keys == len(parts) and lossless else 0
+    print(f"units on the source's keyframes: {on_keys} of {len(parts)}, copied: {copied}")
+    suffix = ".mov" if delivery == "master" else ".mp4"
+    videos, frames = [parts[u.id] for u in plan.units], [u.frames for u in plan.units]
+    started, cpu_at = time.perf_counter(), cpu()
+    assemble_all(videos, film, {delivery: work / f"out{suffix}"}, info.fps, info=info,  # type: ignore[dict-item]
+                 unit_frames=frames, jobs=args.jobs)  # fmt: skip
+    found = {"split": split_s, "assemble": time.perf_counter() - started,
+             "cpu_split": cpu_split, "cpu_assemble": cpu() - cpu_at}  # fmt: skip
+    if args.with_master:
+        started, cpu_at = time.perf_counter(), cpu()
+        outs = {"review": work / "both.mp4", "master": work / "both.mov"}
+        assemble_all(videos, film, outs, info.fps, info=info, unit_frames=frames,  # type: ignore[arg-type]
+                     jobs=args.jobs)  # fmt: skip
+        found["both"], found["cpu_both"] = time.perf_counter() - started, cpu() - cpu_at
+    return found
+
+
+def time_plain(film: Path, work: Path, delivery: str) -> dict[str, float]:
+    """One plain ffmpeg transcode of the film at the same settings: wall and CPU seconds."""
+    started, cpu_at = time.perf_counter(), cpu()
+    suffix = ".mov" if delivery == "master" else ".mp4"
+    cmd = ["ffmpeg", "-v", "error", "-y", "-i", str(film), *PLAIN[delivery]]
+    subprocess.run([*cmd, str(work / f"plain{suffix}")], check=True)
+    return {"wall": time.perf_counter() - started, "cpu": cpu() - cpu_at}
+
+
+def report(round_: int, frame_count: int, ours: dict[str, float], plain: dict[str, float]) -> None:
+    wall = ours["split"] + ours["assemble"]
+    cpu_s = ours["cpu_split"] + ours["cpu_assemble"]
+    print(f"round {round_ + 1} ({'ours first' if round_ % 2 == 0 else 'plain first'}):")
+    print(f"  split {ours['split']:.2f} s + assemble {ours['assemble']:.2f} s = {wall:.2f} s "
+          f"({frame_count / wall:.0f} fps); CPU {ours['cpu_split']:.2f} + "
+          f"{ours['cpu_assemble']:.2f} = {cpu_s:.2f} s")  # fmt: skip
+    print(f"  plain ffmpeg transcode: {plain['wall']:.2f} s "
+          f"({frame_count / plain['wall']:.0f} fps); CPU {plain['cpu']:.2f} s")  # fmt: skip
+    print(f"  ratio (split + assemble) / plain: {wall / plain['wall']:.2f}x wall, "
+          f"{cpu_s / plain['cpu']:.2f}x CPU")  # fmt: skip
+    if "both" in ours:
+        print(f"  assemble review + master from one decode: {ours['both']:.2f} s wall, "
+              f"{ours['cpu_both']:.2f} s CPU; the master's cost "
+              f"{ours['both'] - ours['assemble']:.2f} s wall, "
+              f"{ours['cpu_both'] - ours['cpu_assemble']:.2f} s CPU over the review "
+              "alone")  # fmt: skip
+    print(f"  load average (1, 5, 15 min): {os.getloadavg()}", flush=True)
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("--seconds", type=int, default=30)
@@ -95,6 +162,7 @@ def main() -> None:
     parser.add_argument("--unit-frames", type=int, default=480, help="the plan's frame cap")
     parser.add_argument("--with-master", action="store_true", help="also review + master")
     parser.add_argument("--jobs", type=int, help="assemble's runs (default: one per 4 CPUs)")
+    parser.add_argument("--rounds", type=int, default=1, help="alternated rounds of both")
     args = parser.parse_args()
     width, height = (int(v) for v in args.size.split("x"))
     delivery = "master" if args.master else "review"
@@ -126,46 +194,28 @@ def main() -> None:
               f"{'on the cuts' if args.on_cuts else 'with them'}: {moved} of "
               f"{len(on_cuts.units)} unit starts moved off the cuts")  # fmt: skip
 
-        started, cpu_at = time.perf_counter(), cpu()
-        parts = split_units(
-            film, plan.units, tmp / "units", mezzanine=args.mezzanine, copy=not args.no_copy
+        totals: list[tuple[dict[str, float], dict[str, float]]] = []
+        for round_ in range(args.rounds):
+            # Alternated: ours first in even rounds, the plain transcode first in odd ones.
+            order = ("ours", "plain") if round_ % 2 == 0 else ("plain", "ours")
+            for which in order:
+                work = tmp / f"round{round_}-{which}"
+                work.mkdir()
+                if which == "ours":
+                    ours = time_ours(args, film, info, plan, packets, work, delivery)
+                else:
+                    plain = time_plain(film, work, delivery)
+                shutil.rmtree(work)
+            report(round_, info.frame_count, ours, plain)
+            totals.append((ours, plain))
+    if len(totals) > 1:
+        wall = sum(o["split"] + o["assemble"] for o, _ in totals) / sum(
+            p["wall"] for _, p in totals
         )
-        on_keys = len(copy_ranges(packets, plan.units)) if packets else 0
-        lossless = args.mezzanine in LOSSLESS and not args.no_copy
-        copied = on_keys if on_keys == len(parts) and lossless else 0
-        print(f"units on the source's keyframes: {on_keys} of {len(parts)}, copied: {copied}")
-        split_s = time.perf_counter() - started
-        started, cpu_split = time.perf_counter(), cpu()
-        suffix = ".mov" if args.master else ".mp4"
-        videos, frames = [parts[u.id] for u in plan.units], [u.frames for u in plan.units]
-        assemble_all(videos, film, {delivery: tmp / f"out{suffix}"}, info.fps, info=info,
-                     unit_frames=frames, jobs=args.jobs)  # fmt: skip
-        assemble_s = time.perf_counter() - started
-        cpu_ours = cpu() - cpu_at
-        cpu_split -= cpu_at
-
-        started, cpu_at = time.perf_counter(), cpu()
-        cmd = ["ffmpeg", "-v", "error", "-y", "-i", str(film), *PLAIN[delivery]]
-        subprocess.run([*cmd, str(tmp / f"plain{suffix}")], check=True)
-        plain_s, cpu_plain = time.perf_counter() - started, cpu() - cpu_at
-        both_s = None
-        if args.with_master:
-            started = time.perf_counter()
-            outs = {"review": tmp / "both.mp4", "master": tmp / "both.mov"}
-            assemble_all(videos, film, outs, info.fps, info=info, unit_frames=frames,  # type: ignore[arg-type]
-                         jobs=args.jobs)  # fmt: skip
-            both_s = time.perf_counter() - started
-    ours = split_s + assemble_s
-    print(f"split {split_s:.2f} s + assemble {assemble_s:.2f} s = {ours:.2f} s "
-          f"({info.frame_count / ours:.0f} fps); CPU {cpu_split:.2f} + "
-          f"{cpu_ours - cpu_split:.2f} = {cpu_ours:.2f} s")  # fmt: skip
-    print(f"plain ffmpeg transcode: {plain_s:.2f} s ({info.frame_count / plain_s:.0f} fps); "
-          f"CPU {cpu_plain:.2f} s")  # fmt: skip
-    print(f"ratio (split + assemble) / plain: {ours / plain_s:.2f}x wall, "
-          f"{cpu_ours / cpu_plain:.2f}x CPU")  # fmt: skip
-    if both_s is not None:
-        print(f"assemble review + master from one decode: {both_s:.2f} s; the master's cost "
-              f"{both_s - assemble_s:.2f} s over the review alone")  # fmt: skip
+        cpu_x = sum(o["cpu_split"] + o["cpu_assemble"] for o, _ in totals) / sum(
+            p["cpu"] for _, p in totals
+        )
+        print(f"all {len(totals)} rounds: {wall:.2f}x wall, {cpu_x:.2f}x CPU")
     print(f"load average (1, 5, 15 min): {os.getloadavg()}")
 
 

@@ -30,7 +30,9 @@ import av
 from tasks.env import env_int
 from tasks.media.delivery import Delivery, audio_args, preset, subtitle_args
 from tasks.media.ffprobe import ffprobe
+from tasks.media.packets import scan_packets
 from tasks.media.probe import probe, video_lead_in
+from tasks.media.rate import join_shifts
 from tasks.spec import DeliveryPreset, Probe, SpecError, parse_fps
 
 log = logging.getLogger(__name__)
@@ -122,6 +124,7 @@ def assemble_all(
         ]  # fmt: skip
         _run_all(encodes, "encode the film")
         rate = parse_fps(info.fps)
+        shifts = _join_shifts(source, info)
         for delivery, out in outs.items():
             parts = [tmp / f"run-{i}-{delivery}.nut" for i in range(len(runs))]
             # Each run's exact length: the concat demuxer would take a B-frame run's decoding
@@ -129,7 +132,7 @@ def assemble_all(
             lengths = [_packets(part) / rate for part in parts]
             listing = write_concat_list(tmp / f"{delivery}.ffconcat", parts, lengths)
             _run_all(
-                [_join_command(listing, source, out, info, specs[delivery], timecode)],
+                [_join_command(listing, source, out, info, specs[delivery], timecode, shifts)],
                 f"join {out}",
             )
             made[delivery] = _checked(out, info)
@@ -291,12 +294,54 @@ def _encode_command(
     return cmd
 
 
+def _join_shifts(source: Path, info: Probe) -> list[tuple[int, float]]:
+    """The source's join gaps (rate.join_shifts), read from its packets (a demux, no decode);
+    none for a conformed variable-rate film, whose frames are retimed to the sound already."""
+    if info.conform is not None:
+        return []
+    return join_shifts(scan_packets(source).times, parse_fps(info.fps))
+
+
+def _ticks(rate: Fraction) -> int:
+    """The video track's clock: whole frames and fine offsets (the muxer's own choice,
+    1/49152 s for 24 fps, put a late first frame 1 ms early)."""
+    return rate.numerator * max(1, -(-24_000 // rate.numerator))
+
+
+def _shift_filter(shifts: Sequence[tuple[int, float]], rate: Fraction, lead_in: float) -> str:
+    """A `setts` bitstream filter that moves the frames after each join by its gap, as the
+    source has them: the joined runs' copied packets are retimed, not re-encoded. It sees
+    the output track's ticks (`_ticks`; its TB variable is the runs' time base, not theirs);
+    each step halfway from the frame before, so the encoder's start offset never matters."""
+    ticks = _ticks(rate)
+
+    def moved(ts: str) -> str:
+        terms = "+".join(
+            f"gte({ts}\\,{round((lead_in + (frame - 0.5) / rate) * ticks)})*{round(gap * ticks)}"
+            for frame, gap in shifts
+        )
+        return f"{ts}+{terms}"
+
+    return f"setts=pts={moved('PTS')}:dts={moved('DTS')}"
+
+
 def _join_command(
-    listing: Path, source: Path, out: Path, info: Probe, spec: Delivery, timecode: str | None
+    listing: Path,
+    source: Path,
+    out: Path,
+    info: Probe,
+    spec: Delivery,
+    timecode: str | None,
+    shifts: Sequence[tuple[int, float]] = (),
 ) -> list[str]:
-    """The encoded runs joined as they are, with the source's audio and subtitles."""
-    cmd = [FFMPEG, "-y", "-v", "error", *_video_offset(source), "-f", "concat", "-safe", "0"]
+    """The encoded runs joined as they are, with the source's audio and subtitles; the frames
+    after each of the source's join gaps (`shifts`) kept that much later, as the sound is."""
+    offset = _video_offset(source)
+    cmd = [FFMPEG, "-y", "-v", "error", *offset, "-f", "concat", "-safe", "0"]
     cmd += ["-i", str(listing), "-i", str(source), "-map", "0:v:0", "-map", "1:a?", "-c:v", "copy"]
+    if shifts:
+        lead_in = float(offset[1]) if offset else 0.0
+        cmd += ["-bsf:v", _shift_filter(shifts, parse_fps(info.fps), lead_in)]
     cmd += audio_args(spec, [a.codec for a in info.audio])
     cmd += subtitle_args(info.subtitles, source_input=1)  # timed like the audio
     timecode = timecode or info.timecode
@@ -304,9 +349,5 @@ def _join_command(
         cmd += ["-timecode", timecode]
     # Container tags from the source; the rotation flag is not carried (frames come upright).
     cmd += ["-map_metadata", "1", "-metadata:s:v:0", "rotate=0"]
-    # A track clock that counts whole frames and fine offsets: the muxer's own choice
-    # (1/49152 s for 24 fps) put a late first frame 1 ms early.
-    rate = parse_fps(info.fps)
-    ticks = rate.numerator * max(1, -(-24_000 // rate.numerator))
-    cmd += ["-video_track_timescale", str(ticks)]
+    cmd += ["-video_track_timescale", str(_ticks(parse_fps(info.fps)))]
     return [*cmd, *spec.muxer, str(out)]

@@ -61,6 +61,13 @@ def preset(name: str) -> Delivery:
         raise ValueError(f"delivery preset {name!r} is not one of {sorted(PRESETS)}") from None
 
 
+# Decoded sound follows its timestamps, as a player plays it: a joined file's gaps are filled
+# with silence and its overlaps dropped, so it keeps sync with the frames (assemble keeps the
+# joins' gaps), where ffmpeg would otherwise lay the samples end to end. Timestamps off by
+# less than this (rounded to the millisecond in Matroska) are left alone.
+FOLLOW_TIMESTAMPS = "aresample=async=1:min_hard_comp=0.005"
+
+
 def audio_args(delivery: Delivery, codecs: list[str]) -> list[str]:
     """Per-stream codec options: copy what the container takes as it is, encode the rest."""
     args: list[str] = []
@@ -70,6 +77,7 @@ def audio_args(delivery: Delivery, codecs: list[str]) -> list[str]:
         else:
             encoder, *rest = delivery.audio
             args += [f"-c:a:{index}", encoder, *(a.format(index=index) for a in rest)]
+            args += [f"-filter:a:{index}", FOLLOW_TIMESTAMPS]
     return args
 
 

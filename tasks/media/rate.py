@@ -105,3 +105,30 @@ def constant_rate_frames(times: list[float], rate: Fraction) -> int:
         return 0
     step = 1 / float(rate)
     return max(1, round((times[-1] + step - times[0]) * float(rate)))
+
+
+# Where the frames have drifted off the nominal grid by more than this share of a frame, a
+# join's gap (or overlap) is kept from there on. Jitter (timestamps rounded to the millisecond,
+# say) never adds up to it; the sound stays within it of the frames, well under an audio frame.
+JOIN_SHARE = 1 / 8
+# More shifts than this are no joins but a wandering clock: the film keeps the exact grid.
+MAX_JOINS = 1000
+
+
+def join_shifts(times: list[float], rate: Fraction) -> list[tuple[int, float]]:
+    """(frame, seconds) wherever a constant-rate film's presented frames have drifted off the
+    nominal grid by more than JOIN_SHARE of a frame since the last shift (the gap `-c copy`
+    joins leave, or an overlap): from `frame` on, every frame is shown that much later (or
+    earlier). The sound was joined with the pictures, so a film made at exactly frame/rate
+    keeps sync only if its frames keep these shifts too (assemble). A step back (a join whose
+    timestamps start again) is no drift."""
+    step = 1 / float(rate)
+    drift = kept = 0.0
+    shifts: list[tuple[int, float]] = []
+    for frame, (a, b) in enumerate(pairwise(times), start=1):
+        if b > a:
+            drift += (b - a) - step
+        if abs(drift - kept) > step * JOIN_SHARE:
+            shifts.append((frame, drift - kept))
+            kept = drift
+    return shifts if len(shifts) <= MAX_JOINS else []

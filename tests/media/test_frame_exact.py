@@ -22,7 +22,9 @@ import numpy as np
 import pytest
 
 from tasks.media.assemble import assemble_all
+from tasks.media.packets import scan_packets
 from tasks.media.probe import probe
+from tasks.media.rate import join_shifts
 from tasks.media.split import split_units
 from tasks.shots.plan import unit_id
 from tasks.spec import DeliveryPreset, Probe, SpecError, Unit
@@ -238,6 +240,80 @@ def test_start_offsets_keep_sync(
     drift = abs(click_after_flash(out) - click_after_flash(source))
     # The review copies the AAC as it is: sample-exact; the master decodes it to PCM.
     assert drift <= (0.001 if delivery == "review" else AUDIO_FRAME), f"{drift * 1000:.2f} ms"
+
+
+def _joined_takes(tmp: Path, takes: int = 6) -> Path:
+    """A film joined from one take as `-c copy` joins do, a quarter-frame gap after each
+    take (its sound joined with it); each take has a flash frame and a click at one instant."""
+    flash = f"color=black:s={W}x{H}:r=24:d=1,drawbox=c=white:t=fill:enable='eq(n,{FLASH_FRAME})'"
+    click = "aevalsrc='0.9*between(t,0.5,0.502)':s=48000:d=1"
+    take = tmp / "take.mp4"
+    _ffmpeg("-f", "lavfi", "-i", flash, "-f", "lavfi", "-i", click, *_x264(), "-c:a", "aac", take)
+    listing = tmp / "takes.ffconcat"
+    listing.write_text(
+        "ffconcat version 1.0\n" + f"file '{take}'\nduration {1 + 0.25 / 24:.6f}\n" * takes
+    )
+    path = tmp / "joined.mp4"
+    _ffmpeg("-f", "concat", "-safe", "0", "-i", listing, "-c", "copy", path)
+    return path
+
+
+def clicks_after_flashes(path: Path) -> list[float]:
+    """Seconds from each flash frame's start to the click after it, as a player presents them."""
+    with av.open(str(path)) as container:
+        shown = [(f.time, f.to_ndarray(format="gray").mean() > 128)
+                 for f in container.decode(video=0)]  # fmt: skip
+    flashes = [t for (_, before), (t, on) in pairwise([(0.0, False), *shown]) if on and not before]
+    clicks: list[float] = []
+    with av.open(str(path)) as container:
+        for frame in container.decode(audio=0):
+            peak = np.abs(frame.to_ndarray()).max(axis=0)
+            for sample in np.nonzero(peak > 0.3)[0]:
+                at = float(frame.time + sample / frame.sample_rate)
+                if not clicks or at - clicks[-1] > 0.2:
+                    clicks.append(at)
+    assert len(flashes) == len(clicks), f"{path}: {len(flashes)} flashes, {len(clicks)} clicks"
+    return [c - f for f, c in zip(flashes, clicks, strict=True)]
+
+
+@pytest.mark.parametrize("delivery", ["review", "master"])
+def test_a_joined_film_keeps_sync_to_its_end(delivery: DeliveryPreset, tmp_path: Path) -> None:
+    """Frames at exactly N/fps would lose each join's gap that the sound keeps: by the last
+    take, the sound came 5 quarter frames (52 ms) late. The joins' gaps are kept instead."""
+    source = _joined_takes(tmp_path)
+    out = tmp_path / ("out.mp4" if delivery == "review" else "out.mov")
+    info = round_trip(source, out, delivery)
+    assert probe(out).frame_count == info.frame_count == ffprobe_count(source) == 144
+    shifts = join_shifts(scan_packets(source).times, Fraction(24))
+    assert [frame for frame, _ in shifts] == [24, 48, 72, 96, 120]
+    made = join_shifts(scan_packets(out).times, Fraction(24))
+    assert [f for f, _ in made] == [f for f, _ in shifts]
+    assert all(abs(a[1] - b[1]) < 1e-4 for a, b in zip(made, shifts, strict=True))
+    drift = [abs(a - b) for a, b in zip(clicks_after_flashes(out), clicks_after_flashes(source),
+                                        strict=True)]  # fmt: skip
+    # As above: the review's AAC is copied, the master's decoded to PCM (its samples laid on
+    # their timestamps, as a player lays them).
+    limit = 0.001 if delivery == "review" else AUDIO_FRAME
+    assert max(drift) <= limit, f"{[round(d * 1000, 2) for d in drift]} ms"
+
+
+def test_join_shifts_are_gaps_and_overlaps_not_jitter() -> None:
+    step = 1 / 24
+    exact = [n * step for n in range(10)]
+    assert join_shifts(exact, Fraction(24)) == []
+    matroska = [round(t, 3) for t in exact]  # millisecond timestamps: jitter, not joins
+    assert join_shifts(matroska, Fraction(24)) == []
+    joined = exact[:5] + [t + step / 4 for t in exact[5:]]
+    assert [(f, round(g * 96, 6)) for f, g in join_shifts(joined, Fraction(24))] == [(5, 1.0)]
+    overlap = exact[:5] + [t - step / 4 for t in exact[5:]]
+    assert [(f, round(g * 96, 6)) for f, g in join_shifts(overlap, Fraction(24))] == [(5, -1.0)]
+    # Gaps too small to count alone add up: kept once they pass an eighth of a frame.
+    small = [n * step + (n // 4) * 0.003 for n in range(12)]
+    assert [(f, round(g, 6)) for f, g in join_shifts(small, Fraction(24))] == [(8, 0.006)]
+    # A phone's millisecond jitter at 59.94 fps: no joins, however long the film.
+    rng = np.random.default_rng(18)
+    phone = [n * 1001 / 60000 + rng.uniform(-0.001, 0.001) for n in range(20_000)]
+    assert join_shifts(phone, Fraction(60000, 1001)) == []
 
 
 # --- Variable frame rate ---------------------------------------------------------------------

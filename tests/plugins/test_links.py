@@ -74,7 +74,7 @@ def test_the_report_link_opens_the_run_report_then_the_published_one(
     published = delivery_prefix(work, "renders", f"s3://{bucket}/in/reel.mp4", RUN_ID)
     storage.write_bytes(storage.join(published, "qc.html"), PAGE + b"<p>published</p>")
     url = publish_task.get_extra_links(_ti(), "QC report")
-    assert "/renders/" in url and _fetch(url)[0].endswith(b"<p>published</p>")
+    assert "/qc-published.html" in url and _fetch(url)[0].endswith(b"<p>published</p>")
 
 
 def test_the_contact_sheet_link_opens_its_first_page(work: str, publish_task: Any) -> None:
@@ -87,3 +87,91 @@ def test_the_contact_sheet_link_opens_its_first_page(work: str, publish_task: An
 def test_other_dags_get_no_link(work: str, publish_task: Any) -> None:
     storage.write_bytes(RunLayout.for_run(work, RUN_ID).qc_html, PAGE)
     assert publish_task.get_extra_links(_ti("recast_batch"), "QC report") == ""
+
+
+def _feature_page(work: str, shots: int) -> tuple[RunLayout, dict[int, bytes]]:
+    """A QC page of `shots` shots as finalize writes one for a long film (thumbnails as files
+    beside it, loaded lazily), with its thumbnails and one contact sheet page, in the run."""
+    from tasks.qc import report, thumbs
+    from tasks.shots.plan import plan_units
+    from tests.qc.test_feature_scale import _feature, _swaps, _thumbnail
+
+    cut = _feature(shots)
+    summary = report.build(
+        run_id=RUN_ID, asset="s3://in/reel.mp4", shots=cut, swaps=_swaps(plan_units(cut)),
+        stage_seconds={}, unit_tiers={}, consent_references=[], frames=cut.frame_count,
+    )  # fmt: skip
+    page = report.to_html(
+        summary, thumb_href=thumbs.relative, sheet_pages=["contact_sheet/page-0001.jpg"]
+    )
+    layout = RunLayout.for_run(work, RUN_ID)
+    storage.write_bytes(layout.qc_html, page.encode(), "text/html; charset=utf-8")
+    storage.write_bytes(layout.contact_sheet, b"\xff\xd8\xff\xe0sheet")
+    pictures = {shot: thumbs.jpeg(_thumbnail(shot), width=160) for shot in range(shots)}
+    for shot, picture in pictures.items():
+        for side in ("before", "after"):
+            storage.write_bytes(thumbs.key(layout.prefix, shot, side), picture)
+    return layout, pictures
+
+
+def test_the_report_link_opens_every_thumbnail_and_sheet_page(work: str, publish_task: Any) -> None:
+    """A presigned page cannot open what it names relative to itself (the S3 server refuses
+    an unsigned GET): the link's copy of the page carries a signature for each file."""
+    import json
+    import re
+    import urllib.error
+
+    layout, pictures = _feature_page(work, 120)
+    url = publish_task.get_extra_links(_ti(), "QC report")
+    page = _fetch(url)[0].decode()
+    assert ' src="thumbs/' not in page and page.count("data-s3=") == 2 * 120
+    table = json.loads(re.search(r'id="s3-signed">(.*?)</script>', page)[1])  # type: ignore[index]
+    for shot in (0, 49, 119):  # inline up to 48 shots: past that, files
+        name = f"thumbs/{shot}_after.jpg"
+        query, signature = table["files"][name]
+        signed = f"{table['base']}{name}?{table['queries'][query]}&{signature}"
+        assert _fetch(signed)[0] == pictures[shot]
+    with pytest.raises(urllib.error.HTTPError, match="403"):
+        _fetch(table["base"] + "thumbs/49_after.jpg")  # what the page named before
+    sheet = re.search(r'href="([^"]*contact_sheet/page-0001[^"]*)"', page)[1]  # type: ignore[index]
+    assert _fetch(sheet.replace("&amp;", "&"))[0] == b"\xff\xd8\xff\xe0sheet"
+
+    copy = storage.join(layout.prefix, "links", "qc-run.html")
+    made = storage.stat(copy)
+    publish_task.get_extra_links(_ti(), "QC report")
+    assert storage.stat(copy) == made  # fresh: not signed again on every view
+    storage.write_bytes(layout.qc_html, page.replace("Recast render", "Recast rerender").encode())
+    assert b"Recast rerender" in _fetch(publish_task.get_extra_links(_ti(), "QC report"))[0]
+
+
+def test_the_linked_report_loads_its_thumbnails_in_chromium(work: str, publish_task: Any) -> None:
+    """Through the link, in a browser: rows past the inline limit load their thumbnails (signed
+    URLs), lazily."""
+    sync_api = pytest.importorskip("playwright.sync_api")
+    from tests.qc.test_feature_scale import CHROMIUM
+
+    if not CHROMIUM.is_file():
+        pytest.skip(f"no Chromium at {CHROMIUM} (Debian: apt-get install chromium)")
+    _feature_page(work, 300)
+    url = publish_task.get_extra_links(_ti(), "QC report")
+    with sync_api.sync_playwright() as pw:
+        browser = pw.chromium.launch(
+            executable_path=str(CHROMIUM),
+            args=["--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking"],
+        )
+        try:
+            tab = browser.new_page(viewport={"width": 1400, "height": 1000})
+            answers: list[int] = []
+            tab.on("response", lambda r: answers.append(r.status) if "/thumbs/" in r.url else None)
+            errors: list[str] = []
+            tab.on("pageerror", lambda e: errors.append(str(e)))
+            tab.goto(url, wait_until="load")
+            tab.wait_for_function("document.querySelector('#shot-0 img').naturalWidth > 0")
+            assert not errors and 0 < len(answers) < 200  # lazily: only the rows in view
+            tab.fill("#goto", "290")
+            tab.press("#goto", "Enter")
+            tab.wait_for_function("document.querySelector('#shot-290 img').complete")
+            loaded = tab.evaluate("document.querySelector('#shot-290 img').naturalWidth")
+        finally:
+            browser.close()
+    assert loaded == 160 and set(answers) == {200}

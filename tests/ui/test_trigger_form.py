@@ -132,8 +132,10 @@ def test_the_render_links_to_its_report_and_contact_sheet(
     )
     urls = links["extra_links"]
     assert {"QC report", "Contact sheet"} <= set(urls)
-    # The published copies, under the output prefix typed in the form.
-    assert all("/ui-renders/" in urls[name] for name in ("QC report", "Contact sheet"))
+    # The published copies, under the output prefix typed in the form (the report through its
+    # signed copy, recast_airflow.links).
+    assert "/ui-renders/" in urls["Contact sheet"]
+    assert "/links/qc-published.html" in urls["QC report"]
     report, kind = _fetch(urls["QC report"])
     assert kind.startswith("text/html")
     assert b"<html" in report.lower() and form_run["dag_run_id"].encode() in report
@@ -144,6 +146,6 @@ def test_the_render_links_to_its_report_and_contact_sheet(
     page.goto(f"{stack.url}/dags/recast_render/runs/{run}/tasks/publish/details")
     qc = page.get_by_role("link", name="QC report")
     qc.wait_for(timeout=30_000)
-    assert "/ui-renders/" in (qc.get_attribute("href") or "")
+    assert "/links/qc-published.html" in (qc.get_attribute("href") or "")
     assert page.get_by_role("link", name="Contact sheet").count() == 1
     _shot(page, "03-task-links.png")
