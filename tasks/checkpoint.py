@@ -76,9 +76,8 @@ def cache_key(stage: str, inputs: Mapping[str, Any]) -> str:
 def read_marker(uri: str) -> Marker | None:
     """The marker at `uri`; None when absent or unreadable (then the unit is simply redone)."""
     try:
-        if not storage.exists(uri):
-            return None
-        return Marker.model_validate(storage.read_json(uri))
+        found = storage.read_json_if_any(uri)
+        return None if found is None else Marker.model_validate(found)
     except (ValidationError, ValueError) as exc:
         log.warning("ignoring unreadable done marker %s: %s", uri, exc)
         return None
@@ -104,6 +103,8 @@ class Checkpoint:
     inputs: dict[str, Any]
     outputs: dict[str, str]  # file name -> final URI in the run
     key: str = field(init=False)
+    # What commit() left in the shared cache entry (empty without one): for tasks.reuse's record.
+    staged: dict[str, OutputRecord] = field(init=False, default_factory=dict)
 
     def __post_init__(self) -> None:
         self.key = cache_key(self.stage, self.inputs)
@@ -159,6 +160,7 @@ class Checkpoint:
         if entry:  # the staged files stay as the cache entry, named by its marker (last)
             shared = marker.model_copy(update={"outputs": staged})
             storage.write_json(storage.join(entry, "done.json"), shared.model_dump_json())
+            self.staged = staged
         else:
             for rec in staged.values():
                 storage.delete(rec.uri)
