@@ -130,12 +130,7 @@ class Checkpoint:
         if cached is None or not self._valid(cached, None):
             return None
         log.info("%s %s: reusing cache entry %s", self.stage, self.unit_id, entry)
-        return self._finalise(
-            cached.attempt,
-            {name: rec.uri for name, rec in cached.outputs.items()},
-            {name: rec.sha256 for name, rec in cached.outputs.items()},
-            cached.result,
-        )
+        return self._finalise(cached.attempt, cached.outputs, cached.result)
 
     def commit(self, files: Mapping[str, Path], result: dict[str, Any]) -> Marker:
         """Stage `files` (name -> local path) under a fresh attempt key, then make them final."""
@@ -150,13 +145,9 @@ class Checkpoint:
         )
         staged: dict[str, OutputRecord] = {}
         for name, path in files.items():
-            staged[name] = _record(storage.upload(path, storage.join(staging, name)), path)
-        marker = self._finalise(
-            attempt,
-            {name: rec.uri for name, rec in staged.items()},
-            {name: rec.sha256 for name, rec in staged.items()},
-            result,
-        )
+            uri = storage.join(staging, name)
+            staged[name] = _record(uri, path, storage.upload_stat(path, uri))
+        marker = self._finalise(attempt, staged, result)
         if entry:  # the staged files stay as the cache entry, named by its marker (last)
             shared = marker.model_copy(update={"outputs": staged})
             storage.write_json(storage.join(entry, "done.json"), shared.model_dump_json())
@@ -181,19 +172,19 @@ class Checkpoint:
     def _finalise(
         self,
         attempt: str,
-        sources: Mapping[str, str],
-        hashes: Mapping[str, str],
+        sources: Mapping[str, OutputRecord],
         result: dict[str, Any],
     ) -> Marker:
         """Copy each complete source to its final key, then write the run's marker last."""
         records = {}
         for name, source in sources.items():
-            final = storage.copy(source, self.outputs[name])
-            found = storage.stat(final)
+            final = self.outputs[name]
+            etag = storage.copy_etag(source.uri, final)  # S3 tells it: no HEAD after the copy
+            found = storage.stat(final) if etag is None else storage.ObjectStat(source.size, etag)
             if found is None:
                 raise RuntimeError(f"{final} vanished right after it was written")
             records[name] = OutputRecord(
-                uri=final, sha256=hashes[name], size=found.size, etag=found.etag
+                uri=final, sha256=source.sha256, size=found.size, etag=found.etag
             )
         marker = Marker(
             key=self.key,
@@ -207,8 +198,8 @@ class Checkpoint:
         return marker
 
 
-def _record(uri: str, local: Path) -> OutputRecord:
-    found = storage.stat(uri)
+def _record(uri: str, local: Path, found: storage.ObjectStat | None = None) -> OutputRecord:
+    found = found or storage.stat(uri)
     if found is None:
         raise RuntimeError(f"{uri} vanished right after it was written")
     return OutputRecord(

@@ -111,14 +111,22 @@ def download(uri: str, dest: Path) -> Path:
 
 def upload(path: Path, uri: str) -> str:
     """One object appears whole or not at all: S3 PUTs and completed multiparts are atomic."""
-    MOVED["written"] += path.stat().st_size
+    upload_stat(path, uri)
+    return uri
+
+
+def upload_stat(path: Path, uri: str) -> ObjectStat | None:
+    """upload(), and the stored object's size and ETag when the PUT told them (a single PUT
+    in S3); None otherwise (then stat() asks)."""
+    size = path.stat().st_size
+    MOVED["written"] += size
     if is_s3(uri):
         bucket, key = split_uri(uri)
-        if _small(path.stat().st_size):
+        if _small(size):
             with path.open("rb") as body:
-                client().put_object(Bucket=bucket, Key=key, Body=body)
-        else:
-            client().upload_file(str(path), bucket, key, Config=_transfer())
+                put = client().put_object(Bucket=bucket, Key=key, Body=body)
+            return ObjectStat(size, str(put["ETag"])) if put.get("ETag") else None
+        client().upload_file(str(path), bucket, key, Config=_transfer())
     else:
         target = Path(uri)
         target.parent.mkdir(parents=True, exist_ok=True)
@@ -128,7 +136,7 @@ def upload(path: Path, uri: str) -> str:
             tmp.replace(target)
         finally:
             tmp.unlink(missing_ok=True)
-    return uri
+    return None
 
 
 def _part(target: Path) -> Path:
@@ -137,27 +145,37 @@ def _part(target: Path) -> Path:
 
 
 def copy(src: str, dst: str) -> str:
+    copy_etag(src, dst)
+    return dst
+
+
+def copy_etag(src: str, dst: str) -> str | None:
+    """copy(), and the copy's ETag when the S3 CopyObject told it; None otherwise."""
     if is_s3(src) and is_s3(dst):
         sb, sk = split_uri(src)
         db, dk = split_uri(dst)
-        _copy_s3({"Bucket": sb, "Key": sk}, db, dk)
-        return dst
+        return _copy_s3({"Bucket": sb, "Key": sk}, db, dk)
     if is_s3(src):
-        return str(download(src, Path(dst)))
-    return upload(Path(src), dst)
+        download(src, Path(dst))
+    else:
+        upload(Path(src), dst)
+    return None
 
 
-def _copy_s3(source: dict[str, str], bucket: str, key: str) -> None:
-    """One server-side CopyObject (no HEAD, no thread pool); objects past its 5 GB limit
-    through the transfer manager's multipart copy."""
+def _copy_s3(source: dict[str, str], bucket: str, key: str) -> str | None:
+    """One server-side CopyObject (no HEAD, no thread pool), its ETag; objects past its 5 GB
+    limit through the transfer manager's multipart copy (None: stat() tells the ETag)."""
     from botocore.exceptions import ClientError
 
     try:
-        client().copy_object(CopySource=source, Bucket=bucket, Key=key)
+        done = client().copy_object(CopySource=source, Bucket=bucket, Key=key)
     except ClientError as exc:
         if exc.response.get("Error", {}).get("Code") not in {"InvalidRequest", "EntityTooLarge"}:
             raise
         client().copy(source, bucket, key, Config=_transfer())
+        return None
+    etag = done.get("CopyObjectResult", {}).get("ETag")
+    return str(etag) if etag else None
 
 
 def read_bytes(uri: str) -> bytes:
