@@ -76,9 +76,8 @@ def cache_key(stage: str, inputs: Mapping[str, Any]) -> str:
 def read_marker(uri: str) -> Marker | None:
     """The marker at `uri`; None when absent or unreadable (then the unit is simply redone)."""
     try:
-        if not storage.exists(uri):
-            return None
-        return Marker.model_validate(storage.read_json(uri))
+        found = storage.read_json_if_any(uri)
+        return None if found is None else Marker.model_validate(found)
     except (ValidationError, ValueError) as exc:
         log.warning("ignoring unreadable done marker %s: %s", uri, exc)
         return None
@@ -104,6 +103,8 @@ class Checkpoint:
     inputs: dict[str, Any]
     outputs: dict[str, str]  # file name -> final URI in the run
     key: str = field(init=False)
+    # What commit() left in the shared cache entry (empty without one): for tasks.reuse's record.
+    staged: dict[str, OutputRecord] = field(init=False, default_factory=dict)
 
     def __post_init__(self) -> None:
         self.key = cache_key(self.stage, self.inputs)
@@ -129,12 +130,7 @@ class Checkpoint:
         if cached is None or not self._valid(cached, None):
             return None
         log.info("%s %s: reusing cache entry %s", self.stage, self.unit_id, entry)
-        return self._finalise(
-            cached.attempt,
-            {name: rec.uri for name, rec in cached.outputs.items()},
-            {name: rec.sha256 for name, rec in cached.outputs.items()},
-            cached.result,
-        )
+        return self._finalise(cached.attempt, cached.outputs, cached.result)
 
     def commit(self, files: Mapping[str, Path], result: dict[str, Any]) -> Marker:
         """Stage `files` (name -> local path) under a fresh attempt key, then make them final."""
@@ -149,16 +145,13 @@ class Checkpoint:
         )
         staged: dict[str, OutputRecord] = {}
         for name, path in files.items():
-            staged[name] = _record(storage.upload(path, storage.join(staging, name)), path)
-        marker = self._finalise(
-            attempt,
-            {name: rec.uri for name, rec in staged.items()},
-            {name: rec.sha256 for name, rec in staged.items()},
-            result,
-        )
+            uri = storage.join(staging, name)
+            staged[name] = _record(uri, path, storage.upload_stat(path, uri))
+        marker = self._finalise(attempt, staged, result)
         if entry:  # the staged files stay as the cache entry, named by its marker (last)
             shared = marker.model_copy(update={"outputs": staged})
             storage.write_json(storage.join(entry, "done.json"), shared.model_dump_json())
+            self.staged = staged
         else:
             for rec in staged.values():
                 storage.delete(rec.uri)
@@ -179,19 +172,19 @@ class Checkpoint:
     def _finalise(
         self,
         attempt: str,
-        sources: Mapping[str, str],
-        hashes: Mapping[str, str],
+        sources: Mapping[str, OutputRecord],
         result: dict[str, Any],
     ) -> Marker:
         """Copy each complete source to its final key, then write the run's marker last."""
         records = {}
         for name, source in sources.items():
-            final = storage.copy(source, self.outputs[name])
-            found = storage.stat(final)
+            final = self.outputs[name]
+            etag = storage.copy_etag(source.uri, final)  # S3 tells it: no HEAD after the copy
+            found = storage.stat(final) if etag is None else storage.ObjectStat(source.size, etag)
             if found is None:
                 raise RuntimeError(f"{final} vanished right after it was written")
             records[name] = OutputRecord(
-                uri=final, sha256=hashes[name], size=found.size, etag=found.etag
+                uri=final, sha256=source.sha256, size=found.size, etag=found.etag
             )
         marker = Marker(
             key=self.key,
@@ -205,8 +198,8 @@ class Checkpoint:
         return marker
 
 
-def _record(uri: str, local: Path) -> OutputRecord:
-    found = storage.stat(uri)
+def _record(uri: str, local: Path, found: storage.ObjectStat | None = None) -> OutputRecord:
+    found = found or storage.stat(uri)
     if found is None:
         raise RuntimeError(f"{uri} vanished right after it was written")
     return OutputRecord(

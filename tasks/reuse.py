@@ -161,12 +161,21 @@ def seal(layout: RunLayout) -> list[str]:
     return written
 
 
-def write_record(layout: RunLayout, settings: str, unit_id: str, pieces: list[Piece]) -> str | None:
-    """Record the unit's swap (and split) cache entries for later renders; None without them."""
+def write_record(
+    layout: RunLayout,
+    settings: str,
+    unit_id: str,
+    pieces: list[Piece],
+    swap: Mapping[str, OutputRecord] | None = None,
+) -> str | None:
+    """Record the unit's swap (and split) cache entries for later renders; None without them.
+    `swap`: the swap's entry as just committed (else read back behind its done marker)."""
     prefix = index_prefix(layout, settings)
-    swap = _entry(layout, unit_id, "swap")
+    if prefix is None or not pieces:
+        return None
+    swap = swap or _entry(layout, unit_id, "swap")
     split = _entry(layout, unit_id, "split")
-    if prefix is None or swap is None or split is None or not pieces:
+    if swap is None or split is None:
         return None
     record = Record(
         run=run_name(layout),

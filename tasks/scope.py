@@ -197,5 +197,5 @@ def _packets(
 
 
 def for_run(layout: RunLayout) -> Scope | None:
-    path = scope_path(layout)
-    return Scope.model_validate(storage.read_json(path)) if storage.exists(path) else None
+    found = storage.read_json_if_any(scope_path(layout))
+    return None if found is None else Scope.model_validate(found)

@@ -81,13 +81,28 @@ def require(uri: str, what: str) -> None:
         raise SpecError(f"{what} not found: {uri}")
 
 
+def _small(size: int) -> bool:
+    """Below the multipart threshold one plain request does it: no HEAD first, no thread pool
+    (each costs a round trip or a thread start per unit on a busy machine)."""
+    return size < int(_transfer().multipart_threshold)
+
+
 def download(uri: str, dest: Path) -> Path:
     dest.parent.mkdir(parents=True, exist_ok=True)
     if is_s3(uri):
         bucket, key = split_uri(uri)
         tmp = dest.with_name(f".{dest.name}.{uuid.uuid4().hex[:8]}.part")
-        client().download_file(bucket, key, str(tmp), Config=_transfer())
-        tmp.replace(dest)
+        try:
+            got = client().get_object(Bucket=bucket, Key=key)
+            if _small(int(got["ContentLength"])):
+                with tmp.open("wb") as out:
+                    shutil.copyfileobj(got["Body"], out, 1024 * 1024)
+            else:  # large: the transfer manager's ranged, concurrent GETs
+                got["Body"].close()
+                client().download_file(bucket, key, str(tmp), Config=_transfer())
+            tmp.replace(dest)
+        finally:
+            tmp.unlink(missing_ok=True)
     else:
         shutil.copyfile(uri, dest)
     MOVED["read"] += dest.stat().st_size
@@ -96,9 +111,21 @@ def download(uri: str, dest: Path) -> Path:
 
 def upload(path: Path, uri: str) -> str:
     """One object appears whole or not at all: S3 PUTs and completed multiparts are atomic."""
-    MOVED["written"] += path.stat().st_size
+    upload_stat(path, uri)
+    return uri
+
+
+def upload_stat(path: Path, uri: str) -> ObjectStat | None:
+    """upload(), and the stored object's size and ETag when the PUT told them (a single PUT
+    in S3); None otherwise (then stat() asks)."""
+    size = path.stat().st_size
+    MOVED["written"] += size
     if is_s3(uri):
         bucket, key = split_uri(uri)
+        if _small(size):
+            with path.open("rb") as body:
+                put = client().put_object(Bucket=bucket, Key=key, Body=body)
+            return ObjectStat(size, str(put["ETag"])) if put.get("ETag") else None
         client().upload_file(str(path), bucket, key, Config=_transfer())
     else:
         target = Path(uri)
@@ -109,7 +136,7 @@ def upload(path: Path, uri: str) -> str:
             tmp.replace(target)
         finally:
             tmp.unlink(missing_ok=True)
-    return uri
+    return None
 
 
 def _part(target: Path) -> Path:
@@ -118,14 +145,37 @@ def _part(target: Path) -> Path:
 
 
 def copy(src: str, dst: str) -> str:
+    copy_etag(src, dst)
+    return dst
+
+
+def copy_etag(src: str, dst: str) -> str | None:
+    """copy(), and the copy's ETag when the S3 CopyObject told it; None otherwise."""
     if is_s3(src) and is_s3(dst):
         sb, sk = split_uri(src)
         db, dk = split_uri(dst)
-        client().copy({"Bucket": sb, "Key": sk}, db, dk, Config=_transfer())
-        return dst
+        return _copy_s3({"Bucket": sb, "Key": sk}, db, dk)
     if is_s3(src):
-        return str(download(src, Path(dst)))
-    return upload(Path(src), dst)
+        download(src, Path(dst))
+    else:
+        upload(Path(src), dst)
+    return None
+
+
+def _copy_s3(source: dict[str, str], bucket: str, key: str) -> str | None:
+    """One server-side CopyObject (no HEAD, no thread pool), its ETag; objects past its 5 GB
+    limit through the transfer manager's multipart copy (None: stat() tells the ETag)."""
+    from botocore.exceptions import ClientError
+
+    try:
+        done = client().copy_object(CopySource=source, Bucket=bucket, Key=key)
+    except ClientError as exc:
+        if exc.response.get("Error", {}).get("Code") not in {"InvalidRequest", "EntityTooLarge"}:
+            raise
+        client().copy(source, bucket, key, Config=_transfer())
+        return None
+    etag = done.get("CopyObjectResult", {}).get("ETag")
+    return str(etag) if etag else None
 
 
 def read_bytes(uri: str) -> bytes:
@@ -157,6 +207,20 @@ def write_bytes(uri: str, data: bytes, content_type: str = "application/octet-st
 
 def read_json(uri: str) -> Any:
     return json.loads(read_bytes(uri))
+
+
+def read_json_if_any(uri: str) -> Any | None:
+    """The JSON at `uri`, or None when there is none: one GET (not a HEAD, then a GET)."""
+    if not is_s3(uri):
+        return read_json(uri) if Path(uri).is_file() else None
+    from botocore.exceptions import ClientError
+
+    try:
+        return read_json(uri)
+    except ClientError as exc:
+        if exc.response.get("Error", {}).get("Code") in {"404", "NoSuchKey", "NotFound"}:
+            return None
+        raise
 
 
 def write_json(uri: str, obj: Any) -> str:

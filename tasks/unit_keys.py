@@ -24,9 +24,8 @@ RESTORE_MODELS: tuple[ModelKind, ...] = ("gfpgan", "gfpgan_onnx")
 
 def asset_sha256(layout: RunLayout) -> str | None:
     """The asset's hash as the probe stage recorded it; None when the run has no such probe."""
-    if not storage.exists(layout.probe):
-        return None
-    return Probe.model_validate(storage.read_json(layout.probe)).sha256
+    found = storage.read_json_if_any(layout.probe)
+    return None if found is None else Probe.model_validate(found).sha256
 
 
 def _version(package: str) -> str | None:

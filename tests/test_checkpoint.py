@@ -98,19 +98,19 @@ def test_the_marker_is_written_last(
 ) -> None:
     """An attempt that dies while making its outputs final leaves no marker: it is redone."""
     layout = RunLayout(f"s3://{bucket}/runs/r1")
-    real_copy = storage.copy
+    real_copy = storage.copy_etag
     calls: list[str] = []
 
-    def dies_on_second(src: str, dst: str) -> str:
+    def dies_on_second(src: str, dst: str) -> str | None:
         calls.append(dst)
         if len(calls) == 2:
             raise ConnectionError("pod lost")
         return real_copy(src, dst)
 
-    monkeypatch.setattr(storage, "copy", dies_on_second)
+    monkeypatch.setattr(storage, "copy_etag", dies_on_second)
     with pytest.raises(ConnectionError):
         _point(layout).commit(_files(tmp_path, "one"), {})
-    monkeypatch.setattr(storage, "copy", real_copy)
+    monkeypatch.setattr(storage, "copy_etag", real_copy)
     assert not storage.exists(_point(layout).marker_uri)
     assert _point(layout).lookup() is None
 

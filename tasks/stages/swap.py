@@ -217,11 +217,11 @@ def run(run_prefix: str, unit_id: str) -> dict[str, Any]:
     layout = RunLayout(run_prefix)
     spec = RenderSpec.parse(storage.read_bytes(layout.spec))
     plan = UnitPlan.model_validate(storage.read_json(layout.plan))
-    shots = ShotList.model_validate(storage.read_json(layout.shots))
     unit = _unit(plan, unit_id, layout.plan)
     scoped = scope.for_run(layout)
     if scoped is not None and not scoped.touches(unit):
         return _from_base(layout, scoped, unit, started)
+    shots = ShotList.model_validate(storage.read_json(layout.shots))
     with workdir("swap") as tmp:
         source, origin = unit_source(layout, unit, spec, tmp)
         inputs = unit_keys.swap(spec, unit, plan, shots, origin, tmp)
@@ -258,7 +258,7 @@ def run(run_prefix: str, unit_id: str) -> dict[str, Any]:
             result, files = _swap(layout, spec, plan, shots, unit, source, tmp, found, scoped)
         checkpoint.commit(files, result.model_dump())
         if scoped is None:  # a scoped unit mixes settings: not offered for reuse
-            reuse.write_record(layout, settings, unit.id, pieces)
+            reuse.write_record(layout, settings, unit.id, pieces, checkpoint.staged)
     log.info(
         "unit %s: %d frames, %d faces swapped, %s",
         unit.id,
