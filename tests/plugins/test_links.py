@@ -147,31 +147,21 @@ def test_the_report_link_opens_every_thumbnail_and_sheet_page(work: str, publish
 def test_the_linked_report_loads_its_thumbnails_in_chromium(work: str, publish_task: Any) -> None:
     """Through the link, in a browser: rows past the inline limit load their thumbnails (signed
     URLs), lazily."""
-    sync_api = pytest.importorskip("playwright.sync_api")
-    from tests.qc.test_feature_scale import CHROMIUM
+    from tests.browser import chromium
 
-    if not CHROMIUM.is_file():
-        pytest.skip(f"no Chromium at {CHROMIUM} (Debian: apt-get install chromium)")
     _feature_page(work, 300)
     url = publish_task.get_extra_links(_ti(), "QC report")
-    with sync_api.sync_playwright() as pw:
-        browser = pw.chromium.launch(
-            executable_path=str(CHROMIUM),
-            args=["--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking"],
-        )
-        try:
-            tab = browser.new_page(viewport={"width": 1400, "height": 1000})
-            answers: list[int] = []
-            tab.on("response", lambda r: answers.append(r.status) if "/thumbs/" in r.url else None)
-            errors: list[str] = []
-            tab.on("pageerror", lambda e: errors.append(str(e)))
-            tab.goto(url, wait_until="load")
-            tab.wait_for_function("document.querySelector('#shot-0 img').naturalWidth > 0")
-            assert not errors and 0 < len(answers) < 200  # lazily: only the rows in view
-            tab.fill("#goto", "290")
-            tab.press("#goto", "Enter")
-            tab.wait_for_function("document.querySelector('#shot-290 img').complete")
-            loaded = tab.evaluate("document.querySelector('#shot-290 img').naturalWidth")
-        finally:
-            browser.close()
+    with chromium() as browser:
+        tab = browser.new_page(viewport={"width": 1400, "height": 1000})
+        answers: list[int] = []
+        tab.on("response", lambda r: answers.append(r.status) if "/thumbs/" in r.url else None)
+        errors: list[str] = []
+        tab.on("pageerror", lambda e: errors.append(str(e)))
+        tab.goto(url, wait_until="load")
+        tab.wait_for_function("document.querySelector('#shot-0 img').naturalWidth > 0")
+        assert not errors and 0 < len(answers) < 200  # lazily: only the rows in view
+        tab.fill("#goto", "290")
+        tab.press("#goto", "Enter")
+        tab.wait_for_function("document.querySelector('#shot-290 img').complete")
+        loaded = tab.evaluate("document.querySelector('#shot-290 img').naturalWidth")
     assert loaded == 160 and set(answers) == {200}

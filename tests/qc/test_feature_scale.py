@@ -14,6 +14,7 @@ from typing import Any
 
 import numpy as np
 import pytest
+from tests.browser import chromium
 
 from tasks.media.contact_sheet import PER_PAGE, contact_sheets, middle_frame
 from tasks.qc import report, thumbs
@@ -23,7 +24,6 @@ from tasks.spec import Shot, ShotList
 SHOTS = 3_000
 ROOT = Path(__file__).resolve().parents[2]
 ARTIFACTS = Path(os.environ.get("RECAST_TEST_ARTIFACTS", ROOT / "out" / "test-artifacts")) / "qc"
-CHROMIUM = Path(os.environ.get("RECAST_CHROMIUM", "/usr/bin/chromium"))
 
 
 def _feature(shots: int = SHOTS) -> ShotList:
@@ -102,9 +102,6 @@ def test_contact_sheet_pages(tmp_path: Path) -> None:
 def test_qc_page_in_chromium(
     built: tuple[ShotList, dict[str, Any], str, int], tmp_path: Path
 ) -> None:
-    sync_api = pytest.importorskip("playwright.sync_api")
-    if not CHROMIUM.is_file():
-        pytest.skip(f"no Chromium at {CHROMIUM} (Debian: apt-get install chromium)")
     shots, _, page, _ = built
     (tmp_path / "thumbs").mkdir()
     pictures = [thumbs.jpeg(_thumbnail(shot), width=160) for shot in range(10)]
@@ -115,36 +112,29 @@ def test_qc_page_in_chromium(
     html = tmp_path / "qc.html"
     html.write_text(page, encoding="utf-8")
     ARTIFACTS.mkdir(parents=True, exist_ok=True)
-    with sync_api.sync_playwright() as pw:
-        browser = pw.chromium.launch(
-            executable_path=str(CHROMIUM),
-            args=["--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking"],
+    with chromium() as browser:
+        tab = browser.new_page(viewport={"width": 1400, "height": 1000})
+        asked: list[str] = []
+        tab.on("request", lambda r: asked.append(r.url) if "/thumbs/" in r.url else None)
+        tab.goto(html.as_uri(), wait_until="load")
+        first = len(asked)
+        # Only the rows near the viewport: lazily, not 6,000 images at once.
+        assert 0 < first < 200, f"{first} thumbnails requested on load"
+        tab.screenshot(path=str(ARTIFACTS / "qc-page-top.png"))
+
+        tab.fill("#goto", "2500")
+        tab.press("#goto", "Enter")
+        tab.wait_for_function("document.querySelector('#shot-2500 img').complete")
+        assert any(u.endswith("/thumbs/2500_after.jpg") for u in asked)
+        assert len(asked) < first + 400
+        tab.screenshot(path=str(ARTIFACTS / "qc-page-shot-2500.png"))
+
+        tab.evaluate("window.scrollTo(0, 0)")
+        tab.locator("input[data-only=w]").set_checked(True)
+        shown = tab.evaluate(
+            "[...document.querySelectorAll('#shots tr[id]')].filter(r => r.offsetParent)"
+            ".map(r => +r.id.slice(5))"
         )
-        try:
-            tab = browser.new_page(viewport={"width": 1400, "height": 1000})
-            asked: list[str] = []
-            tab.on("request", lambda r: asked.append(r.url) if "/thumbs/" in r.url else None)
-            tab.goto(html.as_uri(), wait_until="load")
-            first = len(asked)
-            # Only the rows near the viewport: lazily, not 6,000 images at once.
-            assert 0 < first < 200, f"{first} thumbnails requested on load"
-            tab.screenshot(path=str(ARTIFACTS / "qc-page-top.png"))
-
-            tab.fill("#goto", "2500")
-            tab.press("#goto", "Enter")
-            tab.wait_for_function("document.querySelector('#shot-2500 img').complete")
-            assert any(u.endswith("/thumbs/2500_after.jpg") for u in asked)
-            assert len(asked) < first + 400
-            tab.screenshot(path=str(ARTIFACTS / "qc-page-shot-2500.png"))
-
-            tab.evaluate("window.scrollTo(0, 0)")
-            tab.locator("input[data-only=w]").set_checked(True)
-            shown = tab.evaluate(
-                "[...document.querySelectorAll('#shots tr[id]')].filter(r => r.offsetParent)"
-                ".map(r => +r.id.slice(5))"
-            )
-            assert shown == [s.index for s in shots.shots if s.index % 10 == 0]
-            tab.screenshot(path=str(ARTIFACTS / "qc-page-warnings.png"))
-        finally:
-            browser.close()
+        assert shown == [s.index for s in shots.shots if s.index % 10 == 0]
+        tab.screenshot(path=str(ARTIFACTS / "qc-page-warnings.png"))
     assert (ARTIFACTS / "qc-page-warnings.png").stat().st_size > 10_000

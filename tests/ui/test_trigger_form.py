@@ -16,12 +16,12 @@ from typing import Any
 from urllib.parse import quote
 
 import pytest
+from tests.browser import chromium
 
 from recast.up import Stack
 
 pytestmark = pytest.mark.e2e
 
-CHROMIUM = Path(os.environ.get("RECAST_CHROMIUM", "/usr/bin/chromium"))
 ROOT = Path(__file__).resolve().parents[2]
 ARTIFACTS = Path(os.environ.get("RECAST_TEST_ARTIFACTS", ROOT / "out" / "test-artifacts")) / "ui"
 CONSENT = "REL-UI-0001"
@@ -30,22 +30,12 @@ FACES = [{"source": "s3://recast/faces/source.png"}]
 
 @pytest.fixture(scope="module")
 def page(stack: Stack) -> Iterator[Any]:
-    sync_api = pytest.importorskip("playwright.sync_api")
-    if not CHROMIUM.is_file():
-        pytest.skip(f"no Chromium at {CHROMIUM} (Debian: apt-get install chromium)")
-    with sync_api.sync_playwright() as pw:
-        browser = pw.chromium.launch(
-            executable_path=str(CHROMIUM),
-            args=["--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking"],
-        )
+    with chromium() as browser:
         context = browser.new_context(
             viewport={"width": 1400, "height": 1100},
             permissions=["clipboard-read", "clipboard-write"],  # to paste into the JSON editor
         )
-        try:
-            yield context.new_page()
-        finally:
-            browser.close()
+        yield context.new_page()
 
 
 def _shot(page: Any, name: str) -> Path:
