@@ -129,10 +129,11 @@ def report(
     seconds["restore"] = round(sum(r["seconds"] for r in restores), 3)
     per_shot = merge_shots(s for r in swaps for s in r.get("per_shot", []))
     backends = sorted({r["backend"] for r in swaps if r.get("backend")})
+    spec = storage.read_json_if_any(spec_uri)
     return {
         "backends": backends,
         "run_id": run_id,
-        "spec": storage.read_json(spec_uri) if storage.exists(spec_uri) else None,
+        "spec": spec,
         "frames": stage_results.get("assemble", {}).get("frames"),
         "shots": stage_results.get("detect_shots", {}).get("shots"),
         "units": len(swaps),
@@ -140,9 +141,7 @@ def report(
         "faces_swapped": sum(r["faces_swapped"] for r in swaps),
         "per_shot": per_shot,
         "reuse": reuse.summary(swaps),  # frames taken from earlier renders (tasks.reuse)
-        "base_run": (storage.read_json(spec_uri) or {}).get("base_run")
-        if storage.exists(spec_uri)
-        else None,
+        "base_run": (spec or {}).get("base_run"),
         "seconds": seconds,
     }
 

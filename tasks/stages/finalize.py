@@ -85,11 +85,8 @@ class Identity:
             load_image(storage.download(face.source, tmp / f"source-{i}"))
             for i, face in enumerate(self.spec.faces, start=1)
         ]
-        info = (
-            Probe.model_validate(storage.read_json(self.layout.probe))
-            if storage.exists(self.layout.probe)
-            else None
-        )
+        facts = storage.read_json_if_any(self.layout.probe)
+        info = Probe.model_validate(facts) if facts is not None else None
         wanted = set(self.frames)
         source = storage.download(asset, tmp / f"asset{Path(asset).suffix[:10]}")
         self.samples = ident.measure(
@@ -110,7 +107,7 @@ def _page(summary: dict[str, Any], layout: RunLayout, shots: ShotList) -> str:
     `summary["thumbnails"]` says which, for publish."""
     ids = [s.index for s in shots.shots]
     pages = [sheet_page(n) for n in range(1, sheet_page_count(layout) + 1)]
-    probe = storage.read_json(layout.probe) if storage.exists(layout.probe) else {}
+    probe = storage.read_json_if_any(layout.probe) or {}
     aspect = float(probe.get("width", 16)) / float(probe.get("height", 9))
     if len(ids) <= INLINE_SHOTS:
         summary["thumbnails"] = "inline"

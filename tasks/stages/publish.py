@@ -38,7 +38,7 @@ def _pages_and_thumbs(layout: RunLayout) -> list[tuple[str, str]]:
         (layout.contact_sheet_page(n), sheet_page(n))
         for n in range(2, sheet_page_count(layout) + 1)
     ]
-    qc = storage.read_json(layout.qc_json) if storage.exists(layout.qc_json) else {}
+    qc = storage.read_json_if_any(layout.qc_json) or {}
     if qc.get("thumbnails") == "files":
         for row in qc["per_shot"]:
             for side in ("before", "after"):
