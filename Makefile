@@ -22,8 +22,8 @@ check-pins:
 	@./scripts/check_pins.sh
 
 lint:
-	$(BIN)/ruff check .
-	$(BIN)/ruff format --check .
+	$(BIN)/ruff check --no-cache .
+	$(BIN)/ruff format --no-cache --check .
 	$(BIN)/mypy
 
 clean:

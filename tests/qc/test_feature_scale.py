@@ -14,12 +14,12 @@ from typing import Any
 
 import numpy as np
 import pytest
-from tests.browser import chromium
 
 from tasks.media.contact_sheet import PER_PAGE, contact_sheets, middle_frame
 from tasks.qc import report, thumbs
 from tasks.shots.plan import plan_units
 from tasks.spec import Shot, ShotList
+from tests.browser import chromium
 
 SHOTS = 3_000
 ROOT = Path(__file__).resolve().parents[2]

@@ -16,9 +16,9 @@ from typing import Any
 from urllib.parse import quote
 
 import pytest
-from tests.browser import chromium
 
 from recast.up import Stack
+from tests.browser import chromium
 
 pytestmark = pytest.mark.e2e
 
