@@ -79,6 +79,8 @@ class DetectParams:
     decode_height: int = THUMB_SIZE[1]
     # classical, learned (TransNetV2 alone) or fused (learned.py): recorded in the shot list.
     detector: str = "classical"
+    # B-frames drawn between their neighbours, not decoded (segments.py): H.264 only.
+    sparse_decode: bool = True
 
 
 class Sampler(Protocol):
@@ -150,7 +152,7 @@ def _measure(
             side.submit(importlib.import_module, "tasks.shots.content")  # PySceneDetect's
             scan = _demux(path, demuxed)  # the frame table's, and the probe's
             if sampler is None:  # nothing waits on the probe's facts: decode meanwhile
-                early = _start_quietly(path, scan, size, None)
+                early = _start_quietly(path, scan, size, None, params.sparse_decode)
             info = probing.result()[0]  # an unusable film is refused for what the probe says
         rate = parse_fps(info.fps)
         samples = _samples(sampler, info, rate)
@@ -158,7 +160,7 @@ def _measure(
             if early is None:
                 if sampler is not None and samples is not None:
                     sampler.start(samples.every)
-                early = _start_quietly(path, scan, size, samples)
+                early = _start_quietly(path, scan, size, samples, params.sparse_decode)
             found = _scan_started(path, early, info, rate, params)
             if found is not None:
                 return info, found
@@ -199,7 +201,11 @@ class _Started:
 
 
 def _start_quietly(
-    path: Path, scan: PacketScan | SegmentError, size: tuple[int, int], samples: Sampling | None
+    path: Path,
+    scan: PacketScan | SegmentError,
+    size: tuple[int, int],
+    samples: Sampling | None,
+    sparse: bool,
 ) -> _Started | SegmentError:
     """Start decoding in parallel segments; the error, to report once the probe had its say."""
     if isinstance(scan, SegmentError):
@@ -208,7 +214,7 @@ def _start_quietly(
         table = table_of(scan)
     except SegmentError as exc:
         return exc
-    blocks = parallel_thumbnails(path, table, size, sampling=samples)
+    blocks = parallel_thumbnails(path, table, size, sampling=samples, sparse=sparse)
     try:
         return _Started(table, next(blocks, None), blocks)
     except SegmentError as exc:

@@ -25,6 +25,7 @@ from collections.abc import Callable, Generator
 from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import av
 import numpy as np
@@ -140,9 +141,11 @@ def parallel_thumbnails(
     workers: int | None = None,
     sampling: Sampling | None = None,
     length: int | None = None,
+    sparse: bool = False,
 ) -> Generator[np.ndarray, None, None]:
     """Every frame of the film as BGR uint8 `size` thumbnails, in arrays of a segment each, in
-    film order; SegmentError when a segment does not decode to exactly its frames."""
+    film order; SegmentError when a segment does not decode to exactly its frames. `sparse`:
+    calm B-frames are drawn between their neighbours, not decoded (`_SegmentDecoder`)."""
     workers = workers or workers_available()
     segments = plan_segments(table, workers, length)
     local = threading.local()
@@ -152,7 +155,7 @@ def parallel_thumbnails(
         decoder = getattr(local, "decoder", None)
         if decoder is None:
             try:
-                decoder = _SegmentDecoder(path, table, size, sampling, len(segments) > 1)
+                decoder = _SegmentDecoder(path, table, size, sampling, len(segments) > 1, sparse)
                 local.decoder = decoder
             except (av.FFmpegError, OSError) as exc:
                 raise SegmentError(f"cannot open a decoder: {exc}") from exc
@@ -188,6 +191,7 @@ class _SegmentDecoder:
         size: tuple[int, int],
         sampling: Sampling | None,
         parallel: bool,
+        sparse: bool = False,
     ) -> None:
         self.table = table
         self.shrink = Shrinker(size, sampling)
@@ -196,11 +200,28 @@ class _SegmentDecoder:
         # The segments are the parallelism; one segment alone gets the decoder's own threads.
         self.stream.thread_type = "NONE" if parallel else "AUTO"
         self.stream.codec_context.options = dict(FAST_DECODE)
+        # x264's P-frames never lean on a B-frame (tests/shots check it), which other codecs'
+        # hierarchies (HEVC's) do not promise.
+        extradata = self.stream.codec_context.extradata or b""
+        # Only H.264 in its mp4/mkv form (avcC: NAL units after their sizes, whose width it
+        # gives), whose reference flags _is_reference reads.
+        self.sparse = (
+            sparse and self.stream.codec_context.name == "h264" and extradata[:1] == b"\x01"
+        )
+        self.nal_length = (extradata[4] & 3) + 1 if len(extradata) > 4 else 4
+        self.index = {p: i for i, p in enumerate(table.pts)} if self.sparse else {}
 
     def close(self) -> None:
         self.container.close()
 
     def decode(self, first: int, end: int) -> np.ndarray:
+        if self.sparse:
+            thumbs = self._decode_sparse(first, end)
+            if thumbs is not None:
+                return thumbs
+        return self._decode_all(first, end)
+
+    def _decode_all(self, first: int, end: int) -> np.ndarray:
         pts = self.table.pts
         width, height = self.shrink.size
         out = np.empty((end - first, height, width, 3), np.uint8)
@@ -228,3 +249,174 @@ class _SegmentDecoder:
         if index != end:
             raise SegmentError(f"frames {first}-{end}: decoded {index - first}")
         return out
+
+    def _decode_sparse(self, first: int, end: int) -> np.ndarray | None:
+        """The segment's thumbnails with its calm B-frames drawn, not decoded (None where a
+        B-frame has no decoded frame after it in the segment: an open GOP's last pictures).
+
+        Where a film changes at once (a cut), x264 ends its run of B-frames: the frames on
+        both sides are decoded, so every cut falls between two decoded frames. A B-frame lies
+        between its decoded neighbours in time; inside a slow change (a calm shot, a dissolve,
+        a fade) it is nearly their mix, and is drawn as that. A run of B-frames is decoded
+        where the packets say the picture is not calm (`busy_runs`): a flash, a whip pan.
+        Skipping B-frames costs nothing to the I- and P-frames (x264's never lean on one),
+        but a B-frame that is a reference (x264's pyramid) leaves a hole in the decoder's
+        reference list: before a decoded run, the references of the two runs before it are
+        decoded too, so every frame decoded is exactly as in a full decode."""
+        pts = self.table.pts
+        width, height = self.shrink.size
+        out = np.empty((end - first, height, width, 3), np.uint8)
+        decoded = np.zeros(end - first, bool)
+        stop = pts[end] if end < len(pts) else None
+        self.container.seek(pts[first], stream=self.stream, backward=True, any_frame=False)
+        try:
+            packets = self._segment_packets(stop)
+            chosen = self._chosen(packets, first, end)
+            hidden = {p.pts for p, shown in chosen if not shown}
+            for packet, _ in chosen:
+                frames = [f for f in packet.decode() if f.pts not in hidden]
+                if self._take(frames, first, end, out, decoded):
+                    break
+        except av.FFmpegError as exc:
+            raise SegmentError(f"cannot decode frames {first}-{end}: {exc}") from exc
+        return _drawn(out, decoded)
+
+    def _segment_packets(self, stop: int | None) -> list[av.Packet[Any]]:
+        """The packets from the seek on, to the first frame shown at or after `stop` and the
+        pictures that lean on it but are shown before it (an open GOP's), then the next
+        frame (or the demuxer's final flush packet)."""
+        packets: list[av.Packet[Any]] = []
+        latest = None
+        for packet in self.container.demux(self.stream):
+            packets.append(packet)
+            if packet.pts is None:
+                continue
+            if stop is not None and latest is not None and latest >= stop and packet.pts > latest:
+                break
+            latest = packet.pts if latest is None else max(latest, packet.pts)
+        return packets
+
+    def _chosen(
+        self, packets: list[av.Packet[Any]], first: int, end: int
+    ) -> list[tuple[av.Packet[Any], bool]]:
+        """The packets to decode, in order: every one but the B-frames of calm runs; each
+        with whether its picture is kept (not a reference decoded only for a later run: its
+        own references may be missing, so it is drawn)."""
+        index, every = self.index, self.shrink.sampling.every if self.shrink.sampling else 0
+        runs: list[list[av.Packet[Any]]] = []  # B-frame runs, each after the frame they end on
+        kept: list[av.Packet[Any] | int] = []  # packets, and the position of each run among them
+        latest = None
+        for packet in packets:
+            if packet.pts is not None:
+                if latest is not None and packet.pts < latest and index.get(packet.pts, -1) < end:
+                    if not isinstance(kept[-1], int):
+                        kept.append(len(runs))
+                        runs.append([])
+                    runs[-1].append(packet)
+                    continue
+                latest = packet.pts if latest is None else max(latest, packet.pts)
+            kept.append(packet)
+        sampled = [
+            any(_sampled(index.get(p.pts or 0, -1), first, every) for p in run) for run in runs
+        ]
+        busy = [b or s for b, s in zip(busy_runs(kept, runs), sampled, strict=True)]
+        chosen: list[tuple[av.Packet[Any], bool]] = []
+        for item in kept:
+            if not isinstance(item, int):
+                chosen.append((item, True))
+            elif busy[item]:
+                chosen += [(p, True) for p in runs[item]]
+            elif any(busy[item + 1 : item + 3]):  # its references, for the decoded run after
+                chosen += [(p, False) for p in runs[item] if _is_reference(p, self.nal_length)]
+        return chosen
+
+    def _take(
+        self,
+        frames: list[av.VideoFrame],
+        first: int,
+        end: int,
+        out: np.ndarray,
+        decoded: np.ndarray,
+    ) -> bool:
+        """Put the decoded `frames` in their places; True once past the segment."""
+        pts, index = self.table.pts, self.index
+        for frame in frames:
+            if frame.pts is None:
+                raise SegmentError(f"a frame after {first} is untimed")
+            if frame.pts < pts[first]:
+                continue
+            if end < len(pts) and frame.pts >= pts[end]:
+                return True
+            where = index.get(frame.pts, -1)
+            if not first <= where < end or frame.is_corrupt:
+                raise SegmentError(f"frame at {frame.pts} is not where the packets put it")
+            out[where - first] = self.shrink.thumb(frame)
+            self.shrink.sample(where, frame)
+            decoded[where - first] = True
+        return False
+
+
+def _drawn(out: np.ndarray, decoded: np.ndarray) -> np.ndarray | None:
+    """`out` with each frame not decoded drawn between the decoded ones around it, weighted by
+    distance; None if one has no decoded frame on either side."""
+    have = np.flatnonzero(decoded)
+    if not len(have) or have[0] != 0 or have[-1] != len(out) - 1:
+        return None
+    missing = np.flatnonzero(~decoded)
+    if len(missing):
+        after = have[np.searchsorted(have, missing)]
+        before = have[np.searchsorted(have, missing) - 1]
+        weight = ((missing - before) / (after - before)).reshape(-1, 1, 1, 1)
+        mixed = out[before] * (1 - weight) + out[after] * weight
+        out[missing] = np.rint(mixed).astype(np.uint8)
+    return out
+
+
+# A run of B-frames is decoded when a packet around it is this many times the typical one
+# (the median of the last RUN_HISTORY): a flash, a whip pan or a sudden move is coded
+# mostly anew, in a large packet, where a calm shake or a slow mix is predicted cheaply.
+RUN_RATIO = 1.5
+RUN_HISTORY = 8
+
+
+def busy_runs(kept: list[av.Packet[Any] | int], runs: list[list[av.Packet[Any]]]) -> list[bool]:
+    """Per run of B-frames, whether the picture is not calm there: a packet of the frames on
+    either side of it (not a keyframe: those are all large), or one of its own, large for
+    its kind. `kept`: the other packets in decode order, and in its place (after the frame
+    it ends on) each run's index."""
+    refs: deque[int] = deque(maxlen=RUN_HISTORY)
+    bees: deque[int] = deque(maxlen=RUN_HISTORY)
+    last = (0, 0)  # the sizes of the last two frames before the run (keyframes: 0)
+    busy: list[bool] = []
+    for item in kept:
+        if isinstance(item, int):
+            largest = max(p.size for p in runs[item])
+            ref_limit = RUN_RATIO * float(np.median(refs)) if refs else float("inf")
+            b_limit = RUN_RATIO * float(np.median(bees)) if bees else float("inf")
+            busy.append(max(last) > ref_limit or largest > b_limit)
+            bees.append(largest)
+        elif item.size:
+            size = 0 if item.is_keyframe else item.size
+            last = (last[1], size)
+            if size:
+                refs.append(size)
+    return busy
+
+
+def _sampled(frame: int, first: int, every: int) -> bool:
+    """Whether `frame` (of the segment from `first`) is one of the sampling's."""
+    return bool(every) and frame >= first and frame % every == 0
+
+
+def _is_reference(packet: av.Packet[Any], length: int) -> bool:
+    """Whether the H.264 `packet` (NAL units each after a `length`-byte size) holds a
+    reference picture: a slice whose nal_ref_idc is not 0."""
+    data = bytes(packet)
+    at = 0
+    while at + length < len(data):
+        size = int.from_bytes(data[at : at + length], "big")
+        header = data[at + length]
+        if header & 0x1F in (1, 5):  # a slice
+            return bool(header & 0x60)
+        at += length + size
+    return True  # no slice found: decode it, to be safe

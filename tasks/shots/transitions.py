@@ -46,6 +46,9 @@ WIPE_CHORD = 20.0
 WIPE_RUN = 3  # frames in a row (a shaken textured shot can look made of both for a frame)
 # Frames this close to the darkest of a fade (0..255) count as its black.
 DARK_SPREAD = 2.0
+# A fade's ramp darkens by more than this a frame (0..255): a dark shot drifts by less, and
+# its B-frames drawn between decoded frames (segments.py) drift smoothly, without noise.
+RAMP_STEP = 0.1
 
 
 @dataclass(frozen=True)
@@ -88,9 +91,9 @@ def fades(candidates: Sequence[int], signals: Signals) -> list[Boundary]:
         while last < high and luma[last + 1] <= luma[darkest] + DARK_SPREAD:
             last += 1
         left, right = first, last  # the ramps down and up around the black
-        while left > 0 and luma[left - 1] > luma[left]:
+        while left > 0 and luma[left - 1] > luma[left] + RAMP_STEP:
             left -= 1
-        while right + 1 < len(luma) and luma[right + 1] > luma[right]:
+        while right + 1 < len(luma) and luma[right + 1] > luma[right] + RAMP_STEP:
             right += 1
         if first - left <= 1 and right - last <= 1:
             continue  # a step down and a step up: a dark shot between two cuts, not a fade
