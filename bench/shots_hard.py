@@ -4,6 +4,7 @@
                                          [--crf 32] [--size 640x360]
                                          [--detectors classical,fused]
                                          [--feature-minutes 10] [--bitrate 2M] [--repeat 2]
+                                         [--feature-film out/feature.mp4]
 
 Accuracy: for each seed of `--seeds`, a film of every hard case `--rounds` times in a shuffled
 order, at x264 CRF `--crf`; each detector's F1 at 0 and 1 frame of tolerance, all boundaries,
@@ -15,7 +16,8 @@ Speed (`--feature-minutes` > 0): a film of hard cases that long at `--bitrate`; 
 (`python -m tasks detect-shots`, each of `--speed-detectors`), `scenedetect -i FILM
 list-scenes` with its defaults, and `ffmpeg -i FILM -f null -` (a full decode: the limit for
 any detector that decodes every frame), taking turns `--repeat` times; each one's fastest run,
-and the load average. Nothing is asserted.
+and the load average. Nothing is asserted. `--feature-film` times a film made before (the
+feature film is kept under `out/` as `feature.mp4` when `--keep` is given) instead.
 """
 
 from __future__ import annotations
@@ -136,6 +138,12 @@ def speed(film: Path, frames: int, detectors: list[str], repeat: int, tmp: Path)
               f"{decode / wall:.2f}x a full decode's")  # fmt: skip
 
 
+def _frames(film: Path) -> int:
+    from tasks.media.probe import probe
+
+    return probe(film).frame_count
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("--rounds", type=int, default=4)
@@ -152,6 +160,8 @@ def main() -> None:
     parser.add_argument(
         "--speed-detectors", default="classical,fused", help="timed at feature length"
     )
+    parser.add_argument("--feature-film", type=Path, help="time this film instead of a new one")
+    parser.add_argument("--keep", action="store_true", help="keep the feature film in out/")
     args = parser.parse_args()
     size = tuple(int(v) for v in args.size.split("x"))
     detectors = args.detectors.split(",")
@@ -175,7 +185,15 @@ def main() -> None:
         if len(unseen) > 1:
             print(f"all {len(unseen)} films not tuned on together:")
             pooled(unseen, detectors)
-        if args.feature_minutes > 0:
+        if args.feature_film:
+            film_frames = _frames(args.feature_film)
+            mbps = args.feature_film.stat().st_size * 8 / (film_frames / 25) / 1e6
+            print(f"feature film {args.feature_film}: {film_frames} frames "
+                  f"({film_frames / 1500:.1f} min) at {mbps:.2f} Mbit/s; "
+                  "runs taking turns:")  # fmt: skip
+            speed(args.feature_film, film_frames, args.speed_detectors.split(","), args.repeat,
+                  Path(tmp))  # fmt: skip
+        elif args.feature_minutes > 0:
             frames = int(args.feature_minutes * 60 * 25)
             rounds, seed = 1, max(seeds, default=0) + 1
             long = hard_film(shuffled_cases(rounds, seed), seed)
@@ -183,7 +201,9 @@ def main() -> None:
             while long.frames < frames:
                 long = hard_film(shuffled_cases(rounds, seed), seed)
                 rounds += 1
-            feature = write(long, Path(tmp) / "feature.mp4", size=size, bitrate=args.bitrate)  # type: ignore[arg-type]
+            where = ROOT / "out" if args.keep else Path(tmp)
+            where.mkdir(exist_ok=True)
+            feature = write(long, where / "feature.mp4", size=size, bitrate=args.bitrate)  # type: ignore[arg-type]
             mbps = feature.stat().st_size * 8 / (long.frames / 25) / 1e6
             print(f"feature film: {long.frames} frames ({long.frames / 1500:.1f} min) at "
                   f"{mbps:.2f} Mbit/s; runs taking turns:")  # fmt: skip

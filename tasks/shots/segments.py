@@ -19,6 +19,7 @@ retimed, which needs every frame in order.
 from __future__ import annotations
 
 import os
+import re
 import threading
 from collections import deque
 from collections.abc import Callable, Generator
@@ -209,6 +210,7 @@ class _SegmentDecoder:
             sparse and self.stream.codec_context.name == "h264" and extradata[:1] == b"\x01"
         )
         self.nal_length = (extradata[4] & 3) + 1 if len(extradata) > 4 else 4
+        self.lone_reference = self.sparse and _x264_lone_reference(self.container, self.stream)
         self.index = {p: i for i, p in enumerate(table.pts)} if self.sparse else {}
 
     def close(self) -> None:
@@ -259,10 +261,12 @@ class _SegmentDecoder:
         between its decoded neighbours in time; inside a slow change (a calm shot, a dissolve,
         a fade) it is nearly their mix, and is drawn as that. A run of B-frames is decoded
         where the packets say the picture is not calm (`busy_runs`): a flash, a whip pan.
-        Skipping B-frames costs nothing to the I- and P-frames (x264's never lean on one),
-        but a B-frame that is a reference (x264's pyramid) leaves a hole in the decoder's
-        reference list: before a decoded run, the references of the two runs before it are
-        decoded too, so every frame decoded is exactly as in a full decode."""
+        Every frame decoded is exactly as in a full decode. A B-frame that is no reference
+        (nal_ref_idc 0) is by definition no other frame's. One that is (x264's pyramid) is
+        decoded, unless x264 says its P-frames lean on one frame only (ref=1, the fast
+        presets'): then it is skipped too, but it leaves a hole in the decoder's reference
+        list, so before a decoded run the references of the two runs before it are decoded
+        (and drawn: their own references may be missing)."""
         pts = self.table.pts
         width, height = self.shrink.size
         out = np.empty((end - first, height, width, 3), np.uint8)
@@ -326,6 +330,8 @@ class _SegmentDecoder:
                 chosen.append((item, True))
             elif busy[item]:
                 chosen += [(p, True) for p in runs[item]]
+            elif not self.lone_reference:  # a P-frame may lean on the run's references
+                chosen += [(p, True) for p in runs[item] if _is_reference(p, self.nal_length)]
             elif any(busy[item + 1 : item + 3]):  # its references, for the decoded run after
                 chosen += [(p, False) for p in runs[item] if _is_reference(p, self.nal_length)]
         return chosen
@@ -373,10 +379,14 @@ def _drawn(out: np.ndarray, decoded: np.ndarray) -> np.ndarray | None:
 
 
 # A run of B-frames is decoded when a packet around it is this many times the typical one
-# (the median of the last RUN_HISTORY): a flash, a whip pan or a sudden move is coded
+# of its kind (the median of the last RUN_HISTORY, about a second: a strobe's large packets
+# do not make the one after it look typical): a flash, a whip pan or a sudden move is coded
 # mostly anew, in a large packet, where a calm shake or a slow mix is predicted cheaply.
-RUN_RATIO = 1.5
-RUN_HISTORY = 8
+# Chosen on the tuning films (bench/shots_hard.py): at 3 the shot lists of all eight hard
+# films were those of the full decode, and 37% of the 2 Mbit/s feature film's frames were
+# decoded (1.5: 51%, B-frames never: 32%).
+RUN_RATIO = 3.0
+RUN_HISTORY = 24
 
 
 def busy_runs(kept: list[av.Packet[Any] | int], runs: list[list[av.Packet[Any]]]) -> list[bool]:
@@ -406,6 +416,15 @@ def busy_runs(kept: list[av.Packet[Any] | int], runs: list[list[av.Packet[Any]]]
 def _sampled(frame: int, first: int, every: int) -> bool:
     """Whether `frame` (of the segment from `first`) is one of the sampling's."""
     return bool(every) and frame >= first and frame % every == 0
+
+
+def _x264_lone_reference(container: av.container.InputContainer, stream: av.VideoStream) -> bool:
+    """Whether x264 wrote, in the stream's first packet, that a P-frame leans on one earlier
+    frame only (ref=1): the last I- or P-frame, never a B-frame (checked by tests/shots)."""
+    for packet in container.demux(stream):
+        found = re.search(rb"x264 - core .* ref=(\d+) ", bytes(packet))
+        return found is not None and found.group(1) == b"1"
+    return False
 
 
 def _is_reference(packet: av.Packet[Any], length: int) -> bool:

@@ -15,7 +15,7 @@ import pytest
 from recast.samples import make_film, varied_shots
 from tasks.media.packets import PacketScan, scan_packets
 from tasks.media.probe import probe
-from tasks.shots import detect
+from tasks.shots import detect, segments
 from tasks.shots.detect import detect_shots
 from tasks.shots.segments import (
     FrameTable,
@@ -201,3 +201,48 @@ def test_other_containers_give_the_same_frames_or_decline(
         assert ext == ".ts", f"{ext} should seek exactly"
         return
     assert np.array_equal(np.concatenate(blocks), _in_order(film))
+
+
+@pytest.mark.parametrize("kind", ["closed", "open", "veryfast"])
+def test_sparse_decoded_frames_are_exact_and_the_rest_drawn_between(
+    films: dict[str, Path], tmp_path: Path, monkeypatch: pytest.MonkeyPatch, kind: str
+) -> None:
+    # Calm B-frames are drawn, not decoded; every frame that is decoded (the I- and P-frames,
+    # the B-frames of busy runs, the sampled frames) equals the full decode: skipping x264's
+    # B-frames, pyramid references included, leaves no other frame different. The default
+    # preset keeps 3 references, veryfast 1.
+    film = films.get(kind, tmp_path / "veryfast.mp4")
+    if kind == "veryfast":
+        subprocess.run(["ffmpeg", "-v", "error", "-i", str(films["closed"]), "-c:v", "libx264",
+                        "-preset", "veryfast", "-crf", "24", str(film)], check=True)  # fmt: skip
+    flags: dict[int, np.ndarray] = {}  # each segment's decoded frames, by its first frame
+    local = threading.local()
+    drawn, sparse_decode = segments._drawn, segments._SegmentDecoder._decode_sparse
+
+    def recorded(out: np.ndarray, decoded: np.ndarray) -> np.ndarray | None:
+        thumbs = drawn(out, decoded)  # None: the segment is decoded whole instead
+        flags[local.first] = decoded.copy() if thumbs is not None else np.ones_like(decoded)
+        return thumbs
+
+    def started(decoder: segments._SegmentDecoder, first: int, end: int) -> np.ndarray | None:
+        local.first = first
+        return sparse_decode(decoder, first, end)
+
+    monkeypatch.setattr(segments, "_drawn", recorded)
+    monkeypatch.setattr(segments._SegmentDecoder, "_decode_sparse", started)
+    taken: dict[int, np.ndarray] = {}
+    sampling = Sampling(every=7, width=64, height=36, take=taken.__setitem__)
+    table = _table(film)
+    sparse = np.concatenate(list(parallel_thumbnails(film, table, THUMB_SIZE, workers=2,
+                                                     length=10, sparse=True,
+                                                     sampling=sampling)))  # fmt: skip
+    full = _in_order(film)
+    decoded = np.concatenate([flags[first] for first in sorted(flags)])
+    assert len(decoded) == len(full) and 0 < decoded.sum() < len(full)
+    assert np.array_equal(sparse[decoded], full[decoded])
+    assert sorted(taken) == list(range(0, len(full), 7)) and all(decoded[::7])
+    for i in np.flatnonzero(~decoded):  # between its decoded neighbours, pixel by pixel
+        before, after = decoded[:i].nonzero()[0][-1], i + decoded[i:].nonzero()[0][0]
+        low = np.minimum(full[before], full[after])
+        high = np.maximum(full[before], full[after])
+        assert ((sparse[i] >= low) & (sparse[i] <= high)).all()
