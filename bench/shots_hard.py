@@ -15,9 +15,9 @@ before they were scored).
 Speed (`--feature-minutes` > 0): a film of hard cases that long at `--bitrate`; the stage's CLI
 (`python -m tasks detect-shots`, each of `--speed-detectors`), `scenedetect -i FILM
 list-scenes` with its defaults, and `ffmpeg -i FILM -f null -` (a full decode: the limit for
-any detector that decodes every frame), taking turns `--repeat` times; each one's fastest run,
-and the load average. Nothing is asserted. `--feature-film` times a film made before (the
-feature film is kept under `out/` as `feature.mp4` when `--keep` is given) instead.
+any detector that decodes every frame), taking turns `--repeat` times; each one's fastest
+and median run, and the load average. Nothing is asserted. `--feature-film` times a film
+made before instead (`--keep` keeps the new feature film as `out/feature.mp4`).
 """
 
 from __future__ import annotations
@@ -25,6 +25,7 @@ from __future__ import annotations
 import argparse
 import os
 import resource
+import statistics
 import subprocess
 import sys
 import tempfile
@@ -128,14 +129,15 @@ def speed(film: Path, frames: int, detectors: list[str], repeat: int, tmp: Path)
             runs[name].append((time.perf_counter() - started, _cpu() - cpu))
             print(f"  {name:26s} {runs[name][-1][0]:7.2f} s wall {runs[name][-1][1]:7.2f} s CPU"
                   f"  (load {load:.1f})")  # fmt: skip
-    best = {name: min(w for w, _ in r) for name, r in runs.items()}
-    cpu = {name: min(c for _, c in r) for name, r in runs.items()}
-    theirs, decode = best["scenedetect list-scenes"], best["ffmpeg -f null (decode)"]
-    for name, wall in best.items():
-        print(f"{name:26s} best {wall:7.2f} s ({frames / wall:6.0f} fps, CPU {cpu[name]:.2f} s): "
-              f"{theirs / wall:.2f}x scenedetect's speed (CPU "
-              f"{cpu['scenedetect list-scenes'] / cpu[name]:.2f}x), "
-              f"{decode / wall:.2f}x a full decode's")  # fmt: skip
+    for label, pick in (("best", min), ("median", statistics.median)):
+        wall = {name: pick(w for w, _ in r) for name, r in runs.items()}
+        cpu = {name: pick(c for _, c in r) for name, r in runs.items()}
+        theirs, decode = wall["scenedetect list-scenes"], wall["ffmpeg -f null (decode)"]
+        for name, secs in wall.items():
+            print(f"{name:26s} {label:6s} {secs:7.2f} s ({frames / secs:6.0f} fps, CPU "
+                  f"{cpu[name]:.2f} s): {theirs / secs:.2f}x scenedetect's speed (CPU "
+                  f"{cpu['scenedetect list-scenes'] / cpu[name]:.2f}x), "
+                  f"{decode / secs:.2f}x a full decode's")  # fmt: skip
 
 
 def _frames(film: Path) -> int:

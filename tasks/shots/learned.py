@@ -121,10 +121,10 @@ def predict_around(
     """The model's cut probability at each of `frames` (the most it gives the frame before
     or the frame itself: it marks the last frame of a shot), each from one window of WINDOW
     frames centred on it, the film's ends repeated where it runs out, as `predict` pads."""
+    if not frames:
+        return {}  # nothing asked: torch is not even imported (about 2 s of CPU)
     import torch
 
-    if not frames:
-        return {}
     net = model(weights(), device)
     last = len(thumbs_rgb) - 1
     found = {}

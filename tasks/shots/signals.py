@@ -251,10 +251,14 @@ class Signals:
 def _wipe_split(a: np.ndarray, m: np.ndarray, b: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     """`split` and `share` (see Signals) of middles `m` between `a` and `b`, per frame."""
     a, m, b = _flat(a), _flat(m), _flat(b)
-    to_a, to_b, chord = np.abs(m - a), np.abs(m - b), np.abs(b - a)
+    to_a, to_b, chord = np.subtract(m, a), np.subtract(m, b), np.subtract(b, a)
+    for difference in (to_a, to_b, chord):  # in place: these are the pass's largest arrays
+        np.abs(difference, out=difference)
     changing = chord > WIPE_CHANGE
-    nearer = np.minimum(to_a, to_b).mean(axis=1) / np.maximum(chord.mean(axis=1), 1.0)
-    share = ((to_b < to_a) & changing).sum(axis=1) / np.maximum(changing.sum(axis=1), 1)
+    towards_b = np.less(to_b, to_a)
+    towards_b &= changing
+    nearer = np.minimum(to_a, to_b, out=to_a).mean(axis=1) / np.maximum(chord.mean(axis=1), 1.0)
+    share = np.count_nonzero(towards_b, axis=1) / np.maximum(np.count_nonzero(changing, axis=1), 1)
     return nearer, share
 
 
