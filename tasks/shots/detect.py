@@ -1,10 +1,11 @@
 """Find a film's shots: hard cuts, dissolves and fades, each at its exact frame.
 
 One decode pass at thumbnail size (segments.py: the film decoded in segments between keyframes,
-one decoder per core; in order, on one decoder, when the film is variable-rate or a segment
-does not decode cleanly) feeds PySceneDetect's AdaptiveDetector (hard cuts, robust to camera
-motion), its ThresholdDetector (fades through black) and our own measures (signals.py:
-flashes, dissolves); transitions.py turns them into boundaries. The probe and PySceneDetect's
+one decoder per core, calm B-frames drawn rather than decoded; in order, on one decoder, when
+the film is variable-rate or a segment does not decode cleanly) feeds PySceneDetect's
+AdaptiveDetector (hard cuts, robust to camera motion), its ThresholdDetector (fades through
+black) and our own measures (signals.py: flashes, dissolves); transitions.py turns them into
+boundaries. The probe and PySceneDetect's
 import (which runs an ffmpeg check) go on beside the first segments' decode: on a short film
 they are most of the time.
 

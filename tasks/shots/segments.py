@@ -14,6 +14,10 @@ pictures) are dropped, and it stops at the next segment's first timestamp. Any f
 place, any damage, raises `SegmentError`, and the caller decodes the film once, in order, the
 careful way (which then names the damage). Constant-rate films only: a variable-rate film is
 retimed, which needs every frame in order.
+
+Asked (`sparse`, as detection asks for H.264), a segment decodes its B-frames only where the
+packets say the picture is not calm, and draws the others between the decoded frames around
+them (`_SegmentDecoder._decode_sparse`): at 2 Mbit/s about a third of the frames are decoded.
 """
 
 from __future__ import annotations
