@@ -39,8 +39,8 @@ sys.path[:0] = [str(ROOT), str(ROOT / "tests" / "faces")]
 
 from contract_models import neural_store  # noqa: E402
 
-from tasks.faces import FaceEngine, Mapping, faces_log, pipeline  # noqa: E402
-from tasks.faces.backend import Backend, build_backend, load_restorer  # noqa: E402
+from tasks.faces import FaceEngine, Mapping, faces_log, pipeline, pose  # noqa: E402
+from tasks.faces.backend import Backend, ClassicalSwapper, build_backend, load_restorer  # noqa: E402
 from tasks.faces.detect import detect_faces  # noqa: E402
 from tasks.faces.masks import MaskSpec  # noqa: E402
 from tasks.faces.settings import Settings  # noqa: E402
@@ -215,9 +215,12 @@ def one_actor(
 
     t1 = t1_image()
     _spin(settings)
+    offline = build_backend(None)
+    # Today's path pasted the source as aligned; the default follows the target's turn.
+    swapper = ClassicalSwapper(follow=0.0 if settings in (TODAY, TODAY_QUIET) else pose.FOLLOW)
     engine = FaceEngine(
         [Mapping(source=data.astronaut(), reference=data.astronaut() if nobody else person(t1, 5))],
-        backend=build_backend(None),
+        backend=Backend(offline.name, offline.detector, swapper),
         settings=settings,
         masks=masks,
     )
