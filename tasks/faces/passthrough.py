@@ -26,9 +26,12 @@ log = logging.getLogger(__name__)
 def usable(source: Path) -> bool:
     """Whether `source`'s packets can stand for the swap's frames (RGB FFV1, as it writes)."""
     fmt = MEZZANINE_FORMATS["ffv1"]
-    with av.open(str(source)) as container:
-        context = container.streams.video[0].codec_context
-        return bool(context.name == fmt.codec and context.pix_fmt == fmt.pix_fmt)
+    try:
+        with av.open(str(source)) as container:
+            context = container.streams.video[0].codec_context
+            return bool(context.name == fmt.codec and context.pix_fmt == fmt.pix_fmt)
+    except (av.FFmpegError, OSError, IndexError):
+        return False  # damaged or empty: decoding it says so, in the user's words
 
 
 class Passthrough:

@@ -13,6 +13,7 @@ from tasks.faces import FaceEngine, Mapping
 from tasks.faces.engine import FrameResult
 from tasks.faces.pipeline import Batch
 from tasks.media.frames import MEZZANINE_FORMATS, FrameWriter, read_frames
+from tasks.spec import SpecError
 from tasks.stages.swap import UnitSwap
 
 
@@ -94,3 +95,14 @@ def test_a_source_encoded_otherwise_is_written_again(
     expected = [255 - f if i == 2 else f for i, f in enumerate(frames)]
     got = list(read_frames(tmp_path / "out.mkv"))
     assert all(np.array_equal(a, b) for a, b in zip(got, expected, strict=True))
+
+
+def test_a_damaged_source_is_left_to_the_decoder(tmp_path: Path) -> None:
+    """Not a film at all: no packets are offered, and decoding names the file."""
+    from tasks.faces import passthrough
+
+    junk = tmp_path / "source.mkv"
+    junk.write_bytes(b"not a film")
+    assert not passthrough.usable(junk)
+    with pytest.raises(SpecError, match=r"source\.mkv: cannot open"):
+        next(read_frames(junk))
