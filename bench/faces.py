@@ -2,9 +2,10 @@
 
     .venv/bin/python bench/faces.py [--frames 8] [--no-gfpgan] [--speed-only] [--rounds 2]
 
-First the swap stage's detection path of before issue 19 (`TODAY`: CenterFace at 640 on every
-frame, identity re-checked every 12 frames, onnxruntime's threads spinning; `quiet`: the same
-without the spinning) against the default (`FAST`), in alternating runs
+First the swap stage's path of before issue 19 (`TODAY`: CenterFace at 640 on every frame,
+identity re-checked every 12 frames, onnxruntime's threads spinning, the source pasted as
+aligned, every frame encoded; `quiet`: the same without the spinning) against the default
+(`FAST`: pose following, and unchanged frames keep the source's packets), in alternating runs
 on the same 854x480 film, with one actor mapped among six faces and with nobody matched:
 frames per second (wall and per CPU-second), step seconds, identity and flicker figures.
 
