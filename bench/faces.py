@@ -2,9 +2,10 @@
 
     .venv/bin/python bench/faces.py [--frames 8] [--no-gfpgan] [--speed-only] [--rounds 2]
 
-First the swap stage's detection path of before issue 19 (`TODAY`: CenterFace at 640 on every
-frame, identity re-checked every 12 frames, onnxruntime's threads spinning; `quiet`: the same
-without the spinning) against the default (`FAST`), in alternating runs
+First the swap stage's path of before issue 19 (`TODAY`: CenterFace at 640 on every frame,
+identity re-checked every 12 frames, onnxruntime's threads spinning, the source pasted as
+aligned, every frame encoded; `quiet`: the same without the spinning) against the default
+(`FAST`: pose following, and unchanged frames keep the source's packets), in alternating runs
 on the same 854x480 film, with one actor mapped among six faces and with nobody matched:
 frames per second (wall and per CPU-second), step seconds, identity and flicker figures.
 
@@ -39,8 +40,8 @@ sys.path[:0] = [str(ROOT), str(ROOT / "tests" / "faces")]
 
 from contract_models import neural_store  # noqa: E402
 
-from tasks.faces import FaceEngine, Mapping, faces_log, pipeline  # noqa: E402
-from tasks.faces.backend import Backend, build_backend, load_restorer  # noqa: E402
+from tasks.faces import FaceEngine, Mapping, faces_log, pipeline, pose  # noqa: E402
+from tasks.faces.backend import Backend, ClassicalSwapper, build_backend, load_restorer  # noqa: E402
 from tasks.faces.detect import detect_faces  # noqa: E402
 from tasks.faces.masks import MaskSpec  # noqa: E402
 from tasks.faces.settings import Settings  # noqa: E402
@@ -215,18 +216,23 @@ def one_actor(
 
     t1 = t1_image()
     _spin(settings)
+    offline = build_backend(None)
+    # Today's path pasted the source as aligned; the default follows the target's turn.
+    swapper = ClassicalSwapper(follow=0.0 if settings in (TODAY, TODAY_QUIET) else pose.FOLLOW)
     engine = FaceEngine(
         [Mapping(source=data.astronaut(), reference=data.astronaut() if nobody else person(t1, 5))],
-        backend=build_backend(None),
+        backend=Backend(offline.name, offline.detector, swapper),
         settings=settings,
         masks=masks,
     )
-    work = UnitSwap(engine, [0] * count, out, "24")
+    # Today's stage encoded every frame; the default keeps unchanged frames' source packets.
+    packets = None if settings in (TODAY, TODAY_QUIET) else film
+    work = UnitSwap(engine, [0] * count, out, "24", source=packets)
     batches = pipeline.batches(read_frames(film), lambda i: 0, 8)
-    cpu = time.process_time()
-    stats = pipeline.run(batches, work.infer, work.write, 2)
-    work.close()
-    cpu = time.process_time() - cpu
+    cpu, wall = time.process_time(), time.perf_counter()
+    pipeline.run(batches, work.infer, work.write, 2)
+    work.close()  # the file finished (flushed, or spliced from the source's packets)
+    cpu, wall = time.process_time() - cpu, time.perf_counter() - wall
     source = embed_face(data.astronaut(), detect_faces(data.astronaut())[0])
     frames = list(read_frames(out))
     written = sorted(faces_log.parse({"frames": work.faces}).items())
@@ -237,7 +243,7 @@ def one_actor(
     ]
     (shot,) = work.per_shot()
     return {
-        "fps": count / stats.wall,
+        "fps": count / wall,
         "cpu_fps": count / cpu,  # frames per CPU-second of this process (all its threads)
         "swapped": float(sum(work.swapped.values())),
         "dist": float(np.mean(gaps)) if gaps else float("nan"),

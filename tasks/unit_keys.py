@@ -11,6 +11,7 @@ from pathlib import Path
 from typing import Any
 
 from tasks import storage
+from tasks.faces.pose import FOLLOW
 from tasks.faces.settings import Settings
 from tasks.layout import RunLayout
 from tasks.models import ModelKind, open_store
@@ -86,6 +87,7 @@ def swap(
         "match_threshold": spec.match_threshold,
         "swapper": spec.swapper,
         "masks": [sorted(set(spec.face_masks)), sorted(set(spec.face_mask_regions))],
+        "pose_follow": FOLLOW,  # frontal pastes cached before pose following are not reused
         "models": models(SWAP_MODELS),
         "reid_every": settings.reid_every,
         "detect": [settings.detect_side, settings.detect_every, settings.refine_side],

@@ -15,6 +15,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any, Protocol
 
+from tasks.faces import pose
 from tasks.faces.align import Image
 from tasks.faces.detect import Face
 from tasks.faces.masks import DEFAULT_MASKS, FaceMemory, MaskSpec
@@ -57,6 +58,9 @@ class Swapper(Protocol):
 class ClassicalSwapper:
     name = "classical"
 
+    def __init__(self, follow: float = pose.FOLLOW) -> None:
+        self.follow = follow  # share of the target's turn taken (tasks.faces.pose; 0: none)
+
     def prepare(self, image: Image, face: Face) -> Any:
         return prepare_source(image, face)
 
@@ -71,7 +75,7 @@ class ClassicalSwapper:
         kept = list(memories) or [None] * len(jobs)
         with timings.step("swap"):
             return [
-                paste_face(canvases[i], face, source, masks, memory) is not None
+                paste_face(canvases[i], face, source, masks, memory, self.follow) is not None
                 for (i, face, source), memory in zip(jobs, kept, strict=True)
             ]
 

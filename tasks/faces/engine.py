@@ -25,7 +25,7 @@ import cv2
 import numpy as np
 import numpy.typing as npt
 
-from tasks.faces import sighting
+from tasks.faces import pose, sighting
 from tasks.faces.align import estimate_transform
 from tasks.faces.backend import Backend, load_backend
 from tasks.faces.detect import Face, FloatArray
@@ -455,6 +455,4 @@ def _profile(face: Face) -> bool:
 
 def _turn(face: Face) -> float:
     """How far the nose sits from the eyes' midpoint: about 0 for a frontal face."""
-    eyes = face.kps[:2]
-    span = max(float(np.linalg.norm(eyes[1] - eyes[0])), 1.0)
-    return abs(float(face.kps[2, 0] - eyes[:, 0].mean())) / span
+    return abs(pose.turn(face.kps))

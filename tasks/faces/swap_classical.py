@@ -16,12 +16,13 @@ from __future__ import annotations
 
 import functools
 import logging
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 import cv2
 import numpy as np
 import numpy.typing as npt
 
+from tasks.faces import pose
 from tasks.faces.align import Box, Image, align_face, crop_box, estimate_transform, warp_back
 from tasks.faces.detect import Face
 from tasks.faces.masks import (
@@ -53,26 +54,40 @@ FloatImage = npt.NDArray[np.float32]
 
 @dataclass(frozen=True, eq=False)
 class SourceFace:
-    """The face to put in, aligned once at every template size."""
+    """The face to put in, aligned once at every template size, with its keypoints there."""
 
     crops: dict[int, Image]
+    points: dict[int, pose.Points] = field(default_factory=dict)
 
     def crop(self, size: int) -> Image:
         return self.crops[size]
 
+    def following(self, size: int, target: pose.Points, strength: float = pose.FOLLOW) -> Image:
+        """The crop bent to the pose of a target whose keypoints lie at `target` there."""
+        if size not in self.points or strength <= 0:
+            return self.crops[size]
+        return pose.follow(self.crops[size], self.points[size], target, strength)
+
 
 def prepare_source(image: Image, face: Face) -> SourceFace:
     """Align the source face for later swaps (done once per source image)."""
-    crops = {size: align_face(image, face.kps, size)[0] for size in CROP_SIZES}
-    return SourceFace(crops=crops)
+    crops, points = {}, {}
+    for size in CROP_SIZES:
+        crops[size], matrix = align_face(image, face.kps, size)
+        points[size] = pose.in_template(face.kps, matrix)
+    return SourceFace(crops=crops, points=points)
 
 
 def swap_face(
-    frame: Image, target: Face, source: SourceFace, masks: MaskSpec = DEFAULT_MASKS
+    frame: Image,
+    target: Face,
+    source: SourceFace,
+    masks: MaskSpec = DEFAULT_MASKS,
+    follow: float = pose.FOLLOW,
 ) -> Image:
     """A copy of `frame` with `target`'s face replaced by `source`."""
     canvas = frame.copy()
-    paste_face(canvas, target, source, masks)
+    paste_face(canvas, target, source, masks, follow=follow)
     return canvas
 
 
@@ -82,9 +97,11 @@ def paste_face(
     source: SourceFace,
     masks: MaskSpec = DEFAULT_MASKS,
     memory: FaceMemory | None = None,
+    follow: float = pose.FOLLOW,
 ) -> Box | None:
     """Replace `target`'s face in `canvas` in place; the frame region written, or None.
-    `memory`: the face's track's, for the occlusion mask."""
+    `memory`: the face's track's, for the occlusion mask; `follow`: how far the source's
+    features are moved to the target's pose (tasks.faces.pose; 0: pasted as aligned)."""
     size = _crop_size(target)
     matrix = estimate_transform(target.kps, size)
     box = crop_box(matrix, size, canvas.shape)
@@ -95,7 +112,8 @@ def paste_face(
         dtype=np.uint8,
     )
     soft = paste_mask(masks, target_crop, memory)
-    blended = blend_into(source.crop(size), target_crop, soft)
+    face = source.following(size, pose.in_template(target.kps, matrix), follow)
+    blended = blend_into(face, target_crop, soft)
     _composite(canvas, warp_back(blended, matrix, box), warp_back(soft, matrix, box), box)
     return box
 

@@ -20,9 +20,10 @@ from typing import Any
 
 from tasks import reuse, scope, storage, unit_keys
 from tasks.checkpoint import Checkpoint, read_marker
-from tasks.faces import faces_log, pipeline
+from tasks.faces import faces_log, passthrough, pipeline
 from tasks.faces.engine import FaceEngine, FrameResult
 from tasks.faces.flicker import FlickerMeter
+from tasks.faces.passthrough import Passthrough
 from tasks.faces.pipeline import Image
 from tasks.faces.settings import Settings
 from tasks.layout import RunLayout
@@ -67,7 +68,10 @@ class UnitSwap:
         label: str = "swap",
         reuse_plan: reuse.ReusePlan | None = None,
         overrides: dict[int, Callable[[], FaceEngine | None]] | None = None,
+        source: Path | None = None,
     ) -> None:
+        # Frames left as they were keep the source's packets where it is in the swap's format.
+        self.passing = Passthrough(source, out) if source and passthrough.usable(source) else None
         # Built on first use: a unit whose every frame is reused loads no model.
         self._engine = engine if isinstance(engine, FaceEngine) else None
         self._make = engine if not isinstance(engine, FaceEngine) else None
@@ -160,9 +164,7 @@ class UnitSwap:
         shot = self.owner[batch.start]
         meter = self.meters.setdefault(shot, FlickerMeter())
         for offset, (frame, done) in enumerate(zip(batch.frames, results, strict=True)):
-            if self.writer is None:
-                self.writer = FrameWriter(self.out, frame.shape[1], frame.shape[0], self.fps)
-            self.writer.write(done.frame)
+            self._encode(frame, done.frame)
             self.found[shot] += done.faces_found
             self.swapped[shot] += done.faces_swapped
             meter.add(frame, done.frame, dict(zip(done.tracks, done.swapped, strict=True)))
@@ -179,11 +181,22 @@ class UnitSwap:
                 ]
         self.progress.advance(len(batch.frames))
 
-    def close(self) -> int:
+    def _encode(self, source: Image, frame: Image) -> None:
+        if self.passing is not None:
+            self.passing.changed.append(frame is not source)
+            if frame is source:
+                return
         if self.writer is None:
-            return 0
-        self.writer.close()
-        return self.writer.frames_written
+            path = self.passing.computed if self.passing is not None else self.out
+            self.writer = FrameWriter(path, frame.shape[1], frame.shape[0], self.fps)
+        self.writer.write(frame)
+
+    def close(self) -> int:
+        if self.writer is not None:
+            self.writer.close()
+        if self.passing is not None:
+            return self.passing.finish(self.fps)
+        return 0 if self.writer is None else self.writer.frames_written
 
     def per_shot(self) -> list[ShotFaces]:
         frames = Counter(self.owner)
@@ -473,6 +486,7 @@ def _swap(
         f"swap {unit.id}",
         found,
         _override_engines(spec, scoped, tmp),
+        source,
     )
     try:
         frames = pipeline.batches(read_frames(source), work.key, settings.batch)
