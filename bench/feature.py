@@ -27,6 +27,7 @@ import subprocess
 import sys
 import tempfile
 import time
+from collections.abc import Iterator
 from dataclasses import dataclass, field
 from fractions import Fraction
 from pathlib import Path
@@ -48,6 +49,7 @@ BUCKET = "recast"
 @dataclass
 class Stage:
     seconds: float = 0.0  # wall, summed over a mapped stage's processes
+    cpu: float = 0.0  # user + system seconds of its processes (and their children): steadier
     peak_rss: int = 0  # bytes, the largest process
     xcom: int = 0  # bytes of JSON results
     runs: int = 0
@@ -57,7 +59,9 @@ class Stage:
 class Film:
     minutes: float
     frames: int = 0
+    shots: int = 0
     units: int = 0
+    steps: int = 1  # processes in the render (known once planned)
     objects: int = 0
     object_bytes: int = 0
     stages: dict[str, Stage] = field(default_factory=dict)
@@ -86,6 +90,7 @@ def _stage(env: dict[str, str], record: Stage, folder: Path, *argv: str) -> dict
         raise RuntimeError(f"{' '.join(argv[:1])} failed: {log[-2000:]}")
     record.seconds += time.perf_counter() - started
     record.peak_rss = max(record.peak_rss, usage.ru_maxrss * 1024)
+    record.cpu += usage.ru_utime + usage.ru_stime
     text = result.read_text()
     record.xcom += len(text.encode())
     record.runs += 1
@@ -103,11 +108,12 @@ def _faces(folder: Path) -> tuple[str, str]:
     )
 
 
-def render_stages(film: Path, minutes: float, unit_frames: int, env: dict[str, str]) -> Film:
-    """Every stage of one render, each in its own process; the figures."""
+def render_stages(film: Path, found: Film, unit_frames: int, env: dict[str, str]) -> Iterator[None]:
+    """Every stage of one render, each in its own process, the figures into `found`; yields
+    after each process, so that two lengths can take turns (`interleave`)."""
     from tasks.layout import RunLayout
 
-    found = Film(minutes)
+    minutes = found.minutes
     with tempfile.TemporaryDirectory(prefix="recast-feature-") as tmp:
         folder = Path(tmp)
         source, reference = _faces(folder)
@@ -123,23 +129,32 @@ def render_stages(film: Path, minutes: float, unit_frames: int, env: dict[str, s
         results["stages"]["probe"] = _stage(env, stage("probe"), folder, "probe", asset,
                                             "--out", layout.probe)  # fmt: skip
         found.frames = int(results["stages"]["probe"]["frame_count"])
+        yield
         results["stages"]["detect_shots"] = _stage(
             env, stage("detect_shots"), folder, "detect-shots", asset, "--out", layout.shots,
             "--census", layout.census,
         )  # fmt: skip
+        found.shots = int(results["stages"]["detect_shots"]["shots"])
+        yield
         units = _stage(env, stage("plan"), folder, "plan", "--run", layout.prefix)["units"]
         found.units = len(units)
+        found.steps = 6 + 2 * len(units)
+        yield
         results["stages"]["split"] = _stage(env, stage("split"), folder, "split", "--asset",
                                             asset, "--run", layout.prefix)  # fmt: skip
+        yield
         for unit in units:
             results["swaps"].append(_stage(env, stage("swap"), folder, "swap", "--run",
                                            layout.prefix, "--unit", unit))  # fmt: skip
+            yield
             results["restores"].append(_stage(env, stage("restore"), folder, "restore", "--run",
                                               layout.prefix, "--unit", unit))  # fmt: skip
+            yield
         assembled = _stage(env, stage("assemble"), folder, "assemble", "--asset", asset,
                            "--run", layout.prefix)  # fmt: skip
         results["stages"]["assemble"] = assembled
         storage.write_json(layout.results, results)
+        yield
         _stage(env, stage("finalize"), folder, "finalize", "--asset", asset, "--run",
                layout.prefix)  # fmt: skip
         pages = storage.client().get_paginator("list_objects_v2")
@@ -147,7 +162,20 @@ def render_stages(film: Path, minutes: float, unit_frames: int, env: dict[str, s
             for item in page.get("Contents", []):
                 found.objects += 1
                 found.object_bytes += int(item["Size"])
-    return found
+
+
+def interleave(runs: list[tuple[Film, Iterator[None]]]) -> None:
+    """Run the renders' processes in turns, always the render least far along (by its share of
+    processes done), so that each length meets the same load over the same stretch of time:
+    on a shared machine, growth measured one length after the other is mostly the load's."""
+    done = dict.fromkeys(range(len(runs)), 0)
+    while done:
+        turn = min(done, key=lambda i: done[i] / runs[i][0].steps)
+        try:
+            next(runs[turn][1])
+            done[turn] += 1
+        except StopIteration:
+            del done[turn]
 
 
 def airflow_overhead(film: Path, unit_frames: int, folder: Path) -> tuple[float, float, int]:
@@ -169,12 +197,15 @@ def airflow_overhead(film: Path, unit_frames: int, folder: Path) -> tuple[float,
 
 def _print(film: Film) -> None:
     total = sum(s.seconds for s in film.stages.values())
-    print(f"\n{film.minutes:g} min film: {film.frames} frames, {film.units} units, "
+    print(f"\n{film.minutes:g} min film: {film.frames} frames, {film.shots} shots, "
+          f"{film.units} units, "
           f"{film.objects} objects ({film.object_bytes / 2**20:.0f} MiB) under the run prefix, "
           f"{total:.0f} s of stages")  # fmt: skip
-    print(f"    {'stage':<14}{'wall s':>9}{'procs':>7}{'peak RSS MiB':>14}{'XCom bytes':>12}")
+    print(f"    {'stage':<14}{'wall s':>9}{'CPU s':>9}{'procs':>7}{'peak RSS MiB':>14}"
+          f"{'XCom bytes':>12}")  # fmt: skip
     for name, s in film.stages.items():
-        print(f"    {name:<14}{s.seconds:9.1f}{s.runs:7d}{s.peak_rss / 2**20:14.0f}{s.xcom:12d}")
+        print(f"    {name:<14}{s.seconds:9.1f}{s.cpu:9.1f}{s.runs:7d}"
+              f"{s.peak_rss / 2**20:14.0f}{s.xcom:12d}")  # fmt: skip
 
 
 def _growth(short: Film, long: Film) -> None:
@@ -184,8 +215,12 @@ def _growth(short: Film, long: Film) -> None:
         base = short.stages[name]
         time_x = s.seconds / base.seconds if base.seconds else float("nan")
         rss_x = s.peak_rss / base.peak_rss if base.peak_rss else float("nan")
-        print(f"    {name:<14} time x{time_x:5.2f}  peak RSS x{rss_x:5.2f}  "
+        cpu_x = s.cpu / base.cpu if base.cpu else float("nan")
+        print(f"    {name:<14} time x{time_x:5.2f}  CPU x{cpu_x:5.2f}  peak RSS x{rss_x:5.2f}  "
               f"XCom x{s.xcom / max(base.xcom, 1):5.2f}")  # fmt: skip
+    wall = [sum(st.seconds for st in f.stages.values()) for f in (short, long)]
+    cpu = [sum(st.cpu for st in f.stages.values()) for f in (short, long)]
+    print(f"    {'all stages':<14} time x{wall[1] / wall[0]:5.2f}  CPU x{cpu[1] / cpu[0]:5.2f}")
     print(f"    {'objects':<14} x{long.objects / max(short.objects, 1):.2f}")
 
 
@@ -195,6 +230,8 @@ def main() -> None:
     parser.add_argument("--size", default="640x360")
     parser.add_argument("--fps", default="24")
     parser.add_argument("--unit-frames", type=int, default=480)
+    parser.add_argument("--one-after-another", action="store_true",
+                        help="each length's render whole, not the lengths in turns")  # fmt: skip
     parser.add_argument("--airflow", action="store_true", help="also the Airflow overhead")
     parser.add_argument("--airflow-only", action="store_true", help="only the Airflow overhead")
     args = parser.parse_args()
@@ -208,15 +245,27 @@ def main() -> None:
         env = {**os.environ, "PYTHONPATH": f"{ROOT}:{ROOT / 'plugins'}",
                "RECAST_UNIT_CACHE": "off", "RECAST_LOG_LEVEL": "WARNING"}  # fmt: skip
         storage.client().create_bucket(Bucket=BUCKET)
-        films = []
+        films, runs = [], []
         for minutes in [] if args.airflow_only else sorted(args.minutes):
             started = time.perf_counter()
-            film = _film(folder / f"{minutes:g}", minutes, args.fps, (width, height))
+            path = _film(folder / f"{minutes:g}", minutes, args.fps, (width, height))
             print(f"{minutes:g} min film generated in {time.perf_counter() - started:.0f} s; "
                   f"load average {os.getloadavg()}", flush=True)  # fmt: skip
-            films.append(render_stages(film, minutes, args.unit_frames, env))
-            _print(films[-1])
-            print(f"load average {os.getloadavg()}", flush=True)
+            films.append(Film(minutes))
+            runs.append(render_stages(path, films[-1], args.unit_frames, env))
+        if films:
+            started = time.perf_counter()
+            print(f"rendering; load average {os.getloadavg()}", flush=True)
+            if args.one_after_another:
+                for run in runs:
+                    for _ in run:
+                        pass
+            else:
+                interleave(list(zip(films, runs, strict=True)))
+            print(f"rendered in {time.perf_counter() - started:.0f} s; "
+                  f"load average {os.getloadavg()}", flush=True)  # fmt: skip
+        for film in films:
+            _print(film)
         if len(films) > 1:
             _growth(films[0], films[-1])
         if args.airflow or args.airflow_only:
