@@ -1,21 +1,24 @@
 """A feature-length render, stage by stage: how time, memory, objects and XCom grow with the film.
 
     .venv/bin/python bench/feature.py [--minutes 10 30] [--size 640x360] [--fps 24]
-        [--unit-frames 480] [--airflow | --airflow-only]
+        [--unit-frames 480] [--one-after-another] [--airflow | --airflow-only]
 
 For each length, generates a film (shots of 20-48 frames over eight stills, two of them faces:
 the astronaut and the cameraman, who is the one replaced), starts the embedded S3 server, and
 runs every stage as the local backend runs it, each `python -m tasks <stage>` its own process,
 in the DAG's order: probe, detect-shots, plan, split, swap and restore for every unit, assemble,
-finalize. Per stage it prints the wall seconds, the peak RSS of its process (the largest of a
+finalize. The lengths render in turns (the one least far along goes next), so that both meet
+the same load over the same stretch of time (`--one-after-another`: each whole, in turn).
+Per stage it prints the wall and CPU seconds, the peak RSS of its process (the largest of a
 mapped stage's processes), and the bytes of its JSON result (what the DAG hands through XCom);
-per film the units and the objects written under the run's prefix. Then, between the shortest
-and the longest film, how much each figure grew against the film: time and memory must grow no
-faster than the film (memory should stay flat). `--airflow` also renders the shortest film
-through recast_render (Airflow's dag.test, local backend) and prints Airflow's overhead per
-unit: the render's wall time less the stages' own seconds (`--airflow-only`: that alone).
-Figures only; nothing is asserted.
-On a shared machine run the lengths in one session and read the load average printed beside.
+per film the shots, units and the objects written under the run's prefix. Then, between the
+shortest and the longest film, how much each figure grew against the film: time and memory
+must grow no faster than the film (memory should stay flat). `--airflow` also renders the
+shortest film through recast_render (Airflow's dag.test, local backend) and prints, per task
+from Airflow's database, its time less the stage's own seconds and the wait before it: the
+per-unit tasks' share is Airflow's overhead per unit, the rest is paid once a render
+(`--airflow-only`: that alone).
+Figures only; nothing is asserted. On a shared machine read the load average printed beside.
 """
 
 from __future__ import annotations
