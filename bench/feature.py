@@ -7,8 +7,9 @@ For each length, generates a film (shots of 20-48 frames over eight stills, two 
 the astronaut and the cameraman, who is the one replaced), starts the embedded S3 server, and
 runs every stage as the local backend runs it, each `python -m tasks <stage>` its own process,
 in the DAG's order: probe, detect-shots, plan, split, swap and restore for every unit, assemble,
-finalize. The lengths render in turns (the one least far along goes next), so that both meet
-the same load over the same stretch of time (`--one-after-another`: each whole, in turn).
+finalize. The lengths render in turns (the one with the fewest stage seconds per minute of
+film goes next), so that both meet the same load over the same stretch of time
+(`--one-after-another`: each whole, in turn).
 Per stage it prints the wall and CPU seconds, the peak RSS of its process (the largest of a
 mapped stage's processes), and the bytes of its JSON result (what the DAG hands through XCom);
 per film the shots, units and the objects written under the run's prefix. Then, between the
@@ -64,7 +65,6 @@ class Film:
     frames: int = 0
     shots: int = 0
     units: int = 0
-    steps: int = 1  # processes in the render (known once planned)
     objects: int = 0
     object_bytes: int = 0
     stages: dict[str, Stage] = field(default_factory=dict)
@@ -141,7 +141,6 @@ def render_stages(film: Path, found: Film, unit_frames: int, env: dict[str, str]
         yield
         units = _stage(env, stage("plan"), folder, "plan", "--run", layout.prefix)["units"]
         found.units = len(units)
-        found.steps = 6 + 2 * len(units)
         yield
         results["stages"]["split"] = _stage(env, stage("split"), folder, "split", "--asset",
                                             asset, "--run", layout.prefix)  # fmt: skip
@@ -168,17 +167,18 @@ def render_stages(film: Path, found: Film, unit_frames: int, env: dict[str, str]
 
 
 def interleave(runs: list[tuple[Film, Iterator[None]]]) -> None:
-    """Run the renders' processes in turns, always the render least far along (by its share of
-    processes done), so that each length meets the same load over the same stretch of time:
-    on a shared machine, growth measured one length after the other is mostly the load's."""
-    done = dict.fromkeys(range(len(runs)), 0)
-    while done:
-        turn = min(done, key=lambda i: done[i] / runs[i][0].steps)
+    """Run the renders' processes in turns, always the render with the fewest stage seconds
+    per minute of film so far, so that each length meets the same load over the same stretch
+    of time (on a shared machine, growth measured one length after the other is mostly the
+    load's). A length that grows faster than the film falls behind and finishes alone."""
+    left = set(range(len(runs)))
+    while left:
+        turn = min(left, key=lambda i: sum(s.seconds for s in runs[i][0].stages.values())
+                   / runs[i][0].minutes)  # fmt: skip
         try:
             next(runs[turn][1])
-            done[turn] += 1
         except StopIteration:
-            del done[turn]
+            left.remove(turn)
 
 
 def airflow_overhead(film: Path, unit_frames: int, folder: Path) -> None:
