@@ -120,7 +120,8 @@ def render_stages(film: Path, found: Film, unit_frames: int, env: dict[str, str]
     with tempfile.TemporaryDirectory(prefix="recast-feature-") as tmp:
         folder = Path(tmp)
         source, reference = _faces(folder)
-        asset = storage.upload(film, f"s3://{BUCKET}/in/{film.name}")
+        # One key per length: in turns, each render must read its own film.
+        asset = storage.upload(film, f"s3://{BUCKET}/in/{minutes:g}min-{film.name}")
         run = f"bench-{minutes:g}min"
         layout = RunLayout(f"s3://{BUCKET}/runs/{run}")
         spec = {"asset": asset, "faces": [{"source": source, "reference": reference}],
