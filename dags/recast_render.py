@@ -55,13 +55,22 @@ with DAG(
         return [{"run": run, "unit": unit_id, "tier": tier} for unit_id in result["units"]]
 
     units = plan(v["run"], v["tier"])
+
+    @task
+    def restore_units(units: list[dict[str, str]], restores: bool) -> list[dict[str, str]]:
+        """No face restored: restore maps over no unit (skipped); the swap's output is final."""
+        return units if restores else []
+
     split = stage("split", "cpu", v["split_args"])
     # One task per unit, each on the tier the run chose (pod fields and pool, at run time).
     swap = mapped_stage("swap", DEFAULT_TIER).expand_kwargs(units.map(backends.swap_unit))
-    restore = mapped_stage("restore", DEFAULT_TIER).expand_kwargs(units.map(backends.restore_unit))
-    assemble = stage("assemble", "cpu", v["assemble_args"])
+    restore = mapped_stage("restore", DEFAULT_TIER).expand_kwargs(
+        restore_units(units, v["restores"]).map(backends.restore_unit)
+    )
+    # A skipped restore (nothing to restore) lets them run; a failed one still stops them.
+    assemble = stage("assemble", "cpu", v["assemble_args"], trigger_rule="none_failed")
 
-    @task
+    @task(trigger_rule="none_failed")
     def collect(run: str, tier: str, results: dict[str, Any]) -> dict[str, Any]:
         """The run's summary; every result handed to the finalize stage through S3."""
         ctx = get_current_context()

@@ -328,6 +328,12 @@ class RenderSpec(_Model):
         """The render's mappings and those of its shot overrides."""
         return [*self.faces, *(f for o in self.shot_overrides for f in o.faces or [])]
 
+    def restores(self) -> bool:
+        """Whether any unit's faces are restored. When none are (`restore: none`, no shot
+        override), no restore task runs: the swap's output is the unit's (a task per unit, a
+        GPU pod on a cluster, spent on a copy otherwise)."""
+        return self.restore != "none" or bool(self.shot_overrides)
+
     def outputs(self) -> list[Deliverable]:
         """What assemble writes, the one place that decides it: the review film always (QC,
         signing and publishing read it), the master when `deliveries` or the older

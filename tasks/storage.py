@@ -149,6 +149,20 @@ def copy(src: str, dst: str) -> str:
     return dst
 
 
+def copy_if_any(src: str, dst: str) -> str | None:
+    """copy(), or None when `src` is not there: one request where a HEAD and a copy were two."""
+    if not is_s3(src):
+        return copy(src, dst) if Path(src).is_file() else None
+    from botocore.exceptions import ClientError
+
+    try:
+        return copy(src, dst)
+    except ClientError as exc:
+        if exc.response.get("Error", {}).get("Code") in {"404", "NoSuchKey", "NotFound"}:
+            return None
+        raise
+
+
 def copy_etag(src: str, dst: str) -> str | None:
     """copy(), and the copy's ETag when the S3 CopyObject told it; None otherwise."""
     if is_s3(src) and is_s3(dst):

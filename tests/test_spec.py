@@ -123,3 +123,11 @@ def test_credentials_written_into_a_uri_are_refused_and_never_repeated() -> None
 def test_a_bucket_name_that_s3_would_refuse_is_refused() -> None:
     with pytest.raises(SpecError, match="not an S3 bucket name"):
         RenderSpec.parse(_spec(asset="s3://Bad_Bucket/f.mp4"))
+
+
+def test_no_restore_task_runs_unless_a_face_may_be_restored() -> None:
+    assert not RenderSpec.parse(_spec()).restores()
+    assert RenderSpec.parse(_spec(restore="gfpgan")).restores()
+    # A shot override may restore a shot the render does not: the restore stage decides.
+    scoped = _spec(base_run="r1", shot_overrides=[{"shot": 2, "restore": "gfpgan"}])
+    assert RenderSpec.parse(scoped).restores()

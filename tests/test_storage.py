@@ -57,3 +57,15 @@ def test_stat_and_delete(bucket: str, tmp_path: Path, where: str) -> None:
     assert not storage.exists(uri)
     if where == "local":
         assert not list((tmp_path / "s").iterdir())  # no part files left behind
+
+
+@pytest.mark.parametrize("where", ["s3", "local"])
+def test_copy_if_any_copies_what_is_there_and_says_none_otherwise(
+    bucket: str, tmp_path: Path, where: str
+) -> None:
+    base = f"s3://{bucket}/c" if where == "s3" else str(tmp_path / "c")
+    storage.write_bytes(f"{base}/a.bin", b"abc")
+    assert storage.copy_if_any(f"{base}/a.bin", f"{base}/b.bin") == f"{base}/b.bin"
+    assert storage.read_bytes(f"{base}/b.bin") == b"abc"
+    assert storage.copy_if_any(f"{base}/none.bin", f"{base}/c.bin") is None
+    assert not storage.exists(f"{base}/c.bin")

@@ -42,6 +42,7 @@ def validate(conf: dict[str, Any], run_id: str, settings: Settings) -> dict[str,
         "run": layout.prefix,
         "asset": spec.asset,
         "tier": spec.tier,
+        "restores": spec.restores(),  # else no restore task runs (the swap's output is final)
         "destination": _destination(spec, settings, run_id),
         "probe_args": commands.probe(spec.asset, layout),
         "check_faces_args": commands.check_faces(layout),

@@ -14,6 +14,7 @@ The detector is run again on each original frame for the written face's detectio
 
 from __future__ import annotations
 
+import bisect
 import os
 from collections.abc import Iterable
 from dataclasses import asdict, dataclass
@@ -130,12 +131,18 @@ def written_faces(plan: UnitPlan, logs: dict[str, Any]) -> dict[int, list[Writte
     return out
 
 
+def by_shot(shots: ShotList, frames: list[int]) -> list[list[int]]:
+    """The sorted `frames` of each shot, in shot order: one bisection per shot, not a scan of
+    every frame per shot (a feature has thousands of shots and tens of thousands of frames)."""
+    cuts = [bisect.bisect_left(frames, s.start_frame) for s in shots.shots]
+    return [frames[a:b] for a, b in zip(cuts, [*cuts[1:], len(frames)], strict=True)]
+
+
 def sample_frames(shots: ShotList, written: Iterable[int], per_shot: int = SAMPLES) -> list[int]:
     """Up to `per_shot` frames with written faces per shot: the middle one, then spread out."""
     frames = sorted(set(written))
     chosen: list[int] = []
-    for shot in shots.shots:
-        inside = [f for f in frames if shot.start_frame <= f < shot.end_frame]
+    for shot, inside in zip(shots.shots, by_shot(shots, frames), strict=True):
         if not inside:
             continue
         spread = np.linspace(0, len(inside) - 1, per_shot + 2)[1:-1]
@@ -168,7 +175,11 @@ def measure(
     """Each written face of the sampled frames (the keys of `before`), measured against the
     source of the mapping that wrote it (`sources` in the spec's order). A log written before
     the swap recorded mappings falls back to the source the face looks most like."""
-    shot_of = {f: s.index for s in shots.shots for f in before if s.start_frame <= f < s.end_frame}
+    shot_of = {
+        f: shot.index
+        for shot, inside in zip(shots.shots, by_shot(shots, sorted(before)), strict=True)
+        for f in inside
+    }
     samples = []
     for frame in sorted(before):
         detected = backend.detector.detect_batch([before[frame]])[0]

@@ -25,7 +25,7 @@ from tasks.media.assemble import assemble_all
 from tasks.media.contact_sheet import contact_sheets, shot_pairs
 from tasks.media.probe import probe
 from tasks.qc import thumbs
-from tasks.qc.identity import written_faces
+from tasks.qc.identity import by_shot, written_faces
 from tasks.spec import DeliveryPreset, Probe, RenderSpec, ShotList, SpecError, UnitPlan, parse_fps
 from tasks.stages._workdir import workdir
 from tasks.stages.swap import FACES_LOG
@@ -110,15 +110,11 @@ def film_timecode(info: Probe, spec: RenderSpec) -> str | None:
 
 def replaced_shots(layout: RunLayout, plan: UnitPlan, shots: ShotList) -> list[int]:
     """Shots in which the swap wrote at least one face (from each unit's faces log)."""
-    logs = {
-        u.id: storage.read_json(layout.unit(u.id, FACES_LOG))
-        for u in plan.units
-        if storage.exists(layout.unit(u.id, FACES_LOG))
-    }
-    frames = sorted(written_faces(plan, logs))
-    return sorted(
-        {s.index for s in shots.shots for f in frames if s.start_frame <= f < s.end_frame}
-    )
+    # One GET a unit; a unit whose swap wrote no log has none.
+    found = {u.id: storage.read_json_if_any(layout.unit(u.id, FACES_LOG)) for u in plan.units}
+    logs = {unit: data for unit, data in found.items() if data is not None}
+    inside = by_shot(shots, sorted(written_faces(plan, logs)))
+    return [s.index for s, frames in zip(shots.shots, inside, strict=True) if frames]
 
 
 def _deliver_shots(

@@ -62,11 +62,9 @@ class Identity:
 
     def __init__(self, spec: RenderSpec, layout: RunLayout, shots: ShotList) -> None:
         plan = UnitPlan.model_validate(storage.read_json(layout.plan))
-        logs = {
-            u.id: storage.read_json(layout.unit(u.id, FACES_LOG))
-            for u in plan.units
-            if storage.exists(layout.unit(u.id, FACES_LOG))
-        }
+        # One GET a unit; a unit whose swap wrote no log has none.
+        found = {u.id: storage.read_json_if_any(layout.unit(u.id, FACES_LOG)) for u in plan.units}
+        logs = {unit: data for unit, data in found.items() if data is not None}
         self.spec, self.layout, self.shots = spec, layout, shots
         self.written = ident.written_faces(plan, logs)
         per_shot = env_int("RECAST_QC_SAMPLES", ident.SAMPLES)
@@ -119,9 +117,10 @@ def _page(summary: dict[str, Any], layout: RunLayout, shots: ShotList) -> str:
 
 def _conform(layout: RunLayout) -> dict[str, Any] | None:
     """The probe's account of a variable-rate asset's retiming, for the report's header."""
-    if not storage.exists(layout.probe):
+    facts = storage.read_json_if_any(layout.probe)  # one GET
+    if facts is None:
         return None
-    conform = Probe.model_validate(storage.read_json(layout.probe)).conform
+    conform = Probe.model_validate(facts).conform
     return None if conform is None else conform.model_dump()
 
 
@@ -163,8 +162,9 @@ def run(asset: str, run_prefix: str) -> dict[str, Any]:
         )
         # Sidecars assemble left out (an EDL at a rate SMPTE timecode lacks), shot clips made.
         summary["warnings"] += results["stages"].get("assemble", {}).get("warnings", [])
-        if storage.exists(layout.shot_clips):
-            qc.link_clips(summary, storage.read_json(layout.shot_clips)["clips"])
+        clips = storage.read_json_if_any(layout.shot_clips)
+        if clips is not None:
+            qc.link_clips(summary, clips["clips"])
         page = _page(summary, layout, shots)
         signer = configured_identity()
         facts = _facts(spec, results, summary)

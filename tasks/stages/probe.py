@@ -49,4 +49,5 @@ def run(asset: str, out: str) -> dict[str, Any]:
 def _policy(out: str) -> VfrPolicy | None:
     """The render's vfr policy, from the spec in the run's prefix (None: RECAST_VFR's)."""
     spec = storage.join(out.rsplit("/", 1)[0], "spec.json") if "/" in out else "spec.json"
-    return RenderSpec.parse(storage.read_bytes(spec)).vfr if storage.exists(spec) else None
+    found = storage.read_json_if_any(spec)  # one GET
+    return None if found is None else RenderSpec.parse(found).vfr

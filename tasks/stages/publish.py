@@ -47,22 +47,18 @@ def _pages_and_thumbs(layout: RunLayout) -> list[tuple[str, str]]:
     return files
 
 
-def _extras(layout: RunLayout) -> dict[str, tuple[str, str]]:
-    """name -> (source in the run, file name when published); optional ones may be absent."""
+def _extras(layout: RunLayout) -> dict[str, tuple[tuple[str, ...], str]]:
+    """name -> (sources in the run, the first there wins; file name when published); optional
+    ones may be absent."""
     return {
-        "contact_sheet": (layout.contact_sheet, sheet_page(1)),
-        "qc_report": (layout.qc_html, "qc.html"),
-        "qc": (layout.qc_json, "qc.json"),
-        "provenance": (layout.provenance, "provenance.json"),
-        "timeline": (layout.timeline, "timeline.otio"),
-        "edl": (layout.edl, "conform.edl"),
-        "shot_clips": (layout.shot_clips, "shots.json"),
-        "master": (
-            signed_master(layout.prefix)
-            if storage.exists(signed_master(layout.prefix))
-            else layout.master,
-            "master.mov",
-        ),
+        "contact_sheet": ((layout.contact_sheet,), sheet_page(1)),
+        "qc_report": ((layout.qc_html,), "qc.html"),
+        "qc": ((layout.qc_json,), "qc.json"),
+        "provenance": ((layout.provenance,), "provenance.json"),
+        "timeline": ((layout.timeline,), "timeline.otio"),
+        "edl": ((layout.edl,), "conform.edl"),
+        "shot_clips": ((layout.shot_clips,), "shots.json"),
+        "master": ((signed_master(layout.prefix), layout.master), "master.mov"),
     }
 
 
@@ -72,9 +68,12 @@ def run(run_prefix: str, destination: str, report: dict[str, Any]) -> dict[str, 
     if not storage.exists(layout.delivery):
         raise RuntimeError(f"nothing to publish: {layout.delivery} is missing (finalize not run)")
     files: dict[str, str] = {}
-    for name, (source, target) in _extras(layout).items():
-        if storage.exists(source):
-            files[name] = storage.copy(source, storage.join(destination, target))
+    for name, (sources, target) in _extras(layout).items():
+        # Each a copy that may find nothing: one request, not a HEAD and then a copy.
+        copied = (storage.copy_if_any(s, storage.join(destination, target)) for s in sources)
+        found = next((uri for uri in copied if uri is not None), None)
+        if found is not None:
+            files[name] = found
     if "shot_clips" in files:
         for relative in storage.read_json(layout.shot_clips)["files"]:
             storage.copy(layout.shot_file(relative), storage.join(destination, relative))

@@ -226,6 +226,16 @@ def _unit(plan: UnitPlan, unit_id: str, where: str) -> Unit:
 
 
 def run(run_prefix: str, unit_id: str) -> dict[str, Any]:
+    layout = RunLayout(run_prefix)
+    result = _run(run_prefix, unit_id)
+    if not RenderSpec.parse(storage.read_bytes(layout.spec)).restores():
+        # No restore task runs for this unit (RenderSpec.restores): the swap's output is the
+        # unit's final one, where assemble and later renders read it (one server-side copy).
+        storage.copy(layout.unit_swapped(unit_id), layout.unit_restored(unit_id))
+    return result
+
+
+def _run(run_prefix: str, unit_id: str) -> dict[str, Any]:
     started = time.perf_counter()
     layout = RunLayout(run_prefix)
     spec = RenderSpec.parse(storage.read_bytes(layout.spec))

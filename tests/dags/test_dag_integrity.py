@@ -31,6 +31,7 @@ def test_render_dag_has_the_stages_in_order(dagbag) -> None:  # type: ignore[no-
         "plan",
         "split",
         "swap",
+        "restore_units",
         "restore",
         "assemble",
         "collect",
@@ -71,7 +72,22 @@ def test_render_units_get_their_tier_at_run_time(dagbag) -> None:  # type: ignor
         assert type(mapped.expand_input).__name__ == "ListOfDictsExpandInput"
         assert mapped.pool == "recast_gpu_standard"  # the pool policy moves it per run
     plan = dag.get_task("plan")
-    assert {"swap", "restore"} <= {t.task_id for t in plan.iter_mapped_dependants()}
+    assert "swap" in {t.task_id for t in plan.iter_mapped_dependants()}
+    picked = dag.get_task("restore_units")  # the plan's units, or none when nothing is restored
+    assert "restore" in {t.task_id for t in picked.iter_mapped_dependants()}
+    assert "restore_units" in plan.downstream_task_ids
+
+
+def test_a_render_without_restoration_runs_on_past_the_skipped_restore(dagbag) -> None:  # type: ignore[no-untyped-def]
+    """restore maps over no unit when nothing is restored: it is skipped, and what reads its
+    results runs on (a failed upstream still stops them: none_failed)."""
+    dag = dagbag.dags["recast_render"]
+    for task_id in ("assemble", "collect"):
+        assert dag.get_task(task_id).trigger_rule == "none_failed", task_id
+    picked = dag.get_task("restore_units").python_callable
+    units = [{"run": "s3://w/runs/r", "unit": "u0000-00000000", "tier": "standard"}]
+    assert picked(units, True) == units
+    assert picked(units, False) == []
 
 
 def test_render_publishes_an_asset(dagbag) -> None:  # type: ignore[no-untyped-def]

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Sequence
+from itertools import pairwise
 from types import SimpleNamespace
 from typing import Any
 
@@ -10,7 +11,14 @@ import numpy as np
 import pytest
 
 from tasks.faces.detect import Face
-from tasks.qc.identity import WrittenFace, cosine, measure, sample_frames, written_faces
+from tasks.qc.identity import (
+    WrittenFace,
+    by_shot,
+    cosine,
+    measure,
+    sample_frames,
+    written_faces,
+)
 from tasks.spec import Shot, ShotList, SpecError, Unit, UnitPlan
 
 SHOTS = ShotList(
@@ -106,3 +114,18 @@ def test_samples_take_the_middle_frame_then_spread_out_and_skip_empty_shots() ->
 def test_cosine() -> None:
     assert cosine(np.array([1.0, 0.0]), np.array([2.0, 0.0])) == 1.0
     assert abs(cosine(np.array([1.0, 0.0]), np.array([0.0, 3.0]))) < 1e-12
+
+
+def test_frames_are_grouped_by_shot_as_a_scan_of_each_shot_would() -> None:
+    rng = np.random.default_rng(3)
+    bounds = sorted({0, 5000, *rng.integers(1, 5000, 300).tolist()})
+    shots = ShotList(
+        fps="24",
+        frame_count=5000,
+        shots=[
+            Shot(index=i, start_frame=a, end_frame=b) for i, (a, b) in enumerate(pairwise(bounds))
+        ],
+    )
+    frames = sorted(set(rng.integers(0, 5000, 1200).tolist()))
+    expected = [[f for f in frames if s.start_frame <= f < s.end_frame] for s in shots.shots]
+    assert by_shot(shots, frames) == expected
