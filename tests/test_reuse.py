@@ -152,15 +152,17 @@ def test_repeated_material_in_one_film_is_computed_once(
         assert changed.any() and np.array_equal(frames[48 + i][changed], frames[i][changed])
 
 
+@pytest.mark.parametrize("part", ["checks", "faces"])
 def test_a_corrupted_entry_is_recomputed_never_used(
-    bucket: str, spec: dict[str, Any], films: dict[str, Any], tmp_path: Path
+    bucket: str, spec: dict[str, Any], films: dict[str, Any], tmp_path: Path, part: str
 ) -> None:
     render(films["v1"], bucket, "v1", spec)
     settings = storage.list_uris(f"s3://{bucket}/cache/shots")[0].split("/")[-2]
     (record,) = load_records(f"s3://{bucket}/cache/shots/{settings}")
-    # A half-written output: the same key, a truncated body.
-    good = storage.read_bytes(record.output.uri)
-    storage.write_bytes(record.output.uri, good[: len(good) // 2])
+    # A half-written file of the entry that reuse reads: the same key, a truncated body.
+    entry = getattr(record, part)
+    good = storage.read_bytes(entry.uri)
+    storage.write_bytes(entry.uri, good[: len(good) // 2])
     second, swaps = render(films["v2"], bucket, "v2", spec)
     assert sum(s["frames_reused"] for s in swaps) == 0
     frames = swapped_frames(second, tmp_path)
