@@ -83,7 +83,7 @@ def luma_of(frame: av.VideoFrame) -> np.ndarray:
 class Checks:
     """A unit's per-frame check data, by frame index in the unit: its source's block means,
     its output's squared luma error to that source and how many pixels it changed, and the
-    changed pixels themselves (their bounding box, and the crop as a PNG whose alpha is the
+    changed pixels themselves (their bounding box, and the crop in RGBA whose alpha is the
     change), so a later unit lays them on its own frame without decoding this one's files."""
 
     small: dict[int, np.ndarray] = field(default_factory=dict)
@@ -102,38 +102,28 @@ class Checks:
             self.changed[index], self.box[index], self.patch[index] = 0, (0, 0, 0, 0), b""
             return
         x, y, w, h = cv2.boundingRect(mask.astype(np.uint8))
-        crop = np.dstack([output[y : y + h, x : x + w], mask[y : y + h, x : x + w] * 255])
-        ok, png = cv2.imencode(".png", crop.astype(np.uint8), [cv2.IMWRITE_PNG_COMPRESSION, 1])
-        if not ok:
-            raise RuntimeError("checks: a face patch could not be encoded")
-        self.changed[index], self.box[index], self.patch[index] = (
-            int(mask.sum()),
-            (x, y, w, h),
-            png.tobytes(),
-        )
+        alpha = mask[y : y + h, x : x + w].astype(np.uint8) * 255
+        crop = np.dstack([output[y : y + h, x : x + w], alpha])
+        self.changed[index], self.box[index] = int(mask.sum()), (x, y, w, h)
+        self.patch[index] = crop.tobytes()
 
-    def laid(self, index: int, source: Image) -> Image | None:
-        """`source` with this unit's frame `index`'s changes laid on it, if that leaves it as
-        close to `source` as the frame was to its own, within reuse.MAX_LOSS_DB; else None."""
+    def laid(self, index: int, source: Image) -> tuple[Image, float] | None:
+        """`source` with this unit's frame `index`'s changes laid on it, and its squared luma
+        error to `source`, if that leaves it as close to `source` as the frame was to its
+        own, within reuse.MAX_LOSS_DB; else None."""
         x, y, w, h = self.box[index]
         if not w or y + h > source.shape[0] or x + w > source.shape[1]:
             return None
-        crop = cv2.imdecode(np.frombuffer(self.patch[index], np.uint8), cv2.IMREAD_UNCHANGED)
-        if crop is None:
-            return None
+        crop = np.frombuffer(self.patch[index], np.uint8).reshape(h, w, 4)
         mask = crop[..., 3] > 0
-        theirs, mine = crop[..., :3], source[y : y + h, x : x + w]
-        d = (
-            reuse.luma(np.ascontiguousarray(theirs))[mask].astype(np.float32)
-            - reuse.luma(mine)[mask]
-        )
-        if float((d * d).sum()) > max(self.sse[index], float(mask.sum())) * 10 ** (
-            reuse.MAX_LOSS_DB / 10
-        ):
+        theirs, mine = np.ascontiguousarray(crop[..., :3]), source[y : y + h, x : x + w]
+        d = reuse.luma(theirs)[mask].astype(np.float32) - reuse.luma(mine)[mask]
+        sse = float((d * d).sum())
+        if sse > max(self.sse[index], float(mask.sum())) * 10 ** (reuse.MAX_LOSS_DB / 10):
             return None
         out = source.copy()
         np.copyto(out[y : y + h, x : x + w], theirs, where=mask[..., None])
-        return out
+        return out, sse
 
     def moved(self, where: list[int]) -> Checks:
         """Indices i -> where[i] (a subset's positions to the unit's frames)."""
@@ -141,7 +131,12 @@ class Checks:
         return Checks(*({where[i]: v for i, v in part.items()} for part in parts))  # type: ignore[arg-type]
 
     def take(self, index: int, other: Checks, old: int, sse: float) -> None:
-        """Frame `old` of `other` as this unit's frame `index`, with an error of `sse`."""
+        """Frame `old` of `other`'s changes as this unit's frame `index`'s, with an error of
+        `sse` (none: the frame is its own source)."""
+        if not sse:
+            self.sse[index], self.changed[index], self.box[index] = 0.0, 0, (0, 0, 0, 0)
+            self.patch[index] = b""
+            return
         self.sse[index], self.changed[index] = sse, other.changed[old]
         self.box[index], self.patch[index] = other.box[old], other.patch[old]
 
@@ -177,20 +172,40 @@ class Checks:
 
 class CheckedPlan(reuse.ReusePlan):
     """The frames checked on block means (swap_unit): `plain` ones are their own output,
-    `laid` ones get the earlier changes from the check data; others as reuse.ReusePlan."""
+    `laid` ones get the earlier changes from the check data; others as reuse.ReusePlan.
+    `taken`: frames taken either way -> their squared luma error (for the unit's checks)."""
 
     laid: set[int]
+    taken: dict[int, float]
 
     def take(
         self, frame: int, source: np.ndarray
     ) -> tuple[np.ndarray, list[dict[str, Any]]] | None:
         if frame not in self.laid:
+            if frame in self.plain:
+                self.taken[frame] = 0.0
             return super().take(frame, source)
         r, old = self.frames[frame]
         got = self.fetched[r]
         checks = checks_of(got)
         out = checks.laid(old, source) if checks is not None else None
-        return None if out is None else (out, list(got.faces.get("frames", {}).get(str(old), [])))
+        if out is None:
+            return None
+        self.taken[frame] = out[1]
+        return out[0], list(got.faces.get("frames", {}).get(str(old), []))
+
+
+class _Computed(Checks):
+    """Check data of the frames computed or laid on from decoded files; frames the plan
+    took from check data are filled in afterwards (swap_unit)."""
+
+    def __init__(self, plan: CheckedPlan) -> None:
+        super().__init__()
+        self.plan = plan
+
+    def add(self, index: int, source: Image, output: Image) -> None:
+        if index not in self.plan.taken:
+            super().add(index, source, output)
 
 
 def tile_psnr_small(a: np.ndarray, b: np.ndarray) -> float:
@@ -324,7 +339,7 @@ def swap_unit(
     todo: list[int] = []  # unit frames that go through the pipeline, in order
     copies: dict[int, tuple[int, int]] = {}  # unit frame -> (fetched slot, earlier frame)
     own = CheckedPlan(min_psnr=found.min_psnr, fetched=found.fetched)
-    own.laid = set()
+    own.laid, own.taken = set(), {}
     small: dict[int, np.ndarray] = {}
     segment: list[int] = []  # per todo frame: its run (a new one at a cut or after a copy)
     packets: dict[int, Packets | None] = {}
@@ -350,6 +365,7 @@ def swap_unit(
             return segment[index] * 2 + (index in self.plan.frames)
 
     work = Work(make_engine, [], tmp / "computed.mkv", fps, label, own)
+    work.checks = _Computed(own)
     work.progress = Progress(log, label, len(owner))
     work.owner = _Owners(owner, todo)
     settings = Settings.from_env()
@@ -372,10 +388,15 @@ def swap_unit(
             if p is not None:
                 p.close()
     checks = work.checks.moved(todo)
+    checks.small.update(small)  # every frame's, as decoded here
+    for pos, sse in own.taken.items():
+        r, old = own.frames[pos]
+        theirs = checks_of(found.fetched[r])
+        assert theirs is not None
+        checks.take(todo[pos], theirs, old, sse)
     for i, (r, old) in copies.items():
         theirs = checks_of(found.fetched[r])
         assert theirs is not None
-        checks.small[i] = small[i]
         checks.take(i, theirs, old, _copy_error(small[i], theirs, old))
     faces = _faces_log(work, todo, copies, found)
     work.owner = owner
