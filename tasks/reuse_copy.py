@@ -30,7 +30,7 @@ from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass, field
 from fractions import Fraction
 from pathlib import Path
-from typing import Any
+from typing import Any, cast
 
 import av
 import cv2
@@ -38,7 +38,7 @@ import numpy as np
 
 from tasks import reuse
 from tasks.faces import pipeline
-from tasks.faces.engine import FaceEngine
+from tasks.faces.engine import FaceEngine, FrameResult
 from tasks.faces.pipeline import Image
 from tasks.faces.settings import Settings
 from tasks.media.frames import to_rgb
@@ -344,7 +344,7 @@ def swap_unit(
     segment: list[int] = []  # per todo frame: its run (a new one at a cut or after a copy)
     packets: dict[int, Packets | None] = {}
 
-    def frames() -> Iterator[Image]:
+    def frames() -> Iterator[Any]:
         for i, frame in enumerate(_frames(source)):
             small[i] = block_means(luma_of(frame))
             kind = _decide(i, small[i], found, packets)
@@ -358,11 +358,17 @@ def swap_unit(
             gap = bool(todo) and (todo[-1] != i - 1 or owner[todo[-1]] != owner[i])
             segment.append((segment[-1] + gap) if segment else 0)
             todo.append(i)
-            yield to_rgb(frame)
+            yield frame
 
     class Work(UnitSwap):
         def key(self, index: int) -> int:
             return segment[index] * 2 + (index in self.plan.frames)
+
+        def infer(self, batch: pipeline.Batch) -> list[FrameResult]:
+            # Converted here, not in the decoding thread: it has the decoding and the checks,
+            # this thread little else on reused frames (the two then share the CPUs).
+            batch.frames[:] = [to_rgb(f) for f in cast(list[av.VideoFrame], batch.frames)]
+            return super().infer(batch)
 
     work = Work(make_engine, [], tmp / "computed.mkv", fps, label, own)
     work.checks = _Computed(own)
