@@ -358,16 +358,17 @@ def swap_unit(
             gap = bool(todo) and (todo[-1] != i - 1 or owner[todo[-1]] != owner[i])
             segment.append((segment[-1] + gap) if segment else 0)
             todo.append(i)
-            yield frame
+            yield to_rgb(frame) if kind == "compute" else frame
 
     class Work(UnitSwap):
         def key(self, index: int) -> int:
             return segment[index] * 2 + (index in self.plan.frames)
 
         def infer(self, batch: pipeline.Batch) -> list[FrameResult]:
-            # Converted here, not in the decoding thread: it has the decoding and the checks,
-            # this thread little else on reused frames (the two then share the CPUs).
-            batch.frames[:] = [to_rgb(f) for f in cast(list[av.VideoFrame], batch.frames)]
+            # Reused frames are converted here, not in the decoding thread: that one has the
+            # decoding and the checks, this one little else on them (the two share the CPUs).
+            frames = cast(list[Any], batch.frames)
+            batch.frames[:] = [f if isinstance(f, np.ndarray) else to_rgb(f) for f in frames]
             return super().infer(batch)
 
     work = Work(make_engine, [], tmp / "computed.mkv", fps, label, own)
