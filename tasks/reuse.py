@@ -300,11 +300,9 @@ def await_records(layout: RunLayout, settings: str, units: list[Unit]) -> list[s
     deadline = time.monotonic() + float(os.environ.get("RECAST_REUSE_WAIT_S", "900"))
     pending, done, told = [u.id for u in units], set[str](), list[str]()
     while True:
-        pending = [
-            u
-            for u in pending
-            if u not in done and not storage.exists(storage.join(prefix, f"{run}--{u}.json"))
-        ]
+        # One listing of the settings' records a poll, not a HEAD per unit waited for.
+        have = {uri.rsplit("/", 1)[-1] for uri in storage.list_uris(prefix)}
+        pending = [u for u in pending if u not in done and f"{run}--{u}.json" not in have]
         if not pending or time.monotonic() > deadline:
             return pending
         done |= {u for u in pending if storage.exists(layout.unit_marker(u, "swap"))}
@@ -507,13 +505,14 @@ _STORE: list[Path] = []
 def local_file(rec: OutputRecord) -> Path:
     """A cache entry's file, checked against its sha256: read in place from a local work area
     (the laptop's), else downloaded into this process's store. Checked once per process while
-    the object stays as it was (its size and ETag, or size and mtime), so units reusing one
-    earlier unit share the check and the download. ValueError when it fails its sha256."""
-    now = storage.stat(rec.uri)
-    if now is None:
-        raise ValueError(f"{rec.uri} is gone")
+    the file stays as it was (a local file's size and mtime; a download is this process's
+    own, checked copy: no HEAD), so units reusing one earlier unit share the check and the
+    download. ValueError when it fails its sha256."""
     local = not storage.is_s3(rec.uri)
-    seen = (rec.sha256, now, Path(rec.uri).stat().st_mtime_ns if local else None)
+    if local and not Path(rec.uri).is_file():
+        raise ValueError(f"{rec.uri} is gone")
+    now = Path(rec.uri).stat() if local else None
+    seen = (rec.sha256, (now.st_size, now.st_mtime_ns) if now else None)
     kept = _KEPT.get(rec.uri)
     if kept is not None and kept[1] == seen and kept[0].is_file():
         return kept[0]
