@@ -336,6 +336,7 @@ def swap_unit(
 
     started = time.perf_counter()
     told: Counter[str] = Counter()
+    letters: list[str] = []  # each frame's kind's first letter, for the debug log
     todo: list[int] = []  # unit frames that go through the pipeline, in order
     copies: dict[int, tuple[int, int]] = {}  # unit frame -> (fetched slot, earlier frame)
     own = CheckedPlan(min_psnr=found.min_psnr, fetched=found.fetched)
@@ -349,6 +350,7 @@ def swap_unit(
             small[i] = block_means(luma_of(frame))
             kind = _decide(i, small[i], found, packets)
             told[kind] += 1
+            letters.append(kind[0])
             if kind == "copy":
                 copies[i] = found.frames[i]
                 continue
@@ -429,6 +431,7 @@ def swap_unit(
         frames_reused=sum(s.frames_reused for s in per_shot),
     )
     log.info("%s: frames %s", label, dict(told))
+    log.debug("%s: kinds %s", label, "".join(letters))
     return result, {SWAPPED: tmp / SWAPPED, CHECKS: checks.write(tmp / CHECKS, len(owner))}, faces
 
 
