@@ -38,7 +38,7 @@ import numpy as np
 
 from tasks import reuse
 from tasks.faces import pipeline
-from tasks.faces.engine import PROFILE_TURN, FaceEngine, FrameResult
+from tasks.faces.engine import FaceEngine, FrameResult
 from tasks.faces.pipeline import Image
 from tasks.faces.settings import Settings
 from tasks.media.frames import to_rgb
@@ -51,7 +51,6 @@ CHECKS = "checks.bin"
 SCALE = 4  # block means of SCALE x SCALE luma pixels
 NOISE_GAIN = 10.0
 COPY_LOSS_DB = 0.5
-TURN_MARGIN = 0.03
 _FIX = 8  # block means stored as uint16 in 1/8 levels
 
 
@@ -499,7 +498,7 @@ def _decide(
     if checks is None:
         return "lay"
     theirs = checks.small.get(old)
-    if theirs is None or tile_psnr_small(mine, theirs) < found.min_psnr or _fragile(got, old):
+    if theirs is None or tile_psnr_small(mine, theirs) < found.min_psnr:
         return "compute"
     if not got.faces.get("frames", {}).get(str(old)):
         return "source"
@@ -508,23 +507,6 @@ def _decide(
     if r not in packets:
         packets[r] = _packets(got)
     return "copy" if packets[r] is not None else "laid"
-
-
-def _fragile(got: reuse.Fetched, old: int) -> bool:
-    """Whether the earlier render's frame holds a face turned within TURN_MARGIN of the turn
-    past which faces are left for a compositor (tasks.faces.engine.PROFILE_TURN), swapped or
-    left: another encode of the same picture may land on the other side (measured: 0.81 in
-    one encode, under 0.80 in the other), so the decision is made again, not carried over."""
-    logged = got.faces.get("frames", {}).get(str(old), [])
-    left = got.faces.get("needs_compositor", {}).get(str(old), [])
-    for face in [*logged, *left]:
-        kps = np.asarray(face.get("kps", []), np.float32).reshape(-1, 2)
-        if len(kps) >= 3:
-            span = max(float(np.linalg.norm(kps[1] - kps[0])), 1.0)
-            turn = abs(float(kps[2, 0] - kps[:2, 0].mean())) / span
-            if abs(turn - PROFILE_TURN) < TURN_MARGIN:
-                return True
-    return False
 
 
 def _copy_error(mine: np.ndarray, theirs: Checks, old: int) -> float:

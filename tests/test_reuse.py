@@ -348,20 +348,3 @@ def test_check_data_lays_the_earlier_faces_only_on_the_same_picture(tmp_path: Pa
     assert reuse_copy.tile_psnr_small(small, back.small[0]) > 40
     other = reuse_copy.block_means(reuse.luma(moved).astype(np.float32))
     assert reuse_copy.tile_psnr_small(other, back.small[0]) < 30
-
-
-def test_a_face_near_the_compositor_turn_is_decided_again_not_reused() -> None:
-    """A face whose turn sits at the compositor threshold (0.81 in one encode of a v2 shot,
-    under 0.80 in v1's) is computed again, so the render decides it as from scratch."""
-
-    def logged(turn: float) -> dict[str, Any]:
-        kps = [[40.0, 40.0], [60.0, 40.0], [50.0 + 20.0 * turn, 50.0], [42, 60], [58, 60]]
-        return {"frames": {"0": [{"track": 0, "mapping": 1, "kps": kps, "bbox": [30, 30, 70, 70]}]}}
-
-    def fetched(faces: dict[str, Any]) -> reuse.Fetched:
-        return reuse.Fetched("v1", None, None, faces)
-
-    assert reuse_copy._fragile(fetched(logged(0.81)), 0)
-    assert not reuse_copy._fragile(fetched(logged(0.5)), 0)
-    left = {"frames": {}, "needs_compositor": logged(0.79)["frames"]}  # left, not swapped
-    assert reuse_copy._fragile(fetched(left), 0) and not reuse_copy._fragile(fetched(left), 1)
