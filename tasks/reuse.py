@@ -82,6 +82,8 @@ class Record(BaseModel):
     output: OutputRecord
     faces: OutputRecord
     pieces: list[Piece]
+    # Per-frame check data (tasks.reuse_copy); records without it are laid on, never copied.
+    checks: OutputRecord | None = None
 
 
 def settings_key(swap_inputs: Mapping[str, Any]) -> str:
@@ -184,6 +186,7 @@ def write_record(
         output=swap["swapped.mkv"],
         faces=swap["faces.json"],
         pieces=pieces,
+        checks=swap.get("checks.bin"),
     )
     return storage.write_json(
         storage.join(prefix, f"{record.run}--{unit_id}.json"), record.model_dump_json()
@@ -297,11 +300,9 @@ def await_records(layout: RunLayout, settings: str, units: list[Unit]) -> list[s
     deadline = time.monotonic() + float(os.environ.get("RECAST_REUSE_WAIT_S", "900"))
     pending, done, told = [u.id for u in units], set[str](), list[str]()
     while True:
-        pending = [
-            u
-            for u in pending
-            if u not in done and not storage.exists(storage.join(prefix, f"{run}--{u}.json"))
-        ]
+        # One listing of the settings' records a poll, not a HEAD per unit waited for.
+        have = {uri.rsplit("/", 1)[-1] for uri in storage.list_uris(prefix)}
+        pending = [u for u in pending if u not in done and f"{run}--{u}.json" not in have]
         if not pending or time.monotonic() > deadline:
             return pending
         done |= {u for u in pending if storage.exists(layout.unit_marker(u, "swap"))}
@@ -403,9 +404,39 @@ class Fetched:
 
     run: str
     source: Cursor | None
-    output: Cursor
+    output: Cursor | None
     faces: dict[str, Any]
     final: bool = False
+    # Fetched on first use (a unit with check data seldom needs them): None once it failed.
+    source_record: OutputRecord | None = None
+    output_record: OutputRecord | None = None
+    checks: Path | None = None  # tasks.reuse_copy's check data, sha256-checked
+    checks_read: Any = None
+
+    def source_cursor(self) -> Cursor | None:
+        if self.source is None and self.source_record is not None:
+            rec, self.source_record = self.source_record, None
+            self.source = _cursor(rec, self.run)
+        return self.source
+
+    def output_cursor(self) -> Cursor | None:
+        if self.output is None and self.output_record is not None:
+            rec, self.output_record = self.output_record, None
+            self.output = _cursor(rec, self.run)
+        return self.output
+
+    def close(self) -> None:
+        for cursor in (self.source, self.output):
+            if cursor is not None:
+                cursor.close()
+
+
+def _cursor(rec: OutputRecord, run: str) -> Cursor | None:
+    try:
+        return Cursor(local_file(rec))
+    except Exception as exc:  # an unreadable entry is simply not reused
+        log.warning("reuse: %s of %s unreadable (%s): computing", rec.uri, run, exc)
+        return None
 
 
 @dataclass
@@ -416,6 +447,13 @@ class ReusePlan:
     frames: dict[int, tuple[int, int]] = field(default_factory=dict)
     fetched: list[Fetched] = field(default_factory=list)
     min_psnr: float = 99.0
+    # Frames already checked (tasks.reuse_copy) where the earlier swap wrote no face: their
+    # own source is their output.
+    plain: set[int] = field(default_factory=set)
+
+    def close(self) -> None:
+        for got in self.fetched:
+            got.close()
 
     def source_of(self, frame: int) -> str | None:
         hit = self.frames.get(frame)
@@ -434,15 +472,20 @@ class ReusePlan:
         r, old = self.frames[frame]
         got = self.fetched[r]
         logged = list(got.faces.get("frames", {}).get(str(old), []))
+        if frame in self.plain:
+            return source, logged
         try:
-            if got.final or got.source is None:
-                return got.output.get(old), logged
-            earlier = got.source.get(old)
+            cursor, made = got.source_cursor(), got.output_cursor()
+            if made is not None and got.final:
+                return made.get(old), logged
+            if cursor is None or made is None:
+                return None
+            earlier = cursor.get(old)
             if tile_psnr(source, earlier) < self.min_psnr:
                 return None
             if not logged:  # the earlier swap wrote no face here: its output is its source
                 return source, logged
-            output = got.output.get(old)
+            output = made.get(old)
         except IndexError:
             return None
         mask = changed(output, earlier)
@@ -462,13 +505,14 @@ _STORE: list[Path] = []
 def local_file(rec: OutputRecord) -> Path:
     """A cache entry's file, checked against its sha256: read in place from a local work area
     (the laptop's), else downloaded into this process's store. Checked once per process while
-    the object stays as it was (its size and ETag, or size and mtime), so units reusing one
-    earlier unit share the check and the download. ValueError when it fails its sha256."""
-    now = storage.stat(rec.uri)
-    if now is None:
-        raise ValueError(f"{rec.uri} is gone")
+    the file stays as it was (a local file's size and mtime; a download is this process's
+    own, checked copy: no HEAD), so units reusing one earlier unit share the check and the
+    download. ValueError when it fails its sha256."""
     local = not storage.is_s3(rec.uri)
-    seen = (rec.sha256, now, Path(rec.uri).stat().st_mtime_ns if local else None)
+    if local and not Path(rec.uri).is_file():
+        raise ValueError(f"{rec.uri} is gone")
+    now = Path(rec.uri).stat() if local else None
+    seen = (rec.sha256, (now.st_size, now.st_mtime_ns) if now else None)
     kept = _KEPT.get(rec.uri)
     if kept is not None and kept[1] == seen and kept[0].is_file():
         return kept[0]
@@ -495,12 +539,11 @@ def _store() -> Path:
 
 
 def fetch(record: Record) -> Fetched | None:
-    """The record's files, checked; None (logged) when one is missing or fails its sha256."""
+    """The record's files, checked; None (logged) when one is missing or fails its sha256.
+    The earlier source and output are fetched when a frame first needs them."""
     paths = {}
-    for name, rec in (
-        ("source", record.source),
-        ("output", record.output),
-        ("faces", record.faces),
+    for name, rec in [("faces", record.faces)] + (
+        [("checks", record.checks)] if record.checks else []
     ):
         try:
             paths[name] = local_file(rec)
@@ -511,9 +554,12 @@ def fetch(record: Record) -> Fetched | None:
             return None
     return Fetched(
         record.run,
-        Cursor(paths["source"]),
-        Cursor(paths["output"]),
+        None,
+        None,
         json.loads(paths["faces"].read_text()),
+        source_record=record.source,
+        output_record=record.output,
+        checks=paths.get("checks"),
     )
 
 

@@ -52,9 +52,12 @@ def faces(spec: RenderSpec, tmp: Path) -> list[dict[str, Any]]:
     """Each mapping by the sha256 of its images, not their URIs (a renamed image still hits)."""
     out = []
     for i, face in enumerate(spec.faces, start=1):
-        source = storage.download(face.source, tmp / f"key-source-{i}")
+        # Named as tasks.stages.faces_input names them: the engine takes these copies.
+        source = storage.download(face.source, tmp / f"face-source-{i}")
         reference = (
-            storage.download(face.reference, tmp / f"key-reference-{i}") if face.reference else None
+            storage.download(face.reference, tmp / f"face-reference-{i}")
+            if face.reference
+            else None
         )
         out.append(
             {
@@ -113,6 +116,7 @@ def scope(spec: RenderSpec, scoped: Any, tmp: Path) -> dict[str, Any]:
     (its face images by hash)."""
     overrides = []
     for o in scoped.overrides:
-        faces_of = faces(spec.model_copy(update={"faces": o.faces}), tmp) if o.faces else None
+        changed = spec.model_copy(update={"faces": o.faces})
+        faces_of = faces(changed, tmp / f"override-{o.shot}") if o.faces else None
         overrides.append({**o.model_dump(exclude={"faces"}), "faces": faces_of})
     return {"base": scoped.base, "shots": scoped.shots, "overrides": overrides}

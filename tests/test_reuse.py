@@ -14,7 +14,7 @@ import pytest
 from skimage import data
 
 from recast.samples import ShotSpec, make_film, varied_shots
-from tasks import reuse, storage
+from tasks import reuse, reuse_copy, storage
 from tasks.checkpoint import OutputRecord
 from tasks.layout import RunLayout
 from tasks.qc.report import shot_rows
@@ -152,15 +152,17 @@ def test_repeated_material_in_one_film_is_computed_once(
         assert changed.any() and np.array_equal(frames[48 + i][changed], frames[i][changed])
 
 
+@pytest.mark.parametrize("part", ["checks", "faces"])
 def test_a_corrupted_entry_is_recomputed_never_used(
-    bucket: str, spec: dict[str, Any], films: dict[str, Any], tmp_path: Path
+    bucket: str, spec: dict[str, Any], films: dict[str, Any], tmp_path: Path, part: str
 ) -> None:
     render(films["v1"], bucket, "v1", spec)
     settings = storage.list_uris(f"s3://{bucket}/cache/shots")[0].split("/")[-2]
     (record,) = load_records(f"s3://{bucket}/cache/shots/{settings}")
-    # A half-written output: the same key, a truncated body.
-    good = storage.read_bytes(record.output.uri)
-    storage.write_bytes(record.output.uri, good[: len(good) // 2])
+    # A half-written file of the entry that reuse reads: the same key, a truncated body.
+    entry = getattr(record, part)
+    good = storage.read_bytes(entry.uri)
+    storage.write_bytes(entry.uri, good[: len(good) // 2])
     second, swaps = render(films["v2"], bucket, "v2", spec)
     assert sum(s["frames_reused"] for s in swaps) == 0
     frames = swapped_frames(second, tmp_path)
@@ -264,3 +266,85 @@ def test_units_side_by_side_compute_repeated_material_once(
     for t in threads:
         t.join()
     assert [results[u]["frames_reused"] for u in units] == [0, 0, 24]
+
+
+def _packets(path: Path) -> list[bytes]:
+    import av
+
+    with av.open(str(path)) as container:
+        return [bytes(p) for p in container.demux(video=0) if p.size]
+
+
+def test_a_copied_frame_is_the_earlier_output_packet_byte_for_byte(
+    bucket: str,
+    spec: dict[str, Any],
+    films: dict[str, Any],
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """Where the estimated loss allows (here: any loss), a reused face frame is the earlier
+    unit's FFV1 packet, copied: the same bytes, so the same pixels, and its faces logged."""
+    monkeypatch.setattr(reuse_copy, "COPY_LOSS_DB", 60.0)
+    first, _ = render(films["v1"], bucket, "v1", spec)
+    second, swaps = render(films["v2"], bucket, "v2", spec)
+    assert [per_shot(swaps)[i]["frames_reused"] for i in range(4)] == [16, 24, 12, 0]
+    (a,) = [storage.download(first.unit_swapped(u), tmp_path / "a.mkv") for u in _units(first)]
+    (b,) = [storage.download(second.unit_swapped(u), tmp_path / "b.mkv") for u in _units(second)]
+    old, new = _packets(a), _packets(b)
+    logged = storage.read_json(first.unit(_units(first)[0], "faces.json"))["frames"]
+    mine = storage.read_json(second.unit(_units(second)[0], "faces.json"))
+    moved = [(i, 48 + i) for i in range(16)] + [(16 + i, i) for i in range(24)]
+    copied = [(n, o) for n, o in moved if logged.get(str(o))]
+    assert len(copied) >= 24
+    for n, o in copied:
+        assert new[n] == old[o]
+        assert mine["frames"][str(n)] == logged[str(o)] and n in mine["reused"]
+    frames = swapped_frames(second, tmp_path)
+    assert len(frames) == 66 and np.array_equal(frames[copied[0][0]], decode(a)[copied[0][1]])
+    # What the unit leaves for later renders covers every frame, copied ones included.
+    (record,) = [r for r in load_records(_settings(bucket)) if r.run == "v2"]
+    assert record.checks is not None
+    checks = reuse_copy.Checks.read(local_file(record.checks))
+    assert sorted(checks.small) == list(range(66)) and all(checks.sse[n] > 0 for n, _ in copied)
+
+
+def _units(layout: RunLayout) -> list[str]:
+    from tasks.spec import UnitPlan
+
+    return [u.id for u in UnitPlan.model_validate(storage.read_json(layout.plan)).units]
+
+
+def _settings(bucket: str) -> str:
+    settings = storage.list_uris(f"s3://{bucket}/cache/shots")[0].split("/")[-2]
+    return f"s3://{bucket}/cache/shots/{settings}"
+
+
+def test_check_data_lays_the_earlier_faces_only_on_the_same_picture(tmp_path: Path) -> None:
+    """The faces a unit wrote, kept as a patch in its check data, are laid on a re-encode of
+    its picture (and read back from the file as written), never on another picture."""
+    picture = data.astronaut()[::4, ::4]
+    earlier = np.ascontiguousarray(picture[:96, 16:112])
+    output = earlier.copy()
+    face = (slice(8, 56), slice(24, 72))
+    output[face] = np.clip(earlier[face].astype(int) + 12, 0, 255)
+    checks = reuse_copy.Checks()
+    checks.add(0, earlier, output)
+    checks.add(1, earlier, earlier)  # a frame the swap left alone
+    path = checks.write(tmp_path / "a.bin", 2)
+    back = reuse_copy.Checks.read(path)
+    assert path.read_bytes() == checks.write(tmp_path / "b.bin", 2).read_bytes()  # deterministic
+    assert back.changed[0] == int(changed(output, earlier).sum()) and back.changed[1] == 0
+    noise = np.random.default_rng(0).integers(-2, 3, earlier.shape)
+    re_encoded = np.clip(earlier.astype(int) + noise, 0, 255).astype(np.uint8)
+    laid = back.laid(0, re_encoded)
+    assert laid is not None
+    mask = changed(output, earlier)
+    assert np.array_equal(laid[0][mask], output[mask]) and np.array_equal(
+        laid[0][~mask], re_encoded[~mask]
+    )
+    moved = np.ascontiguousarray(picture[6:102, 22:118])
+    assert back.laid(0, moved) is None
+    small = reuse_copy.block_means(reuse.luma(re_encoded).astype(np.float32))
+    assert reuse_copy.tile_psnr_small(small, back.small[0]) > 40
+    other = reuse_copy.block_means(reuse.luma(moved).astype(np.float32))
+    assert reuse_copy.tile_psnr_small(other, back.small[0]) < 30

@@ -15,9 +15,12 @@ from tasks.spec import RenderSpec, SpecError
 
 
 def _image(uri: str, what: str, tmp: Path) -> npt.NDArray[np.uint8]:
-    """A face image, refused under the URI the user gave, not the scratch copy's path."""
-    storage.require(uri, what)
-    local = storage.download(uri, tmp / what.replace(" ", "-"))
+    """A face image, refused under the URI the user gave, not the scratch copy's path. A copy
+    already in this scratch folder (the unit key's, tasks.unit_keys.faces) is not fetched again."""
+    local = tmp / what.replace(" ", "-")
+    if not local.is_file():
+        storage.require(uri, what)
+        storage.download(uri, local)
     try:
         return load_image(local)
     except SpecError as exc:

@@ -18,7 +18,7 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
-from tasks import reuse, scope, storage, unit_keys
+from tasks import reuse, reuse_copy, scope, storage, unit_keys
 from tasks.checkpoint import Checkpoint, read_marker
 from tasks.faces import faces_log, passthrough, pipeline
 from tasks.faces.engine import FaceEngine, FrameResult
@@ -94,6 +94,7 @@ class UnitSwap:
         self.compositor: dict[str, list[dict[str, Any]]] = {}  # faces left for a compositor
         self.turned: Counter[int] = Counter()
         self.turned_faces: dict[int, set[int]] = {}  # shot -> tracks left for a compositor
+        self.checks = reuse_copy.Checks()  # what later renders check reused frames on
         self._shot: int | None = None
         self.progress = Progress(log, label, len(owner))
 
@@ -165,6 +166,7 @@ class UnitSwap:
         meter = self.meters.setdefault(shot, FlickerMeter())
         for offset, (frame, done) in enumerate(zip(batch.frames, results, strict=True)):
             self._encode(frame, done.frame)
+            self.checks.add(batch.start + offset, frame, done.frame)
             self.found[shot] += done.faces_found
             self.swapped[shot] += done.faces_swapped
             meter.add(frame, done.frame, dict(zip(done.tracks, done.swapped, strict=True)))
@@ -250,13 +252,11 @@ def _run(run_prefix: str, unit_id: str) -> dict[str, Any]:
         inputs = unit_keys.swap(spec, unit, plan, shots, origin, tmp)
         if scoped is not None:
             inputs["scope"] = unit_keys.scope(spec, scoped, tmp)
-        checkpoint = Checkpoint(
-            layout,
-            unit.id,
-            "swap",
-            inputs,
-            {FACES_LOG: layout.unit(unit.id, FACES_LOG), SWAPPED: layout.unit_swapped(unit.id)},
-        )
+        outputs = {FACES_LOG: layout.unit(unit.id, FACES_LOG)}
+        outputs[SWAPPED] = layout.unit_swapped(unit.id)
+        if scoped is None:  # check data for later renders' reuse (tasks.reuse_copy)
+            outputs[reuse_copy.CHECKS] = layout.unit(unit.id, reuse_copy.CHECKS)
+        checkpoint = Checkpoint(layout, unit.id, "swap", inputs, outputs)
         settings = reuse.settings_key(checkpoint.inputs)
         pieces = reuse.unit_pieces(shots, unit)
         done = checkpoint.lookup()
@@ -277,6 +277,10 @@ def _run(run_prefix: str, unit_id: str) -> dict[str, Any]:
             found = reuse.plan_unit(records, pieces, spec.reuse_min_psnr)
         if done_scoped is not None:
             result, files = done_scoped
+        elif found is not None and found.frames and scoped is None:
+            # Only a unit that earlier renders hold frames of takes the reusing path; the
+            # others keep the plain one, where untouched frames keep their source packets.
+            result, files = _swap_reusing(layout, spec, plan, shots, unit, source, tmp, found)
         else:
             result, files = _swap(layout, spec, plan, shots, unit, source, tmp, found, scoped)
         checkpoint.commit(files, result.model_dump())
@@ -533,4 +537,28 @@ def _swap(
         ),
         frames_reused=sum(work.reused.values()),
     )
-    return result, {FACES_LOG: written, SWAPPED: work.out}
+    files = {FACES_LOG: written, SWAPPED: work.out}
+    if scoped is None:
+        files[reuse_copy.CHECKS] = work.checks.write(tmp / reuse_copy.CHECKS, count)
+    return result, files
+
+
+def _swap_reusing(
+    layout: RunLayout,
+    spec: RenderSpec,
+    plan: UnitPlan,
+    shots: ShotList,
+    unit: Unit,
+    source: Path,
+    tmp: Path,
+    found: reuse.ReusePlan,
+) -> tuple[UnitResult, dict[str, Path]]:
+    """The unit with the frames earlier renders hold copied (tasks.reuse_copy)."""
+    owner = shot_of_frame(shots, unit.start_frame, unit.end_frame)
+    result, files, faces = reuse_copy.swap_unit(
+        lambda: build_engine(spec, tmp), owner, source, tmp, plan.fps, f"swap {unit.id}", found
+    )
+    written = tmp / FACES_LOG
+    written.write_text(json.dumps(faces))
+    update = {"unit_id": unit.id, "output": layout.unit_swapped(unit.id)}
+    return result.model_copy(update=update), {**files, FACES_LOG: written}
