@@ -168,16 +168,28 @@ def _mix(out: _Renderer, into: _Renderer, i_out: int, i_in: int) -> np.ndarray:
 
 def write(
     film: HardFilm, path: Path, *, size: tuple[int, int] = (640, 360), fps: str = "25",
-    crf: int = 32, bitrate: str | None = None,
+    crf: int = 32, bitrate: str | None = None, preset: str = "veryfast",
 ) -> Path:  # fmt: skip
-    """Encode `film` with x264 at `crf` (or at an average `bitrate`, e.g. "2M")."""
+    """Encode `film` with x264 at `crf` (or at an average `bitrate`, e.g. "2M"), at x264's
+    `preset`."""
+    return write_each(film, {preset: path}, size=size, fps=fps, crf=crf, bitrate=bitrate)[preset]
+
+
+def write_each(
+    film: HardFilm, paths: dict[str, Path], *, size: tuple[int, int] = (640, 360),
+    fps: str = "25", crf: int = 32, bitrate: str | None = None,
+) -> dict[str, Path]:  # fmt: skip
+    """`film` rendered once and encoded at each x264 preset of `paths` into its path (one
+    ffmpeg, one output each), as `write` encodes."""
     width, height = size
     rate = (
         ["-b:v", bitrate, "-maxrate", bitrate, "-bufsize", "4M"] if bitrate else ["-crf", str(crf)]
     )
+    outputs = [arg for preset, path in paths.items()
+               for arg in ("-c:v", "libx264", "-preset", preset, *rate, "-pix_fmt", "yuv420p",
+                           str(path))]  # fmt: skip
     cmd = ["ffmpeg", "-y", "-v", "error", "-f", "rawvideo", "-pix_fmt", "rgb24",
-           "-s", f"{width}x{height}", "-framerate", fps, "-i", "pipe:0", "-c:v", "libx264",
-           "-preset", "veryfast", *rate, "-pix_fmt", "yuv420p", str(path)]  # fmt: skip
+           "-s", f"{width}x{height}", "-framerate", fps, "-i", "pipe:0", *outputs]  # fmt: skip
     proc = subprocess.Popen(cmd, stdin=subprocess.PIPE, stderr=subprocess.PIPE)
     assert proc.stdin is not None and proc.stderr is not None
     try:
@@ -186,8 +198,8 @@ def write(
     finally:
         proc.stdin.close()
     if proc.wait():
-        raise RuntimeError(f"ffmpeg failed on {path}: {proc.stderr.read().decode()[-400:]}")
-    return path
+        raise RuntimeError(f"ffmpeg failed on {paths}: {proc.stderr.read().decode()[-400:]}")
+    return paths
 
 
 def case_shots(case: str, rng: np.random.Generator, previous: int) -> list[HardShot]:

@@ -4,7 +4,8 @@
                                          [--crf 32] [--size 640x360]
                                          [--detectors classical,fused]
                                          [--feature-minutes 10] [--bitrate 2M] [--repeat 2]
-                                         [--feature-film out/feature.mp4]
+                                         [--presets veryfast,medium]
+                                         [--feature-film out/feature-medium.mp4 ...]
 
 Accuracy: for each seed of `--seeds`, a film of every hard case `--rounds` times in a shuffled
 order, at x264 CRF `--crf`; each detector's F1 at 0 and 1 frame of tolerance, all boundaries,
@@ -12,12 +13,14 @@ cuts and gradual ones (dissolves, wipes, fades) apart, then the goals (F1 >= 0.9
 gradual recall >= 0.9), per film and over the films not tuned on (`--tuned` names the seeds
 the thresholds were chosen on: 7, 11, 13, 17 and 19; 23, 29 and 31 were never looked at
 before they were scored).
-Speed (`--feature-minutes` > 0): a film of hard cases that long at `--bitrate`; the stage's CLI
+Speed (`--feature-minutes` > 0): a film of hard cases that long at `--bitrate`, encoded at each
+x264 preset of `--presets` (veryfast, and medium: x264's default, what a new user's film most
+likely is; its B-frames are references, so more of them must be decoded); for each, the stage's CLI
 (`python -m tasks detect-shots`, each of `--speed-detectors`), `scenedetect -i FILM
 list-scenes` with its defaults, and `ffmpeg -i FILM -f null -` (a full decode: the limit for
 any detector that decodes every frame), taking turns `--repeat` times; each one's fastest
-and median run, and the load average. Nothing is asserted. `--feature-film` times a film
-made before instead (`--keep` keeps the new feature film as `out/feature.mp4`).
+and median run, and the load average. Nothing is asserted. `--feature-film` (repeatable) times
+films made before instead (`--keep` keeps the new ones as `out/feature-PRESET.mp4`).
 """
 
 from __future__ import annotations
@@ -37,7 +40,7 @@ sys.path[:0] = [str(ROOT)]
 
 import numpy as np  # noqa: E402
 
-from bench.hard_films import CASES, Boundary, hard_film, score, write  # noqa: E402
+from bench.hard_films import CASES, Boundary, hard_film, score, write, write_each  # noqa: E402
 from tasks.shots.detect import detect_shots  # noqa: E402
 
 GOAL_F1, GOAL_GRADUAL = 0.95, 0.9
@@ -162,7 +165,10 @@ def main() -> None:
     parser.add_argument(
         "--speed-detectors", default="classical,fused", help="timed at feature length"
     )
-    parser.add_argument("--feature-film", type=Path, help="time this film instead of a new one")
+    parser.add_argument("--presets", default="veryfast,medium", help="x264's, for feature films")
+    parser.add_argument(
+        "--feature-film", type=Path, action="append", help="time this film instead of new ones"
+    )
     parser.add_argument("--keep", action="store_true", help="keep the feature film in out/")
     args = parser.parse_args()
     size = tuple(int(v) for v in args.size.split("x"))
@@ -188,28 +194,49 @@ def main() -> None:
             print(f"all {len(unseen)} films not tuned on together:")
             pooled(unseen, detectors)
         if args.feature_film:
-            film_frames = _frames(args.feature_film)
-            mbps = args.feature_film.stat().st_size * 8 / (film_frames / 25) / 1e6
-            print(f"feature film {args.feature_film}: {film_frames} frames "
-                  f"({film_frames / 1500:.1f} min) at {mbps:.2f} Mbit/s; "
-                  "runs taking turns:")  # fmt: skip
-            speed(args.feature_film, film_frames, args.speed_detectors.split(","), args.repeat,
-                  Path(tmp))  # fmt: skip
+            films = args.feature_film
         elif args.feature_minutes > 0:
-            frames = int(args.feature_minutes * 60 * 25)
-            rounds, seed = 1, max(seeds, default=0) + 1
-            long = hard_film(shuffled_cases(rounds, seed), seed)
-            rounds = int(np.ceil(rounds * frames / long.frames))
-            while long.frames < frames:
-                long = hard_film(shuffled_cases(rounds, seed), seed)
-                rounds += 1
-            where = ROOT / "out" if args.keep else Path(tmp)
-            where.mkdir(exist_ok=True)
-            feature = write(long, where / "feature.mp4", size=size, bitrate=args.bitrate)  # type: ignore[arg-type]
-            mbps = feature.stat().st_size * 8 / (long.frames / 25) / 1e6
-            print(f"feature film: {long.frames} frames ({long.frames / 1500:.1f} min) at "
-                  f"{mbps:.2f} Mbit/s; runs taking turns:")  # fmt: skip
-            speed(feature, long.frames, args.speed_detectors.split(","), args.repeat, Path(tmp))
+            films = list(_feature_films(args, seeds, size, Path(tmp)).values())  # type: ignore[arg-type]
+        else:
+            films = []
+        for film_path in films:
+            film_frames = _frames(film_path)
+            mbps = film_path.stat().st_size * 8 / (film_frames / 25) / 1e6
+            print(f"feature film {film_path.name} ({_preset(film_path)}): {film_frames} "
+                  f"frames ({film_frames / 1500:.1f} min) at {mbps:.2f} Mbit/s; runs taking "
+                  "turns:")  # fmt: skip
+            speed(film_path, film_frames, args.speed_detectors.split(","), args.repeat, Path(tmp))
+
+
+def _feature_films(
+    args: argparse.Namespace, seeds: list[int], size: tuple[int, int], tmp: Path
+) -> dict[str, Path]:
+    """A film of hard cases `--feature-minutes` long, encoded at each of `--presets`."""
+    frames = int(args.feature_minutes * 60 * 25)
+    rounds, seed = 1, max(seeds, default=0) + 1
+    long = hard_film(shuffled_cases(rounds, seed), seed)
+    rounds = int(np.ceil(rounds * frames / long.frames))
+    while long.frames < frames:
+        long = hard_film(shuffled_cases(rounds, seed), seed)
+        rounds += 1
+    where = ROOT / "out" if args.keep else tmp
+    where.mkdir(exist_ok=True)
+    paths = {p: where / f"feature-{p}.mp4" for p in args.presets.split(",")}
+    return write_each(long, paths, size=size, bitrate=args.bitrate)
+
+
+def _preset(film: Path) -> str:
+    """x264's settings that decide how much detection decodes, and the preset they match."""
+    head = film.open("rb").read(1 << 20)
+    if b"x264 - core" not in head:
+        return "not x264"
+    settings = head[head.index(b"x264 - core") :].split(b"\0")[0].decode(errors="replace")
+    shown = " ".join(w for w in settings.split() if w.split("=")[0] in ("ref", "b_pyramid"))
+    if " ref=1 " in settings and " subme=2 " in settings:
+        return f"x264 veryfast: {shown}"
+    if " ref=3 " in settings and " subme=7 " in settings:
+        return f"x264 medium, its default preset: {shown}"
+    return f"x264: {shown}"
 
 
 if __name__ == "__main__":

@@ -113,14 +113,16 @@ def detect_shots(
         min_shot_frames = MIN_FLASH_CUT
     params = DetectParams(min_shot_frames=min_shot_frames, detector=detector, **overrides)  # type: ignore[arg-type]
     started = time.monotonic()
+    if detector != "classical":  # the model loads beside the decode, which leaves a core spare
+        from tasks.shots import learned
+
+        learned.warm_up()
     info, (cuts, fades, signals) = _measure(path, params, sampler)
     decoded = len(signals.luma)
     if decoded != info.frame_count:
         raise SpecError(f"{path}: decoded {decoded} frames, the container says {info.frame_count}")
     found = classical(cuts, fades, signals)
     if detector != "classical":
-        from tasks.shots import learned
-
         found = learned.decide(detector, found, signals)
     bounds = transitions.merge(found, decoded, max(1, params.min_shot_frames))
     elapsed = max(time.monotonic() - started, 1e-9)

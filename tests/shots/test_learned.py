@@ -79,3 +79,19 @@ def test_fused_detection_is_reproducible(tmp_path: Path, monkeypatch: pytest.Mon
     assert [s.start_frame for s in first.shots[1:]] == truth
     assert len(asked) == 2 and asked[0] == asked[1] and truth[0] in asked[0]
     assert len(asked[0]) < 5  # a few windows, not the film
+
+
+def test_frames_asked_near_each_other_share_one_window() -> None:
+    """A whip pan's two ends (asked 14-16 frames apart on the feature film) cost one window."""
+    assert learned.shared_windows([10, 20, 34, 35, 100]) == [[10, 20, 34], [35], [100]]
+    assert learned.shared_windows([]) == []
+
+
+def test_model_warmed_up_beside_the_decode_is_loaded_once() -> None:
+    """The fused detector loads the model on a side thread while the film decodes; asking it
+    meanwhile waits for that load rather than loading a second copy."""
+    learned.model.cache_clear()
+    learned.warm_up()
+    net = learned.loaded()
+    assert learned.loaded() is net
+    assert learned.model.cache_info().misses == 1
