@@ -31,3 +31,45 @@ def portrait(image: np.ndarray, face: Face | None = None) -> np.ndarray:
     top, bottom = int(max(0, y1 - 0.4 * h)), int(y2 + 0.3 * h)
     left, right = int(max(0, x1 - 0.4 * w)), int(x2 + 0.4 * w)
     return np.ascontiguousarray(image[top:bottom, left:right])
+
+
+def push_in(image: np.ndarray, count: int, size: tuple[int, int], end: float) -> list[np.ndarray]:
+    """`count` frames of `size` (width, height) moving in slowly on the middle of `image`, the
+    last showing `end` of the first frame's width (the first frame: the widest crop of the
+    frame's shape)."""
+    height, width = image.shape[:2]
+    aspect = size[0] / size[1]
+    full_w = min(width, height * aspect)
+    frames = []
+    for index in range(count):
+        w = full_w * (1 - (1 - end) * index / max(count - 1, 1))
+        h = w / aspect
+        x0, y0 = (width - w) / 2, (height - h) / 2
+        scale = size[0] / w
+        matrix = np.array([[scale, 0, -x0 * scale], [0, scale, -y0 * scale]], np.float64)
+        frames.append(cv2.warpAffine(image, matrix, size, flags=cv2.INTER_AREA))
+    return frames
+
+
+def encode(frames: list[np.ndarray], path: Path, rate: int = 25, bitrate: int = 2_500_000) -> Path:
+    """`frames` written as H.264 at x264's default preset (medium), as a camera or an edit
+    would deliver them, not losslessly."""
+    import av
+
+    with av.open(str(path), "w") as out:
+        stream = out.add_stream("libx264", rate=rate)
+        stream.width, stream.height = frames[0].shape[1], frames[0].shape[0]
+        stream.pix_fmt = "yuv420p"
+        stream.bit_rate = bitrate
+        stream.options = {"preset": "medium"}
+        for frame in frames:
+            out.mux(stream.encode(av.VideoFrame.from_ndarray(frame, format="rgb24")))
+        out.mux(stream.encode())
+    return path
+
+
+def decoded(path: Path) -> list[np.ndarray]:
+    import av
+
+    with av.open(str(path)) as container:
+        return [f.to_ndarray(format="rgb24") for f in container.decode(video=0)]
