@@ -23,7 +23,6 @@ import argparse
 import os
 import sys
 import tempfile
-from collections.abc import Callable
 from pathlib import Path
 
 import cv2
@@ -33,53 +32,34 @@ from skimage import data
 ROOT = Path(__file__).resolve().parents[1]
 sys.path[:0] = [str(ROOT), str(ROOT / "tests" / "faces")]
 
-from face_samples import decoded, encode, push_in, t1_image  # noqa: E402
+from face_samples import (  # noqa: E402
+    decoded,
+    dim,
+    encode,
+    lab_shift,
+    push_in,
+    side_light,
+    small,
+    t1_image,
+)
 
 from tasks.faces import FaceEngine, Mapping, look  # noqa: E402
 from tasks.faces.detect import detect_faces  # noqa: E402
 from tasks.faces.embed import distance, embed_face  # noqa: E402
 
 
-def _lab_shift(da: float, db: float) -> Callable[[np.ndarray], np.ndarray]:
-    def grade(image: np.ndarray) -> np.ndarray:
-        lab = cv2.cvtColor(image, cv2.COLOR_RGB2LAB).astype(np.float32)
-        lab[..., 1] += da
-        lab[..., 2] += db
-        return cv2.cvtColor(np.clip(lab, 0, 255).astype(np.uint8), cv2.COLOR_LAB2RGB)
-
-    return grade
-
-
-def _side_light(image: np.ndarray) -> np.ndarray:
-    gain = np.linspace(0.35, 1.3, image.shape[1], dtype=np.float32)[None, :, None]
-    return np.clip(image.astype(np.float32) * gain, 0, 255).astype(np.uint8)
-
-
-def _dim(image: np.ndarray) -> np.ndarray:
-    noise = np.random.default_rng(7).normal(0, 4, image.shape).astype(np.float32)
-    return np.clip(image.astype(np.float32) * 0.4 + noise, 0, 255).astype(np.uint8)
-
-
-def _small(image: np.ndarray) -> np.ndarray:
-    small = cv2.resize(image, None, fx=0.45, fy=0.45, interpolation=cv2.INTER_AREA)
-    canvas = np.full((540, 960, 3), 90, np.uint8)
-    y, x = (540 - small.shape[0]) // 2, (960 - small.shape[1]) // 2
-    canvas[y : y + small.shape[0], x : x + small.shape[1]] = small
-    return canvas
-
-
 def cases(t1: np.ndarray, frame: int, folder: Path) -> dict[str, np.ndarray]:
     """Each case's frame, as decoded from a real H.264 film."""
     end = 1 - 0.2 * frame / 299
-    base = push_in(t1, frame + 1, (960, 540), end)[-1]
-    large = push_in(t1, frame + 1, (1920, 1080), end)[-1]
+    base = push_in(t1, 2, (960, 540), end)[-1]  # the push-in's frame `frame`
+    large = push_in(t1, 2, (1920, 1080), end)[-1]
     made = {
         "push-in": base,
-        "teal grade": _lab_shift(-14, -24)(base),
-        "warm tint": _lab_shift(10, 25)(base),
-        "side light": _side_light(base),
-        "dim, noisy": _dim(base),
-        "small faces": _small(t1),
+        "teal grade": lab_shift(base, -14, -24),
+        "warm tint": lab_shift(base, 10, 25),
+        "side light": side_light(base),
+        "dim, noisy": dim(base),
+        "small faces": small(t1),
         "large faces": large,
     }
     out = {}

@@ -73,3 +73,32 @@ def decoded(path: Path) -> list[np.ndarray]:
 
     with av.open(str(path)) as container:
         return [f.to_ndarray(format="rgb24") for f in container.decode(video=0)]
+
+
+def lab_shift(image: np.ndarray, da: float, db: float) -> np.ndarray:
+    """A grade: LAB a and b moved (-14, -24: teal; 10, 25: a warm, sepia-like tint)."""
+    lab = cv2.cvtColor(image, cv2.COLOR_RGB2LAB).astype(np.float32)
+    lab[..., 1] += da
+    lab[..., 2] += db
+    return cv2.cvtColor(np.clip(lab, 0, 255).astype(np.uint8), cv2.COLOR_LAB2RGB)
+
+
+def side_light(image: np.ndarray) -> np.ndarray:
+    """A strong light from the right: 0.35x at the left edge to 1.3x at the right."""
+    gain = np.linspace(0.35, 1.3, image.shape[1], dtype=np.float32)[None, :, None]
+    return np.clip(image.astype(np.float32) * gain, 0, 255).astype(np.uint8)
+
+
+def dim(image: np.ndarray) -> np.ndarray:
+    """A dim, noisy shot: 0.4x and sensor-like noise (seeded)."""
+    noise = np.random.default_rng(7).normal(0, 4, image.shape).astype(np.float32)
+    return np.clip(image.astype(np.float32) * 0.4 + noise, 0, 255).astype(np.uint8)
+
+
+def small(image: np.ndarray) -> np.ndarray:
+    """`image` at 45% in the middle of a 960x540 grey frame (t1's eyes about 20 px apart)."""
+    shrunk = cv2.resize(image, None, fx=0.45, fy=0.45, interpolation=cv2.INTER_AREA)
+    canvas = np.full((540, 960, 3), 90, np.uint8)
+    y, x = (540 - shrunk.shape[0]) // 2, (960 - shrunk.shape[1]) // 2
+    canvas[y : y + shrunk.shape[0], x : x + shrunk.shape[1]] = shrunk
+    return canvas
