@@ -73,7 +73,7 @@ def test_no_paler_band_across_forehead_and_eyes(t1: np.ndarray, tmp_path: Path) 
     astronaut on everyone; on frame 50 each replaced face showed a paler band across forehead
     and eyes (the astronaut's own flash light kept under the shot's). `look.band_step`, the
     luminance the swap added to the upper half's skin beyond the lower half's: 11.5 levels on
-    average before, up to 17.3 (6.3-17.3); now 7.8, up to 9.0. Chroma is not made worse."""
+    average before, up to 17.3 (6.3-17.3); now 7.8, up to 9.1. Chroma is not made worse."""
     film = encode(push_in(t1, 51, (960, 540), 1 - 0.2 * 50 / 299), tmp_path / "film.mp4")
     frame = decoded(film)[-1]
     result = FaceEngine([Mapping(source=data.astronaut())]).process(frame)
