@@ -13,6 +13,7 @@ from typing import Any
 from tasks import storage
 from tasks.faces.pose import FOLLOW
 from tasks.faces.settings import Settings
+from tasks.faces.swap_classical import LOOK
 from tasks.layout import RunLayout
 from tasks.models import ModelKind, open_store
 from tasks.spec import Probe, RenderSpec, ShotList, Unit, UnitPlan
@@ -91,6 +92,7 @@ def swap(
         "swapper": spec.swapper,
         "masks": [sorted(set(spec.face_masks)), sorted(set(spec.face_mask_regions))],
         "pose_follow": FOLLOW,  # frontal pastes cached before pose following are not reused
+        "look": list(LOOK),  # nor units pasted with an earlier grade or light transfer
         "models": models(SWAP_MODELS),
         "reid_every": settings.reid_every,
         "detect": [settings.detect_side, settings.detect_every, settings.refine_side],

@@ -9,10 +9,14 @@ so they read the shot's own grade, grain and light, whatever the face:
 - `halo_step`: the luminance step across the border (just inside minus just outside), so a
   before/after difference is a bright or dark rim the swap drew.
 - `detail_ratio`: band-pass energy (grain, pores, stubble) inside the face over the ring's.
+- `band_step`: how much paler (luminance, chroma) the swap made the skin of the face's upper
+  half (forehead, around the eyes) against the skin of its lower half, before to after: a
+  face lit otherwise than the shot shows as a band (the source's own light, kept).
 """
 
 from __future__ import annotations
 
+import functools
 from dataclasses import dataclass
 
 import cv2
@@ -21,6 +25,7 @@ import numpy.typing as npt
 
 from tasks.faces.align import Image, crop_box, estimate_transform, warp_back
 from tasks.faces.detect import Face
+from tasks.faces.masks import face_mask, region_parts
 
 Mask = npt.NDArray[np.bool_]
 FloatImage = npt.NDArray[np.float32]
@@ -103,3 +108,33 @@ def band_pass(image: Image, sigma: float = 1.0) -> FloatImage:
 def detail_ratio(image: Image, where: Regions) -> float:
     fine = band_pass(image) ** 2
     return float(fine[where.face].mean() / max(float(fine[where.ring].mean()), 1e-6))
+
+
+@functools.cache
+def _halves(size: int) -> tuple[Mask, Mask]:
+    """Skin of the template's face ellipse (features and their edges left out), above and
+    below the eyes' line a little under the template's eye height (0.5 of the side)."""
+    parts = region_parts(size)
+    features = parts["eyes"] | parts["brows"] | parts["nose"] | parts["mouth"]
+    grown = cv2.dilate(features, np.ones((7, 7), np.uint8)) > 0
+    skin = (face_mask(size) > 0.9) & ~grown
+    upper = np.zeros((size, size), bool)
+    upper[: size // 2] = True
+    return skin & upper, skin & ~upper
+
+
+def _lab_chroma(image: Image) -> FloatImage:
+    lab = _lab(image)
+    return np.dstack([lab[..., 0], np.hypot(lab[..., 1] - 128, lab[..., 2] - 128)])
+
+
+def band_step(before: Image, after: Image, face: Face, size: int = 256) -> tuple[float, float]:
+    """(luminance, chroma) the swap added to the face's upper skin beyond what it added to its
+    lower skin, in 8-bit LAB levels: positive luminance and negative chroma read as a paler
+    band across forehead and eyes. Read in template space at `size`."""
+    matrix = estimate_transform(face.kps, size)
+    crops = [cv2.warpAffine(image, matrix, (size, size)) for image in (before, after)]
+    change = _lab_chroma(np.asarray(crops[1])) - _lab_chroma(np.asarray(crops[0]))
+    upper, lower = _halves(size)
+    step = change[upper].mean(axis=0) - change[lower].mean(axis=0)
+    return float(step[0]), float(step[1])

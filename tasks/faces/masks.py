@@ -137,6 +137,11 @@ def _parts(size: int) -> dict[FaceRegion, npt.NDArray[np.uint8]]:
     }
 
 
+def region_parts(size: int) -> dict[FaceRegion, npt.NDArray[np.uint8]]:
+    """Each face part as a filled shape in template space (255 inside; shared, do not write)."""
+    return _parts(size)
+
+
 @functools.cache
 def base_mask(spec: MaskSpec, size: int) -> FloatImage:
     """The box and region parts of `spec` at template `size`: feathered, read-only."""

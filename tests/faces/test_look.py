@@ -8,7 +8,7 @@ from pathlib import Path
 import cv2
 import numpy as np
 import pytest
-from face_samples import person, portrait
+from face_samples import decoded, encode, lab_shift, person, portrait, push_in, side_light
 from skimage import data
 
 from tasks.faces import FaceEngine, Mapping, look
@@ -66,6 +66,21 @@ def test_a_graded_shot_keeps_its_grade(matt: np.ndarray, lisa: np.ndarray) -> No
         where = _regions(shot, face)
         out = swap_face(shot, face, source)
         assert look.chroma_gap(out, where) <= look.chroma_gap(shot, where) + 1.0
+
+
+def test_no_paler_band_across_forehead_and_eyes(t1: np.ndarray, tmp_path: Path) -> None:
+    """A new user's film: a slow push-in on t1 (960x540, x264 medium at 2.5 Mbit/s), the
+    astronaut on everyone; on frame 50 each replaced face showed a paler band across forehead
+    and eyes (the astronaut's own flash light kept under the shot's). `look.band_step`, the
+    luminance the swap added to the upper half's skin beyond the lower half's: 11.5 levels on
+    average before, up to 17.3 (6.3-17.3); now 7.8, up to 9.1. Chroma is not made worse."""
+    film = encode(push_in(t1, 51, (960, 540), 1 - 0.2 * 50 / 299), tmp_path / "film.mp4")
+    frame = decoded(film)[-1]
+    result = FaceEngine([Mapping(source=data.astronaut())]).process(frame)
+    assert result.faces_swapped == 6
+    steps = np.array([look.band_step(frame, result.frame, face) for face in result.swapped])
+    assert steps[:, 0].mean() <= 9.0 and steps[:, 0].max() <= 10.0, steps
+    assert steps[:, 1].min() >= -5.0, steps  # was down to -4.7
 
 
 @pytest.mark.parametrize("index", [0, 2, 4])
@@ -386,3 +401,27 @@ def test_identity_on_a_shot_with_several_people(t1: np.ndarray) -> None:
         for face in result.swapped
     ]
     assert sum(nearer) / len(nearer) >= 0.9, nearer
+
+
+def test_identity_and_no_band_on_graded_and_side_lit_films(t1: np.ndarray, tmp_path: Path) -> None:
+    """The push-in's frame 50 graded teal, and lit hard from the right (0.35x to 1.3x), each a
+    real H.264 film (x264 medium) decoded back: at least 90% of the six written faces nearer
+    the astronaut than the original person (measured: all six in both; the 5% light blur
+    alone lost one on the teal grade), and the band figure's mean at most 9 levels (6.9 and
+    6.6; 9.7 and 10.2 with that blur alone). bench/faces_look.py has more cases."""
+    from tasks.faces.embed import distance, embed_face
+
+    astronaut = data.astronaut()
+    wanted = embed_face(astronaut, detect_faces(astronaut)[0])
+    base = push_in(t1, 2, (960, 540), 1 - 0.2 * 50 / 299)[-1]
+    for name, picture in (("teal", lab_shift(base, -14, -24)), ("side", side_light(base))):
+        frame = decoded(encode([picture] * 3, tmp_path / f"{name}.mp4"))[-1]
+        result = FaceEngine([Mapping(source=astronaut)]).process(frame)
+        assert result.faces_swapped == 6, name
+        nearer, steps = [], []
+        for face in result.swapped:
+            got = embed_face(result.frame, face)
+            nearer.append(distance(got, wanted) < distance(got, embed_face(frame, face)))
+            steps.append(look.band_step(frame, result.frame, face)[0])
+        assert sum(nearer) / len(nearer) >= 0.9, (name, nearer)
+        assert np.mean(steps) <= 9.0, (name, steps)
