@@ -1,12 +1,15 @@
-"""Frames the swap leaves as they were keep their source packets: no encode.
+"""The swap writes its unit in the split unit's own format; frames it leaves as they were keep
+the split's packets: no encode.
 
-FFV1 is intra-only, so every packet is a whole frame. Where the unit's source is already in the
-swap's own format (RGB FFV1: what split writes for an RGB or rotated film), only the frames a
-face was written on are encoded; the others are the source's packets, copied into place
-(`tasks.scope.splice`, which also checks that both files were encoded alike). Where the two
-turn out not to be alike, both are decoded and the unit is written again, losslessly. A film
-split into its own YUV format (the usual case) gets nothing from this: its frames must be
-converted to the swap's RGB anyway.
+FFV1 is intra-only, so every packet is a whole frame. Split writes FFV1 units in the source's
+own pixel format (usually yuv420p; 10-bit sources keep 10 bits; tasks.media.frames.NativeWriter),
+so the swap writes its unit in that same format (`UnitWriter`: same codec, pixel format, options
+and colour tags) and only the frames a face was written on are encoded, converted back from RGB
+with the source's own matrix and range (the inverse of `tasks.media.frames.to_rgb`: the round
+trip keeps about 47 dB RGB PSNR, 60 dB on luma). The others are the split's packets, copied into
+place (`tasks.scope.splice`, which also checks both files were encoded alike). Where the two turn
+out not to be alike, both are decoded and the unit is written again as RGB FFV1, losslessly.
+A unit split into another codec (lossless x264, ProRes) is written as RGB FFV1 as before.
 """
 
 from __future__ import annotations
@@ -16,22 +19,66 @@ import shutil
 from pathlib import Path
 
 import av
+import numpy as np
 
 from tasks import scope
-from tasks.media.frames import MEZZANINE_FORMATS, FrameWriter, read_frames
+from tasks.media.frames import (
+    _ACCURATE,
+    NATIVE_FORMATS,
+    FrameWriter,
+    MezzanineFormat,
+    NativeWriter,
+    read_frames,
+)
 
 log = logging.getLogger(__name__)
 
 
 def usable(source: Path) -> bool:
-    """Whether `source`'s packets can stand for the swap's frames (RGB FFV1, as it writes)."""
-    fmt = MEZZANINE_FORMATS["ffv1"]
+    """Whether `source`'s packets can stand for the swap's frames: an FFV1 unit (any pixel
+    format: `UnitWriter` writes the changed frames in it)."""
+    return like_of(source) is not None
+
+
+def like_of(source: Path) -> av.VideoFrame | None:
+    """The first picture of an FFV1 unit (its format and colour tags); None for another codec
+    or a file that does not decode (decoding it later says why, in the user's words)."""
     try:
         with av.open(str(source)) as container:
-            context = container.streams.video[0].codec_context
-            return bool(context.name == fmt.codec and context.pix_fmt == fmt.pix_fmt)
+            stream = container.streams.video[0]
+            if stream.codec_context.name != "ffv1":
+                return None
+            return next(container.decode(stream), None)
     except (av.FFmpegError, OSError, IndexError):
-        return False  # damaged or empty: decoding it says so, in the user's words
+        return None
+
+
+class UnitWriter(NativeWriter):
+    """RGB24 frames into a unit shaped like `like` (a picture of an FFV1 unit): its pixel format,
+    colour tags and split's FFV1 options, so its packets mix with that unit's."""
+
+    def __init__(self, path: Path, like: av.VideoFrame, fps: str) -> None:
+        fmt = NATIVE_FORMATS["ffv1"]
+        super().__init__(path, like, fps, MezzanineFormat(fmt.codec, like.format.name, fmt.options))
+        self.width, self.height = like.width, like.height
+        self._tags = {"dst_colorspace": like.colorspace, "dst_color_range": like.color_range}
+
+    def write(self, frame: np.ndarray) -> None:  # type: ignore[override]
+        picture = av.VideoFrame.from_ndarray(np.ascontiguousarray(frame), format="rgb24")
+        if self._format.pix_fmt != "bgr0":  # the matrix and range to_rgb decodes with
+            picture = picture.reformat(
+                format=self._format.pix_fmt, interpolation=_ACCURATE, **self._tags
+            )
+        super().write(picture)
+
+
+def writer(
+    path: Path, frame: np.ndarray, fps: str, like: av.VideoFrame | None
+) -> FrameWriter | UnitWriter:
+    """The swap's writer: in `like`'s unit format where there is one, else RGB FFV1."""
+    if like is not None and (like.height, like.width) == frame.shape[:2]:
+        return UnitWriter(path, like, fps)
+    return FrameWriter(path, frame.shape[1], frame.shape[0], fps)
 
 
 class Passthrough:
@@ -54,17 +101,17 @@ class Passthrough:
 
     def _rewrite(self, fps: str) -> None:
         source, computed = read_frames(self.source), read_frames(self.computed)
-        writer: FrameWriter | None = None
+        out: FrameWriter | None = None
         try:
             for changed in self.changed:
                 frame = next(source)
                 if changed:
                     frame = next(computed)
-                if writer is None:
-                    writer = FrameWriter(self.out, frame.shape[1], frame.shape[0], fps)
-                writer.write(frame)
+                if out is None:
+                    out = FrameWriter(self.out, frame.shape[1], frame.shape[0], fps)
+                out.write(frame)
         finally:
             source.close()
             computed.close()
-            if writer is not None:
-                writer.close()
+            if out is not None:
+                out.close()

@@ -70,8 +70,10 @@ class UnitSwap:
         overrides: dict[int, Callable[[], FaceEngine | None]] | None = None,
         source: Path | None = None,
     ) -> None:
-        # Frames left as they were keep the source's packets where it is in the swap's format.
-        self.passing = Passthrough(source, out) if source and passthrough.usable(source) else None
+        # Written in the split unit's own format (FFV1), frames left as they were keep its
+        # packets (tasks.faces.passthrough).
+        self.like = passthrough.like_of(source) if source else None
+        self.passing = Passthrough(source, out) if source and self.like is not None else None
         # Built on first use: a unit whose every frame is reused loads no model.
         self._engine = engine if isinstance(engine, FaceEngine) else None
         self._make = engine if not isinstance(engine, FaceEngine) else None
@@ -86,7 +88,7 @@ class UnitSwap:
         self.owner = owner
         self.out = out
         self.fps = fps
-        self.writer: FrameWriter | None = None
+        self.writer: FrameWriter | passthrough.UnitWriter | None = None
         self.found: Counter[int] = Counter()
         self.swapped: Counter[int] = Counter()
         self.meters: dict[int, FlickerMeter] = {}
@@ -190,7 +192,7 @@ class UnitSwap:
                 return
         if self.writer is None:
             path = self.passing.computed if self.passing is not None else self.out
-            self.writer = FrameWriter(path, frame.shape[1], frame.shape[0], self.fps)
+            self.writer = passthrough.writer(path, frame, self.fps, self.like)
         self.writer.write(frame)
 
     def close(self) -> int:
@@ -354,6 +356,8 @@ def _swap_scoped(
         None,
         _override_engines(spec, scoped, tmp),
     )
+    earlier = storage.download(base.unit_restored(unit.id), tmp / "base-restored.mkv")
+    work.like = passthrough.like_of(earlier)  # computed frames in the base unit's format
     settings = Settings.from_env()
     cursor = reuse.Cursor(source)
     try:
@@ -367,7 +371,6 @@ def _swap_scoped(
         cursor.close()
     if count != len(todo):
         raise RuntimeError(f"unit {unit.id}: decoded {count} frames, expected {len(todo)}")
-    earlier = storage.download(base.unit_restored(unit.id), tmp / "base-restored.mkv")
     picks = [shot in scoped.shots for shot in owner]
     if not scope.splice(earlier, work.out, picks, tmp / SWAPPED):
         return None
