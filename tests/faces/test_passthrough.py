@@ -106,3 +106,66 @@ def test_a_damaged_source_is_left_to_the_decoder(tmp_path: Path) -> None:
     assert not passthrough.usable(junk)
     with pytest.raises(SpecError, match=r"source\.mkv: cannot open"):
         next(read_frames(junk))
+
+
+def _yuv_unit(tmp_path: Path, pix_fmt: str, count: int = 6) -> Path:
+    """A unit as split writes it from an x264 film in `pix_fmt`: FFV1 in that format."""
+    import subprocess
+
+    from tasks.media.frames import NATIVE_FORMATS, MezzanineFormat, NativeWriter
+
+    film = tmp_path / f"film-{pix_fmt}.mp4"
+    subprocess.run(
+        ["ffmpeg", "-v", "error", "-y", "-f", "lavfi", "-i", "testsrc2=size=96x64:rate=24",
+         "-frames:v", str(count), "-c:v", "libx264", "-pix_fmt", pix_fmt, str(film)],
+        check=True,
+    )  # fmt: skip
+    unit = tmp_path / f"unit-{pix_fmt}.mkv"
+    options = NATIVE_FORMATS["ffv1"].options
+    with av.open(str(film)) as container:
+        pictures = list(container.decode(video=0))
+    with NativeWriter(unit, pictures[0], "24", MezzanineFormat("ffv1", pix_fmt, options)) as w:
+        for picture in pictures:
+            w.write(picture)
+    return unit
+
+
+def _planes(path: Path) -> list[list[np.ndarray]]:
+    """Every frame's planes as decoded, at their own bit depth."""
+    with av.open(str(path)) as container:
+        return [
+            [np.frombuffer(memoryview(p), np.uint8).copy() for p in frame.planes]
+            for frame in container.decode(video=0)
+        ]
+
+
+def _y_psnr(a: np.ndarray, b: np.ndarray) -> float:
+    luma = np.array([0.299, 0.587, 0.114])
+    mse = float(((a.astype(float) @ luma - b.astype(float) @ luma) ** 2).mean())
+    return 99.0 if mse == 0 else 10 * float(np.log10(255.0**2 / mse))
+
+
+@pytest.mark.parametrize("pix_fmt", ["yuv420p", "yuv420p10le"])
+def test_a_yuv_unit_keeps_its_format_and_its_untouched_frames(tmp_path: Path, pix_fmt: str) -> None:
+    """A unit split into YUV (8 or 10 bits): the swap's unit is FFV1 in that same format; every
+    frame left as it was is split's packet byte for byte (so a 10-bit frame keeps its 10 bits),
+    and a replaced frame decodes to the RGB the swap wrote within a PSNR floor (converted back
+    with the unit's own matrix)."""
+    unit = _yuv_unit(tmp_path, pix_fmt)
+    frames = list(read_frames(unit))
+    changed = {1, 4}
+    work = _swap(unit, frames, changed, tmp_path / "out.mkv")
+    assert work.passing is not None
+    with av.open(str(tmp_path / "out.mkv")) as container:
+        context = container.streams.video[0].codec_context
+        assert (context.name, context.pix_fmt) == ("ffv1", pix_fmt)
+    theirs, mine = _packets(unit), _packets(tmp_path / "out.mkv")
+    assert [theirs[i] == mine[i] for i in range(6)] == [i not in changed for i in range(6)]
+    planes, got_planes = _planes(unit), _planes(tmp_path / "out.mkv")
+    for i in set(range(6)) - changed:
+        assert all(np.array_equal(a, b) for a, b in zip(planes[i], got_planes[i], strict=True))
+    got = list(read_frames(tmp_path / "out.mkv"))
+    for i in changed:
+        assert _y_psnr(got[i], 255 - frames[i]) > 40.0
+    for i in set(range(6)) - changed:
+        assert np.array_equal(got[i], frames[i])
