@@ -306,6 +306,11 @@ def test_a_copied_frame_is_the_earlier_output_packet_byte_for_byte(
     assert record.checks is not None
     checks = reuse_copy.Checks.read(local_file(record.checks))
     assert sorted(checks.small) == list(range(66)) and all(checks.sse[n] > 0 for n, _ in copied)
+    # Every frame with no face written is v2's own source picture (its unit here is x264's
+    # packets, copied at split: tests/faces/test_passthrough.py has FFV1 units' packets kept).
+    source = decode(storage.download(second.unit_source(_units(second)[0]), tmp_path / "s.mkv"))
+    untouched = [n for n in range(66) if str(n) not in mine["frames"]]
+    assert untouched and all(np.array_equal(frames[n], source[n]) for n in untouched)
 
 
 def _units(layout: RunLayout) -> list[str]:
@@ -348,3 +353,33 @@ def test_check_data_lays_the_earlier_faces_only_on_the_same_picture(tmp_path: Pa
     assert reuse_copy.tile_psnr_small(small, back.small[0]) > 40
     other = reuse_copy.block_means(reuse.luma(moved).astype(np.float32))
     assert reuse_copy.tile_psnr_small(other, back.small[0]) < 30
+
+
+def _face(turn: float) -> dict[str, Any]:
+    """A faces-log entry whose keypoints turn by `turn` eye distances."""
+    kps = [[40.0, 50.0], [60.0, 50.0], [50.0 + 20.0 * turn, 60.0], [42.0, 70.0], [58.0, 70.0]]
+    return {"track": 1, "mapping": 0, "kps": kps, "bbox": [30.0, 30.0, 70.0, 90.0]}
+
+
+def test_a_face_near_the_turn_threshold_is_computed_where_its_track_starts_otherwise(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """A trimmed head: the new unit's shot starts 10 frames into the earlier one's, so its
+    first WARM_FRAMES frames have another track history. There a face the earlier render
+    turned near engine.PROFILE_TURN is computed (this render may flag it, or not); a frontal
+    one, or any frame past the warm-up, is reused."""
+    hashes = fingerprint.encode(np.zeros(60, np.uint64))
+    earlier = reuse.Record.model_construct(
+        run="v1", unit="u0", pieces=[reuse.Piece(shot=0, start=0, hashes=hashes)]
+    )
+    new = [reuse.Piece(shot=0, start=0, hashes=fingerprint.encode(np.zeros(50, np.uint64)))]
+    log = {"frames": {str(i): [_face(0.68 if i < 40 else 0.1)] for i in range(60)}}
+    log["frames"]["12"] = [_face(0.2)]  # frontal: decided alike whatever the history
+    got = reuse.Fetched(run="v1", source=None, output=None, faces=log)
+    monkeypatch.setattr(reuse, "find", lambda records, pieces: {i: (0, i + 10) for i in range(50)})
+    monkeypatch.setattr(reuse, "fetch", lambda record: got)
+    plan = reuse.plan_unit([earlier], new, 30.0)
+    computed = sorted(set(range(50)) - set(plan.frames))
+    assert computed == [i for i in range(reuse.WARM_FRAMES) if i != 2]
+    assert plan.turning == len(computed)
+    assert reuse.near_turn({"needs_compositor": {"3": [{"turn": 0.81}]}}, 3)
