@@ -348,12 +348,13 @@ def swap_unit(
     small: dict[int, np.ndarray] = {}
     segment: list[int] = []  # per todo frame: its run (a new one at a cut or after a copy)
     packets: dict[int, Packets | None] = {}
-    like = passthrough.like_of(source)  # an FFV1 unit: written in its format, its packets kept
+    like = passthrough.like_of(source)  # written in the unit's format (tasks.faces.passthrough)
+    own_packets = like is not None and passthrough.usable(source)  # an FFV1 unit's, kept
     owns: set[int] = set()  # frames that are this unit's own source packets
     unchanged: set[int] = set()  # todo positions the pipeline left as they were
-    if like is not None:
+    if own_packets:
         packets[OWN] = Packets(source)
-    want = _wanted(packets.get(OWN))
+    want = _wanted(packets.get(OWN), like)
 
     def frames() -> Iterator[Any]:
         for i, frame in enumerate(_frames(source)):
@@ -361,7 +362,7 @@ def swap_unit(
             kind = _decide(i, small[i], found, packets, want)
             told[kind] += 1
             letters.append(kind[0])
-            if kind == "copy" or (kind == "source" and like is not None):
+            if kind == "copy" or (kind == "source" and own_packets):
                 copies[i] = found.frames[i]  # the earlier packet, or this unit's own
                 if kind == "source":
                     owns.add(i)
@@ -372,7 +373,7 @@ def swap_unit(
             gap = bool(todo) and (todo[-1] != i - 1 or owner[todo[-1]] != owner[i])
             segment.append((segment[-1] + gap) if segment else 0)
             todo.append(i)
-            yield to_rgb(frame) if kind == "compute" else frame
+            yield work.pictures.hold(frame) if kind == "compute" else frame
 
     class Work(UnitSwap):
         def key(self, index: int) -> int:
@@ -382,11 +383,13 @@ def swap_unit(
             # Reused frames are converted here, not in the decoding thread: that one has the
             # decoding and the checks, this one little else on them (the two share the CPUs).
             frames = cast(list[Any], batch.frames)
-            batch.frames[:] = [f if isinstance(f, np.ndarray) else to_rgb(f) for f in frames]
+            held = [f if isinstance(f, np.ndarray) else self.pictures.hold(f) for f in frames]
+            batch.frames[:] = held
             return super().infer(batch)
 
         def _encode(self, source: Image, frame: Image) -> None:
-            if self.like is not None and frame is source:  # this unit's own packet
+            if own_packets and frame is source:  # this unit's own packet
+                self.pictures.take(source)
                 unchanged.add(self.seen + len(unchanged))
                 return
             super()._encode(source, frame)
@@ -478,14 +481,17 @@ class _Owners(list[int]):
         return (self._owner[i] for i in self._todo)
 
 
-def _wanted(own: Packets | None) -> Callable[[av.VideoStream], bool]:
+def _wanted(own: Packets | None, like: passthrough.Like | None) -> Callable[[av.VideoStream], bool]:
     """Which earlier outputs' packets can join this unit's file: those encoded as this unit's
-    own source (its format, and its colour tags, which decode them), else as FrameWriter
-    encodes RGB FFV1 at that size."""
+    own source (its format, and its colour tags, which decode them), else as the swap writes
+    frames like `like` (tasks.faces.passthrough.writer; RGB FFV1 without one)."""
     if own is not None:
         theirs = (*signature(own.stream), *tags(own.stream))
         return lambda s: (*signature(s), *tags(s)) == theirs
-    return lambda s: signature(s)[0] == "ffv1" and signature(s) == _reference(s.width, s.height)
+    return lambda s: (
+        signature(s)[0] == "ffv1"
+        and (*signature(s), *tags(s)) == _reference(s.width, s.height, like)
+    )
 
 
 def tags(stream: av.VideoStream) -> tuple[int, int]:
@@ -505,21 +511,23 @@ def _packets(got: reuse.Fetched, want: Callable[[av.VideoStream], bool]) -> Pack
     return None
 
 
-_REFERENCE: dict[tuple[int, int], tuple[Any, ...]] = {}
+_REFERENCE: dict[tuple[Any, ...], tuple[Any, ...]] = {}
 
 
-def _reference(width: int, height: int) -> tuple[Any, ...]:
-    """The signature of what FrameWriter writes now at that size."""
-    from tasks.media.frames import FrameWriter
-
-    if (width, height) not in _REFERENCE:
+def _reference(width: int, height: int, like: passthrough.Like | None) -> tuple[Any, ...]:
+    """The signature and tags of what the swap writes now at that size, like `like`."""
+    first = None if like is None else like.picture
+    fmt = None if first is None else (first.format.name, first.colorspace, first.color_range)
+    if (width, height, fmt) not in _REFERENCE:
         with tempfile.TemporaryDirectory(prefix="recast-ffv1-") as folder:
             path = Path(folder) / "ref.mkv"
-            with FrameWriter(path, width, height, "24") as w:
+            w = passthrough.writer(path, np.zeros((height, width, 3), np.uint8), "24", like)
+            with w:
                 w.write(np.zeros((height, width, 3), np.uint8))
             with av.open(str(path)) as container:
-                _REFERENCE[width, height] = signature(container.streams.video[0])
-    return _REFERENCE[width, height]
+                stream = container.streams.video[0]
+                _REFERENCE[width, height, fmt] = (*signature(stream), *tags(stream))
+    return _REFERENCE[width, height, fmt]
 
 
 def _decide(

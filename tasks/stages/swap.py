@@ -23,7 +23,7 @@ from tasks.checkpoint import Checkpoint, read_marker
 from tasks.faces import faces_log, passthrough, pipeline
 from tasks.faces.engine import FaceEngine, FrameResult
 from tasks.faces.flicker import FlickerMeter
-from tasks.faces.passthrough import Passthrough
+from tasks.faces.passthrough import Passthrough, UnitWriter
 from tasks.faces.pipeline import Image
 from tasks.faces.settings import Settings
 from tasks.layout import RunLayout
@@ -70,10 +70,12 @@ class UnitSwap:
         overrides: dict[int, Callable[[], FaceEngine | None]] | None = None,
         source: Path | None = None,
     ) -> None:
-        # Written in the split unit's own format (FFV1), frames left as they were keep its
-        # packets (tasks.faces.passthrough).
+        # Written in the split unit's own format; frames left as they were keep its packets
+        # (an FFV1 unit) or are written as decoded (tasks.faces.passthrough).
         self.like = passthrough.like_of(source) if source else None
-        self.passing = Passthrough(source, out) if source and self.like is not None else None
+        packets = source is not None and passthrough.usable(source)
+        self.passing = Passthrough(source, out) if source and packets else None
+        self.pictures = passthrough.Pictures()
         # Built on first use: a unit whose every frame is reused loads no model.
         self._engine = engine if isinstance(engine, FaceEngine) else None
         self._make = engine if not isinstance(engine, FaceEngine) else None
@@ -88,7 +90,7 @@ class UnitSwap:
         self.owner = owner
         self.out = out
         self.fps = fps
-        self.writer: FrameWriter | passthrough.UnitWriter | None = None
+        self.writer: FrameWriter | UnitWriter | None = None
         self.found: Counter[int] = Counter()
         self.swapped: Counter[int] = Counter()
         self.meters: dict[int, FlickerMeter] = {}
@@ -186,6 +188,7 @@ class UnitSwap:
         self.progress.advance(len(batch.frames))
 
     def _encode(self, source: Image, frame: Image) -> None:
+        picture = self.pictures.take(source)
         if self.passing is not None:
             self.passing.changed.append(frame is not source)
             if frame is source:
@@ -193,7 +196,11 @@ class UnitSwap:
         if self.writer is None:
             path = self.passing.computed if self.passing is not None else self.out
             self.writer = passthrough.writer(path, frame, self.fps, self.like)
-        self.writer.write(frame)
+        if picture is not None and isinstance(self.writer, UnitWriter):
+            # As decoded (no RGB round trip) where the swap left it: all of it, or around faces.
+            self.writer.write_over(picture, source, frame)
+        else:
+            self.writer.write(frame)
 
     def close(self) -> int:
         if self.writer is not None:
@@ -506,7 +513,9 @@ def _swap(
         source,
     )
     try:
-        frames = pipeline.batches(read_frames(source), work.key, settings.batch)
+        # Each frame held with its decoded picture: what the swap leaves is written as decoded.
+        decoded = work.pictures.read(source) if work.like is not None else read_frames(source)
+        frames = pipeline.batches(decoded, work.key, settings.batch)
         stats = pipeline.run(frames, work.infer, work.write, settings.queue)
     finally:
         count = work.close()

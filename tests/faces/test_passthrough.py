@@ -12,7 +12,7 @@ import pytest
 from tasks.faces import FaceEngine, Mapping
 from tasks.faces.engine import FrameResult
 from tasks.faces.pipeline import Batch
-from tasks.media.frames import MEZZANINE_FORMATS, FrameWriter, read_frames
+from tasks.media.frames import FrameWriter, read_frames
 from tasks.spec import SpecError
 from tasks.stages.swap import UnitSwap
 
@@ -61,16 +61,24 @@ def test_unchanged_frames_keep_their_source_packets(tmp_path: Path, changed: set
     assert not work.passing.computed.exists()
 
 
-def test_a_source_in_another_format_is_encoded_as_before(tmp_path: Path) -> None:
-    """A unit split into a YUV format (x264 here): every frame is encoded, as RGB FFV1."""
-    frames = _frames(3)
-    source = _source(tmp_path / "source.mkv", frames, codec="h264")
-    work = _swap(source, frames, {1}, tmp_path / "out.mkv")
+def test_a_unit_of_x264_packets_is_written_in_its_pixel_format(tmp_path: Path) -> None:
+    """A unit split as x264 packets (copied from the film, here yuv444p): no packets to keep,
+    but the unit is FFV1 in that pixel format; frames left as they were are the decoded
+    pictures exactly (no RGB round trip), a replaced one is the swap's frame within a floor."""
+    source = _source(tmp_path / "source.mkv", _frames(3), codec="h264")
+    work = UnitSwap(lambda: FaceEngine([]), [0] * 3, tmp_path / "out.mkv", "24", source=source)
     assert work.passing is None
+    frames = list(work.pictures.read(source))  # as the swap stage reads it
+    results = [FrameResult(255 - f if i == 1 else f, 0, 0) for i, f in enumerate(frames)]
+    work.write(Batch(0, 0, frames), results)
+    assert work.close() == 3
     with av.open(str(tmp_path / "out.mkv")) as container:
         context = container.streams.video[0].codec_context
-        assert (context.name, context.pix_fmt) == ("ffv1", MEZZANINE_FORMATS["ffv1"].pix_fmt)
-    assert np.array_equal(list(read_frames(tmp_path / "out.mkv"))[1], 255 - frames[1])
+        assert (context.name, context.pix_fmt) == ("ffv1", "yuv444p")
+    planes, got = _planes(source), _planes(tmp_path / "out.mkv")
+    for i in (0, 2):
+        assert all(np.array_equal(a, b) for a, b in zip(planes[i], got[i], strict=True))
+    assert _y_psnr(list(read_frames(tmp_path / "out.mkv"))[1], 255 - frames[1]) > 40.0
 
 
 def test_a_source_encoded_otherwise_is_written_again(
