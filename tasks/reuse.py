@@ -541,11 +541,25 @@ def _store() -> Path:
     if not _STORE:
         _STORE.append(Path(tempfile.mkdtemp(prefix="recast-reuse-")))
         atexit.register(shutil.rmtree, _STORE[0], True)
-    files = sorted(_STORE[0].iterdir(), key=lambda p: p.stat().st_mtime)
+    # Another thread's download in progress (`.part`) is neither counted nor removed, and a
+    # file removed meanwhile is passed over (two renders in one process share the store).
+    files = sorted((s.st_mtime, s.st_size, p) for p in _STORE[0].iterdir() if (s := _stat(p)))
     room = int(os.environ.get("RECAST_REUSE_KEEP_MB", "2048")) * 2**20
-    while files and sum(p.stat().st_size for p in files) > room:
-        files.pop(0).unlink(missing_ok=True)
+    total = sum(size for _, size, _ in files)
+    while files and total > room:
+        _, size, oldest = files.pop(0)
+        oldest.unlink(missing_ok=True)
+        total -= size
     return _STORE[0]
+
+
+def _stat(path: Path) -> os.stat_result | None:
+    if path.name.endswith(".part"):
+        return None
+    try:
+        return path.stat()
+    except FileNotFoundError:
+        return None
 
 
 def fetch(record: Record) -> Fetched | None:

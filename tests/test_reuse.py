@@ -395,3 +395,17 @@ def y_psnr(a: np.ndarray, b: np.ndarray) -> float:
     luma = np.array([0.299, 0.587, 0.114])
     mse = float(((a.astype(float) @ luma - b.astype(float) @ luma) ** 2).mean())
     return 99.0 if mse == 0 else 10 * float(np.log10(255.0**2 / mse))
+
+
+def test_the_download_store_leaves_downloads_in_progress_alone(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Pruning the store (here: everything, no room) never removes or trips on another
+    render's download in progress (its `.part` file), the cause of a missing-file error seen
+    with two renders in one process."""
+    monkeypatch.setattr(reuse, "_STORE", [tmp_path])
+    monkeypatch.setenv("RECAST_REUSE_KEEP_MB", "0")
+    (tmp_path / "done").write_bytes(b"x" * 10)
+    (tmp_path / ".done2.1234abcd.part").write_bytes(b"y" * 10)
+    assert reuse._store() == tmp_path
+    assert [p.name for p in tmp_path.iterdir()] == [".done2.1234abcd.part"]
