@@ -172,6 +172,13 @@ class Checks:
         )
 
 
+class Unchecked(Checks):
+    """No check data (a unit no later render reuses: a scoped re-render's)."""
+
+    def add(self, index: int, source: Image, output: Image) -> None:
+        return None
+
+
 class CheckedPlan(reuse.ReusePlan):
     """The frames checked on block means (swap_unit): `plain` ones are their own output,
     `laid` ones get the earlier changes from the check data; others as reuse.ReusePlan.

@@ -363,6 +363,7 @@ def _swap_scoped(
         None,
         _override_engines(spec, scoped, tmp),
     )
+    work.checks = reuse_copy.Unchecked()  # a scoped unit is not offered for reuse
     earlier = storage.download(base.unit_restored(unit.id), tmp / "base-restored.mkv")
     work.like = passthrough.like_of(earlier)  # computed frames in the base unit's format
     settings = Settings.from_env()
