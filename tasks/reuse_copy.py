@@ -356,7 +356,7 @@ def swap_unit(
     segment: list[int] = []  # per todo frame: its run (a new one at a cut or after a copy)
     packets: dict[int, Packets | None] = {}
     like = passthrough.like_of(source)  # written in the unit's format (tasks.faces.passthrough)
-    own_packets = like is not None and passthrough.usable(source)  # an FFV1 unit's, kept
+    own_packets = like is not None and like.packets  # an FFV1 unit's, kept
     owns: set[int] = set()  # frames that are this unit's own source packets
     unchanged: set[int] = set()  # todo positions the pipeline left as they were
     if own_packets:

@@ -59,6 +59,12 @@ class Like:
 
     picture: av.VideoFrame
     chroma: str
+    codec: str
+
+    @property
+    def packets(self) -> bool:
+        """Whether the unit's packets can stand for frames the swap leaves (FFV1: intra-only)."""
+        return self.codec == "ffv1"
 
 
 def like_of(source: Path, *, packets: bool = False) -> Like | None:
@@ -68,7 +74,8 @@ def like_of(source: Path, *, packets: bool = False) -> Like | None:
     try:
         with av.open(str(source)) as container:
             stream = container.streams.video[0]
-            if packets and stream.codec_context.name != "ffv1":
+            codec = stream.codec_context.name
+            if packets and codec != "ffv1":
                 return None
             first = next(container.decode(stream), None)
     except (av.FFmpegError, OSError, IndexError):
@@ -76,7 +83,7 @@ def like_of(source: Path, *, packets: bool = False) -> Like | None:
     if first is None or first.rotation or first.format.name not in _FFV1_FORMATS:
         return None
     streams = ffprobe(source, ["-select_streams", "v:0", "-show_streams"]).get("streams", [])
-    return Like(first, str(streams[0].get("chroma_location", "")) if streams else "")
+    return Like(first, str(streams[0].get("chroma_location", "")) if streams else "", codec)
 
 
 class Pictures:

@@ -73,7 +73,7 @@ class UnitSwap:
         # Written in the split unit's own format; frames left as they were keep its packets
         # (an FFV1 unit) or are written as decoded (tasks.faces.passthrough).
         self.like = passthrough.like_of(source) if source else None
-        packets = source is not None and passthrough.usable(source)
+        packets = self.like is not None and self.like.packets
         self.passing = Passthrough(source, out) if source and packets else None
         self.pictures = passthrough.Pictures()
         # Built on first use: a unit whose every frame is reused loads no model.
