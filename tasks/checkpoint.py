@@ -34,7 +34,7 @@ from tasks.layout import RunLayout
 log = logging.getLogger(__name__)
 
 # Bump when a stage's pixels change for the same inputs: older cache entries stop matching.
-CACHE_FORMAT = 5
+CACHE_FORMAT = 6  # 6: the swap writes its unit in the split unit's format (passthrough)
 
 
 class OutputRecord(BaseModel):

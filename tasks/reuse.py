@@ -27,7 +27,7 @@ import os
 import shutil
 import tempfile
 import time
-from collections.abc import Iterator, Mapping
+from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -54,6 +54,15 @@ TILE = 32
 # render's to its own source: where the two sources differ under the face more than that
 # allows, the earlier face would sit on another picture, and the frame is computed.
 MAX_LOSS_DB = 1.0
+# A face's decision (replaced, or left turned away for a compositor: tasks.faces.engine) hangs
+# on its track's history: keypoints smoothed from the track's start, the turn's hysteresis. A
+# frame within WARM_FRAMES of where its track starts in one render and not the other (a trimmed
+# head, another unit boundary) may be decided otherwise, so it is computed where the earlier
+# render's faces there turned within TURN_BAND of engine.PROFILE_TURN. Sized on the one case
+# measured (bench/versions.py: 0.68 in v1, 0.81 from v2's trimmed head, the same frames); the
+# cameraman of tests/test_reuse.py (0.59-0.65) stays reused.
+WARM_FRAMES = 24
+TURN_BAND = 0.14
 WAIT_POLL = 2.0  # seconds between looks for the records of units this one waits for
 # <settings>/runs/<run>.json: every record of a finished run in one object (one GET).
 INDEX = "runs"
@@ -450,6 +459,7 @@ class ReusePlan:
     # Frames already checked (tasks.reuse_copy) where the earlier swap wrote no face: their
     # own source is their output.
     plain: set[int] = field(default_factory=set)
+    turning: int = 0  # candidates left to compute: a face's turn may be decided otherwise
 
     def close(self) -> None:
         for got in self.fetched:
@@ -531,11 +541,25 @@ def _store() -> Path:
     if not _STORE:
         _STORE.append(Path(tempfile.mkdtemp(prefix="recast-reuse-")))
         atexit.register(shutil.rmtree, _STORE[0], True)
-    files = sorted(_STORE[0].iterdir(), key=lambda p: p.stat().st_mtime)
+    # Another thread's download in progress (`.part`) is neither counted nor removed, and a
+    # file removed meanwhile is passed over (two renders in one process share the store).
+    files = sorted((s.st_mtime, s.st_size, p) for p in _STORE[0].iterdir() if (s := _stat(p)))
     room = int(os.environ.get("RECAST_REUSE_KEEP_MB", "2048")) * 2**20
-    while files and sum(p.stat().st_size for p in files) > room:
-        files.pop(0).unlink(missing_ok=True)
+    total = sum(size for _, size, _ in files)
+    while files and total > room:
+        _, size, oldest = files.pop(0)
+        oldest.unlink(missing_ok=True)
+        total -= size
     return _STORE[0]
+
+
+def _stat(path: Path) -> os.stat_result | None:
+    if path.name.endswith(".part"):
+        return None
+    try:
+        return path.stat()
+    except FileNotFoundError:
+        return None
 
 
 def fetch(record: Record) -> Fetched | None:
@@ -569,6 +593,7 @@ def plan_unit(records: list[Record], new: list[Piece], min_psnr: float) -> Reuse
     candidates = find(records, new)
     plan = ReusePlan(min_psnr=min_psnr)
     slots: dict[int, int | None] = {}
+    warm = _history(new)
     for frame, (r, old) in sorted(candidates.items()):
         if r not in slots:
             got = fetch(records[r])
@@ -576,12 +601,45 @@ def plan_unit(records: list[Record], new: list[Piece], min_psnr: float) -> Reuse
             if got is not None:
                 plan.fetched.append(got)
         slot = slots[r]
-        if slot is not None:
-            plan.frames[frame] = (slot, old)
+        if slot is None:
+            continue
+        if warm(frame) != _history(records[r].pieces)(old) and near_turn(
+            plan.fetched[slot].faces, old
+        ):
+            plan.turning += 1  # this render may decide the face otherwise: computed
+            continue
+        plan.frames[frame] = (slot, old)
+    if plan.turning:
+        log.info("reuse: %d frames computed where a face's turn may be decided otherwise",
+                 plan.turning)  # fmt: skip
     log.info(
         "reuse: %d candidate frames from %d earlier units", len(plan.frames), len(plan.fetched)
     )
     return plan
+
+
+def _history(pieces: list[Piece]) -> Callable[[int], int]:
+    """Frame of the unit -> frames of its track's history the engine has seen there (from its
+    piece's start: a shot's tracks start afresh in each unit), up to WARM_FRAMES."""
+    starts = sorted(p.start for p in pieces)
+
+    def seen(frame: int) -> int:
+        before = [s for s in starts if s <= frame]
+        return min(frame - (before[-1] if before else 0), WARM_FRAMES)
+
+    return seen
+
+
+def near_turn(faces: Mapping[str, Any], frame: int) -> bool:
+    """Whether a face the earlier render logged on `frame` (replaced or left for a compositor)
+    turned within TURN_BAND of the threshold that decides between the two."""
+    from tasks.faces import pose
+    from tasks.faces.engine import PROFILE_TURN
+
+    turns = [abs(pose.turn(np.asarray(f["kps"], np.float32).reshape(5, 2)))
+             for f in faces.get("frames", {}).get(str(frame), [])]  # fmt: skip
+    turns += [float(f["turn"]) for f in faces.get("needs_compositor", {}).get(str(frame), [])]
+    return any(abs(t - PROFILE_TURN) <= TURN_BAND for t in turns)
 
 
 def summary(swaps: list[dict[str, Any]]) -> dict[str, Any]:

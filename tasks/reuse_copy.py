@@ -22,6 +22,7 @@ from __future__ import annotations
 
 import io
 import logging
+import shutil
 import tempfile
 import time
 import zlib
@@ -37,7 +38,7 @@ import cv2
 import numpy as np
 
 from tasks import reuse
-from tasks.faces import pipeline
+from tasks.faces import passthrough, pipeline
 from tasks.faces.engine import FaceEngine, FrameResult
 from tasks.faces.pipeline import Image
 from tasks.faces.settings import Settings
@@ -48,6 +49,7 @@ from tasks.spec import ShotFaces, UnitResult
 log = logging.getLogger(__name__)
 
 CHECKS = "checks.bin"
+OWN = -1  # the unit's own source, among the files whose packets it is made of
 SCALE = 4  # block means of SCALE x SCALE luma pixels
 NOISE_GAIN = 10.0
 COPY_LOSS_DB = 0.5
@@ -170,6 +172,13 @@ class Checks:
         )
 
 
+class Unchecked(Checks):
+    """No check data (a unit no later render reuses: a scoped re-render's)."""
+
+    def add(self, index: int, source: Image, output: Image) -> None:
+        return None
+
+
 class CheckedPlan(reuse.ReusePlan):
     """The frames checked on block means (swap_unit): `plain` ones are their own output,
     `laid` ones get the earlier changes from the check data; others as reuse.ReusePlan.
@@ -285,8 +294,10 @@ def splice(
     mine = av.open(str(computed)) if computed is not None else None
     try:
         first = next(_packets_of(earlier, k) for k in kinds if k is not None)
-        template = mine.streams.video[0] if mine else first.stream
-        news = (p for p in mine.demux(template) if p.size) if mine else iter(())
+        news = (p for p in mine.demux(mine.streams.video[0]) if p.size) if mine else iter(())
+        # The unit's own source's stream where it joins (its colour tags), else any of them.
+        own = earlier.get(OWN)
+        template = own.stream if own else mine.streams.video[0] if mine else first.stream
         base = 1 / Fraction(fps)
         with av.open(str(out), "w", format="matroska") as sink:
             stream = sink.add_stream_from_template(template)
@@ -344,15 +355,24 @@ def swap_unit(
     small: dict[int, np.ndarray] = {}
     segment: list[int] = []  # per todo frame: its run (a new one at a cut or after a copy)
     packets: dict[int, Packets | None] = {}
+    like = passthrough.like_of(source)  # written in the unit's format (tasks.faces.passthrough)
+    own_packets = like is not None and like.packets  # an FFV1 unit's, kept
+    owns: set[int] = set()  # frames that are this unit's own source packets
+    unchanged: set[int] = set()  # todo positions the pipeline left as they were
+    if own_packets:
+        packets[OWN] = Packets(source)
+    want = _wanted(packets.get(OWN), like)
 
     def frames() -> Iterator[Any]:
         for i, frame in enumerate(_frames(source)):
             small[i] = block_means(luma_of(frame))
-            kind = _decide(i, small[i], found, packets)
+            kind = _decide(i, small[i], found, packets, want)
             told[kind] += 1
             letters.append(kind[0])
-            if kind == "copy":
-                copies[i] = found.frames[i]
+            if kind == "copy" or (kind == "source" and own_packets):
+                copies[i] = found.frames[i]  # the earlier packet, or this unit's own
+                if kind == "source":
+                    owns.add(i)
                 continue
             if kind != "compute":
                 own.frames[len(todo)] = found.frames[i]
@@ -360,7 +380,7 @@ def swap_unit(
             gap = bool(todo) and (todo[-1] != i - 1 or owner[todo[-1]] != owner[i])
             segment.append((segment[-1] + gap) if segment else 0)
             todo.append(i)
-            yield to_rgb(frame) if kind == "compute" else frame
+            yield work.pictures.hold(frame) if kind == "compute" else frame
 
     class Work(UnitSwap):
         def key(self, index: int) -> int:
@@ -370,10 +390,23 @@ def swap_unit(
             # Reused frames are converted here, not in the decoding thread: that one has the
             # decoding and the checks, this one little else on them (the two share the CPUs).
             frames = cast(list[Any], batch.frames)
-            batch.frames[:] = [f if isinstance(f, np.ndarray) else to_rgb(f) for f in frames]
+            held = [f if isinstance(f, np.ndarray) else self.pictures.hold(f) for f in frames]
+            batch.frames[:] = held
             return super().infer(batch)
 
+        def _encode(self, source: Image, frame: Image) -> None:
+            if own_packets and frame is source:  # this unit's own packet
+                self.pictures.take(source)
+                unchanged.add(self.seen + len(unchanged))
+                return
+            super()._encode(source, frame)
+
+        @property
+        def seen(self) -> int:
+            return 0 if self.writer is None else self.writer.frames_written
+
     work = Work(make_engine, [], tmp / "computed.mkv", fps, label, own)
+    work.like = like
     work.checks = _Computed(own)
     work.progress = Progress(log, label, len(owner))
     work.owner = _Owners(owner, todo)
@@ -384,12 +417,15 @@ def swap_unit(
     finally:
         count = work.close()
         own.close()
-    if count != len(todo) or len(small) != len(owner):
+    if count + len(unchanged) != len(todo) or len(small) != len(owner):
         raise RuntimeError(f"{label}: decoded {len(small)} frames, expected {len(owner)}")
+    kept = owns | {todo[pos] for pos in unchanged}
+    kinds = [(OWN, i) if i in kept else copies.get(i) for i in range(len(owner))]
     try:
-        if copies:
-            kinds = [copies.get(i) for i in range(len(owner))]
-            splice(kinds, packets, work.out if todo else None, tmp / SWAPPED, fps)
+        if len(kept) == len(owner):  # every frame as split wrote it
+            shutil.copyfile(source, tmp / SWAPPED)
+        elif any(kinds):
+            splice(kinds, packets, work.out if count else None, tmp / SWAPPED, fps)
         else:
             work.out.rename(tmp / SWAPPED)
     finally:
@@ -406,7 +442,7 @@ def swap_unit(
     for i, (r, old) in copies.items():
         theirs = checks_of(found.fetched[r])
         assert theirs is not None
-        checks.take(i, theirs, old, _copy_error(small[i], theirs, old))
+        checks.take(i, theirs, old, 0.0 if i in owns else _copy_error(small[i], theirs, old))
     faces = _faces_log(work, todo, copies, found)
     work.owner = owner
     engine = work.engine if work.built else None
@@ -452,39 +488,61 @@ class _Owners(list[int]):
         return (self._owner[i] for i in self._todo)
 
 
-def _packets(got: reuse.Fetched) -> Packets | None:
-    """The fetched unit's output packets, if they can be copied: an FFV1 file encoded as this
-    stage encodes (FrameWriter) at that size."""
+def _wanted(own: Packets | None, like: passthrough.Like | None) -> Callable[[av.VideoStream], bool]:
+    """Which earlier outputs' packets can join this unit's file: those encoded as this unit's
+    own source (its format, and its colour tags, which decode them), else as the swap writes
+    frames like `like` (tasks.faces.passthrough.writer; RGB FFV1 without one)."""
+    if own is not None:
+        theirs = (*signature(own.stream), *tags(own.stream))
+        return lambda s: (*signature(s), *tags(s)) == theirs
+    return lambda s: (
+        signature(s)[0] == "ffv1"
+        and (*signature(s), *tags(s)) == _reference(s.width, s.height, like)
+    )
+
+
+def tags(stream: av.VideoStream) -> tuple[int, int]:
+    c = stream.codec_context
+    return (c.colorspace, c.color_range)
+
+
+def _packets(got: reuse.Fetched, want: Callable[[av.VideoStream], bool]) -> Packets | None:
+    """The fetched unit's output packets, if they can be copied (`want`: see _wanted)."""
     made = got.output_cursor()
     if made is None:
         return None
     p = Packets(made.path)
-    mine = signature(p.stream)
-    if mine[0] == "ffv1" and mine == _reference(mine[1], mine[2]):
+    if want(p.stream):
         return p
     p.close()
     return None
 
 
-_REFERENCE: dict[tuple[int, int], tuple[Any, ...]] = {}
+_REFERENCE: dict[tuple[Any, ...], tuple[Any, ...]] = {}
 
 
-def _reference(width: int, height: int) -> tuple[Any, ...]:
-    """The signature of what FrameWriter writes now at that size."""
-    from tasks.media.frames import FrameWriter
-
-    if (width, height) not in _REFERENCE:
+def _reference(width: int, height: int, like: passthrough.Like | None) -> tuple[Any, ...]:
+    """The signature and tags of what the swap writes now at that size, like `like`."""
+    first = None if like is None else like.picture
+    fmt = None if first is None else (first.format.name, first.colorspace, first.color_range)
+    if (width, height, fmt) not in _REFERENCE:
         with tempfile.TemporaryDirectory(prefix="recast-ffv1-") as folder:
             path = Path(folder) / "ref.mkv"
-            with FrameWriter(path, width, height, "24") as w:
+            w = passthrough.writer(path, np.zeros((height, width, 3), np.uint8), "24", like)
+            with w:
                 w.write(np.zeros((height, width, 3), np.uint8))
             with av.open(str(path)) as container:
-                _REFERENCE[width, height] = signature(container.streams.video[0])
-    return _REFERENCE[width, height]
+                stream = container.streams.video[0]
+                _REFERENCE[width, height, fmt] = (*signature(stream), *tags(stream))
+    return _REFERENCE[width, height, fmt]
 
 
 def _decide(
-    i: int, mine: np.ndarray, found: reuse.ReusePlan, packets: dict[int, Packets | None]
+    i: int,
+    mine: np.ndarray,
+    found: reuse.ReusePlan,
+    packets: dict[int, Packets | None],
+    want: Callable[[av.VideoStream], bool],
 ) -> str:
     """copy (the earlier packet), source (no face there: the frame is its own output), laid
     (the earlier changes from check data), lay (records without it: decoded and laid on, as
@@ -505,7 +563,7 @@ def _decide(
     if not copy_loss_ok(mine, theirs, checks.sse[old], checks.changed[old]):
         return "laid"
     if r not in packets:
-        packets[r] = _packets(got)
+        packets[r] = _packets(got, want)
     return "copy" if packets[r] is not None else "laid"
 
 
@@ -524,7 +582,8 @@ def _faces_log(
     compositor = {str(todo[int(k)]): v for k, v in work.compositor.items()}
     for i, (r, old) in sorted(copies.items()):
         got = found.fetched[r]
-        frames[str(i)] = got.faces.get("frames", {}).get(str(old), [])
+        if got.faces.get("frames", {}).get(str(old)):
+            frames[str(i)] = got.faces["frames"][str(old)]
         if str(old) in got.faces.get("needs_compositor", {}):
             compositor[str(i)] = got.faces["needs_compositor"][str(old)]
     return {

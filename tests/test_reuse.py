@@ -89,14 +89,20 @@ def test_v2_reuses_moved_and_trimmed_shots_and_computes_the_new_one(
     assert [shots[i]["reused_from"] for i in range(4)] == ["v1", "v1", "v1", None]
     assert swaps[0]["frames_reused"] == 52
     old, new = swapped_frames(first, tmp_path), swapped_frames(second, tmp_path)
-    # Reused frames: where the earlier render changed its source (the faces) its pixels, bit
-    # for bit, at their new places; elsewhere v2's own source frame.
+    # Reused frames: where the earlier render changed its source (the faces) its pixels at
+    # their new places (within the unit's YUV: both written in the source's yuv420p); beyond 8
+    # pixels around their box, v2's own source frame bit for bit.
     was, now = films["v1_frames"], decode(films["v2"])
     moved = [(i, 48 + i) for i in range(16)] + [(16 + i, i) for i in range(24)]
     for n, o in [*moved, *((40 + i, 68 + i) for i in range(12))]:
         changed = np.any(old[o] != was[o], axis=2)
-        assert np.array_equal(new[n][changed], old[o][changed])
-        assert np.array_equal(new[n][~changed], now[n][~changed])
+        if changed.any():
+            assert y_psnr(new[n][changed], old[o][changed]) > 36.0
+        near = np.zeros_like(changed)  # the box around the faces, and 8 pixels beyond it
+        if changed.any():
+            (y0, x0), (y1, x1) = np.argwhere(changed).min(0), np.argwhere(changed).max(0)
+            near[max(0, y0 - 8) : y1 + 9, max(0, x0 - 8) : x1 + 9] = True
+        assert np.array_equal(new[n][~near], now[n][~near])
     assert sum(np.any(old[o] != was[o]) for _, o in moved) >= 24  # faces were there to take
     counts = {s["shot"]: (s["faces_found"], s["faces_swapped"]) for s in swaps[0]["per_shot"]}
     assert counts[1] == (24, 24) and counts[3] == (0, 0)  # reused faces are counted as logged
@@ -147,9 +153,9 @@ def test_repeated_material_in_one_film_is_computed_once(
     layout, swaps = render(film, bucket, "reprise", {**spec, "unit_frames": 24})
     assert [s["frames_reused"] for s in swaps] == [0, 0, 24]
     frames, source = swapped_frames(layout, tmp_path), decode(film)
-    for i in range(24):  # the reprise carries the first occurrence's faces
+    for i in range(24):  # the reprise carries the first occurrence's faces (both in yuv420p)
         changed = np.any(frames[i] != source[i], axis=2)
-        assert changed.any() and np.array_equal(frames[48 + i][changed], frames[i][changed])
+        assert changed.any() and y_psnr(frames[48 + i][changed], frames[i][changed]) > 36.0
 
 
 @pytest.mark.parametrize("part", ["checks", "faces"])
@@ -306,6 +312,11 @@ def test_a_copied_frame_is_the_earlier_output_packet_byte_for_byte(
     assert record.checks is not None
     checks = reuse_copy.Checks.read(local_file(record.checks))
     assert sorted(checks.small) == list(range(66)) and all(checks.sse[n] > 0 for n, _ in copied)
+    # Every frame with no face written is v2's own source picture (its unit here is x264's
+    # packets, copied at split: tests/faces/test_passthrough.py has FFV1 units' packets kept).
+    source = decode(storage.download(second.unit_source(_units(second)[0]), tmp_path / "s.mkv"))
+    untouched = [n for n in range(66) if str(n) not in mine["frames"]]
+    assert untouched and all(np.array_equal(frames[n], source[n]) for n in untouched)
 
 
 def _units(layout: RunLayout) -> list[str]:
@@ -348,3 +359,53 @@ def test_check_data_lays_the_earlier_faces_only_on_the_same_picture(tmp_path: Pa
     assert reuse_copy.tile_psnr_small(small, back.small[0]) > 40
     other = reuse_copy.block_means(reuse.luma(moved).astype(np.float32))
     assert reuse_copy.tile_psnr_small(other, back.small[0]) < 30
+
+
+def _face(turn: float) -> dict[str, Any]:
+    """A faces-log entry whose keypoints turn by `turn` eye distances."""
+    kps = [[40.0, 50.0], [60.0, 50.0], [50.0 + 20.0 * turn, 60.0], [42.0, 70.0], [58.0, 70.0]]
+    return {"track": 1, "mapping": 0, "kps": kps, "bbox": [30.0, 30.0, 70.0, 90.0]}
+
+
+def test_a_face_near_the_turn_threshold_is_computed_where_its_track_starts_otherwise(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """A trimmed head: the new unit's shot starts 10 frames into the earlier one's, so its
+    first WARM_FRAMES frames have another track history. There a face the earlier render
+    turned near engine.PROFILE_TURN is computed (this render may flag it, or not); a frontal
+    one, or any frame past the warm-up, is reused."""
+    hashes = fingerprint.encode(np.zeros(60, np.uint64))
+    earlier = reuse.Record.model_construct(
+        run="v1", unit="u0", pieces=[reuse.Piece(shot=0, start=0, hashes=hashes)]
+    )
+    new = [reuse.Piece(shot=0, start=0, hashes=fingerprint.encode(np.zeros(50, np.uint64)))]
+    log = {"frames": {str(i): [_face(0.68 if i < 40 else 0.1)] for i in range(60)}}
+    log["frames"]["12"] = [_face(0.2)]  # frontal: decided alike whatever the history
+    got = reuse.Fetched(run="v1", source=None, output=None, faces=log)
+    monkeypatch.setattr(reuse, "find", lambda records, pieces: {i: (0, i + 10) for i in range(50)})
+    monkeypatch.setattr(reuse, "fetch", lambda record: got)
+    plan = reuse.plan_unit([earlier], new, 30.0)
+    computed = sorted(set(range(50)) - set(plan.frames))
+    assert computed == [i for i in range(reuse.WARM_FRAMES) if i != 2]
+    assert plan.turning == len(computed)
+    assert reuse.near_turn({"needs_compositor": {"3": [{"turn": 0.81}]}}, 3)
+
+
+def y_psnr(a: np.ndarray, b: np.ndarray) -> float:
+    luma = np.array([0.299, 0.587, 0.114])
+    mse = float(((a.astype(float) @ luma - b.astype(float) @ luma) ** 2).mean())
+    return 99.0 if mse == 0 else 10 * float(np.log10(255.0**2 / mse))
+
+
+def test_the_download_store_leaves_downloads_in_progress_alone(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Pruning the store (here: everything, no room) never removes or trips on another
+    render's download in progress (its `.part` file), the cause of a missing-file error seen
+    with two renders in one process."""
+    monkeypatch.setattr(reuse, "_STORE", [tmp_path])
+    monkeypatch.setenv("RECAST_REUSE_KEEP_MB", "0")
+    (tmp_path / "done").write_bytes(b"x" * 10)
+    (tmp_path / ".done2.1234abcd.part").write_bytes(b"y" * 10)
+    assert reuse._store() == tmp_path
+    assert [p.name for p in tmp_path.iterdir()] == [".done2.1234abcd.part"]

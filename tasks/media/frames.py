@@ -15,7 +15,8 @@ codec lacks) go through `FrameWriter`:
 - `prores`: as above, from RGB, BT.709 limited range.
 - `h264`: x264 intra-only at CRF 4 (tuned for PSNR) in 4:4:4, BT.709 limited range.
 The YUV ones are tagged BT.709 and decoded with the tag, so RGB comes back as it went in, within
-the codec's loss (>= 45 dB PSNR). The swap stage writes RGB FFV1 whatever the split used.
+the codec's loss (>= 45 dB PSNR). The swap stage writes an FFV1 unit in that unit's own format
+(tasks.faces.passthrough), other units as RGB FFV1.
 """
 
 from __future__ import annotations

@@ -23,7 +23,7 @@ from tasks.checkpoint import Checkpoint, read_marker
 from tasks.faces import faces_log, passthrough, pipeline
 from tasks.faces.engine import FaceEngine, FrameResult
 from tasks.faces.flicker import FlickerMeter
-from tasks.faces.passthrough import Passthrough
+from tasks.faces.passthrough import Passthrough, UnitWriter
 from tasks.faces.pipeline import Image
 from tasks.faces.settings import Settings
 from tasks.layout import RunLayout
@@ -70,8 +70,12 @@ class UnitSwap:
         overrides: dict[int, Callable[[], FaceEngine | None]] | None = None,
         source: Path | None = None,
     ) -> None:
-        # Frames left as they were keep the source's packets where it is in the swap's format.
-        self.passing = Passthrough(source, out) if source and passthrough.usable(source) else None
+        # Written in the split unit's own format; frames left as they were keep its packets
+        # (an FFV1 unit) or are written as decoded (tasks.faces.passthrough).
+        self.like = passthrough.like_of(source) if source else None
+        packets = self.like is not None and self.like.packets
+        self.passing = Passthrough(source, out) if source and packets else None
+        self.pictures = passthrough.Pictures()
         # Built on first use: a unit whose every frame is reused loads no model.
         self._engine = engine if isinstance(engine, FaceEngine) else None
         self._make = engine if not isinstance(engine, FaceEngine) else None
@@ -86,7 +90,7 @@ class UnitSwap:
         self.owner = owner
         self.out = out
         self.fps = fps
-        self.writer: FrameWriter | None = None
+        self.writer: FrameWriter | UnitWriter | None = None
         self.found: Counter[int] = Counter()
         self.swapped: Counter[int] = Counter()
         self.meters: dict[int, FlickerMeter] = {}
@@ -184,14 +188,19 @@ class UnitSwap:
         self.progress.advance(len(batch.frames))
 
     def _encode(self, source: Image, frame: Image) -> None:
+        picture = self.pictures.take(source)
         if self.passing is not None:
             self.passing.changed.append(frame is not source)
             if frame is source:
                 return
         if self.writer is None:
             path = self.passing.computed if self.passing is not None else self.out
-            self.writer = FrameWriter(path, frame.shape[1], frame.shape[0], self.fps)
-        self.writer.write(frame)
+            self.writer = passthrough.writer(path, frame, self.fps, self.like)
+        if picture is not None and isinstance(self.writer, UnitWriter):
+            # As decoded (no RGB round trip) where the swap left it: all of it, or around faces.
+            self.writer.write_over(picture, source, frame)
+        else:
+            self.writer.write(frame)
 
     def close(self) -> int:
         if self.writer is not None:
@@ -354,6 +363,9 @@ def _swap_scoped(
         None,
         _override_engines(spec, scoped, tmp),
     )
+    work.checks = reuse_copy.Unchecked()  # a scoped unit is not offered for reuse
+    earlier = storage.download(base.unit_restored(unit.id), tmp / "base-restored.mkv")
+    work.like = passthrough.like_of(earlier)  # computed frames in the base unit's format
     settings = Settings.from_env()
     cursor = reuse.Cursor(source)
     try:
@@ -367,7 +379,6 @@ def _swap_scoped(
         cursor.close()
     if count != len(todo):
         raise RuntimeError(f"unit {unit.id}: decoded {count} frames, expected {len(todo)}")
-    earlier = storage.download(base.unit_restored(unit.id), tmp / "base-restored.mkv")
     picks = [shot in scoped.shots for shot in owner]
     if not scope.splice(earlier, work.out, picks, tmp / SWAPPED):
         return None
@@ -503,7 +514,9 @@ def _swap(
         source,
     )
     try:
-        frames = pipeline.batches(read_frames(source), work.key, settings.batch)
+        # Each frame held with its decoded picture: what the swap leaves is written as decoded.
+        decoded = work.pictures.read(source) if work.like is not None else read_frames(source)
+        frames = pipeline.batches(decoded, work.key, settings.batch)
         stats = pipeline.run(frames, work.infer, work.write, settings.queue)
     finally:
         count = work.close()
