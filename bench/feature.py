@@ -92,15 +92,31 @@ def _film(
     return make_film(folder / "film.mp4", shots, fps=fps, size=size)
 
 
+# A process's peak RSS (ru_maxrss) keeps the high-water mark of the memory it was started
+# from: exec'd straight from this bench, every stage would read at least the bench's own RSS
+# (the 340-546 MiB every stage showed before). So each stage is the child of a small launcher
+# (a bare interpreter) that reports the stage's own figure, its own floor included.
+_LAUNCH = """import os, sys
+pid = os.fork()
+if pid == 0:
+    os.execv(sys.argv[2], sys.argv[2:])
+_, status, usage = os.wait4(pid, 0)
+open(sys.argv[1], "w").write(str(usage.ru_maxrss))
+sys.exit(os.waitstatus_to_exitcode(status))
+"""
+
+
 def _stage(env: dict[str, str], record: Stage, folder: Path, *argv: str) -> dict[str, Any]:
-    """Run `python -m tasks ARGV` as the local backend does; its result. Wall time, the
-    process's own peak RSS (wait4) and the result's size go to `record`."""
+    """Run `python -m tasks ARGV` as the local backend does; its result. Wall and CPU time,
+    the stage process's own peak RSS (`_LAUNCH`) and the result's size go to `record`."""
     result = folder / f"result-{time.monotonic_ns()}.json"
-    cmd = [sys.executable, "-m", "tasks", "--result", str(result), *argv]
+    rss = result.with_suffix(".rss")
+    cmd = [sys.executable, "-c", _LAUNCH, str(rss)]
+    cmd += [sys.executable, "-m", "tasks", "--result", str(result), *argv]
     if PROFILE is not None:  # --profile: each stage process under cProfile (slower; not timed)
         PROFILE.mkdir(parents=True, exist_ok=True)
         name = f"{env['RECAST_BENCH_FILM']}-{argv[0]}-{record.runs:03d}.prof"
-        cmd[1:2] = ["-m", "cProfile", "-o", str(PROFILE / name), "-m"]
+        cmd[5:6] = ["-m", "cProfile", "-o", str(PROFILE / name), "-m"]
     started = time.perf_counter()
     proc = subprocess.Popen(cmd, env=env, cwd=ROOT, stderr=subprocess.PIPE, text=True)
     assert proc.stderr is not None
@@ -110,7 +126,7 @@ def _stage(env: dict[str, str], record: Stage, folder: Path, *argv: str) -> dict
     if proc.returncode:
         raise RuntimeError(f"{' '.join(argv[:1])} failed: {log[-2000:]}")
     record.seconds += time.perf_counter() - started
-    record.peak_rss = max(record.peak_rss, usage.ru_maxrss * 1024)
+    record.peak_rss = max(record.peak_rss, int(rss.read_text()) * 1024)
     record.cpu += usage.ru_utime + usage.ru_stime
     text = result.read_text()
     record.xcom += len(text.encode())
