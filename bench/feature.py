@@ -1,15 +1,20 @@
 """A feature-length render, stage by stage: how time, memory, objects and XCom grow with the film.
 
     .venv/bin/python bench/feature.py [--minutes 10 30] [--size 640x360] [--fps 24]
-        [--unit-frames 480] [--one-after-another] [--airflow | --airflow-only]
+        [--unit-frames 480] [--one-after-another] [--same-mix] [--profile DIR]
+        [--airflow | --airflow-only]
 
 For each length, generates a film (shots of 20-48 frames over eight stills, two of them faces:
 the astronaut and the cameraman, who is the one replaced), starts the embedded S3 server, and
 runs every stage as the local backend runs it, each `python -m tasks <stage>` its own process,
-in the DAG's order: probe, detect-shots, plan, split, swap and restore for every unit, assemble,
-finalize. The lengths render in turns (the one with the fewest stage seconds per minute of
-film goes next), so that both meet the same load over the same stretch of time
-(`--one-after-another`: each whole, in turn).
+in the DAG's order: probe, detect-shots, plan, split, swap for every unit (and restore, where
+the spec restores: none by default, as the DAG), assemble, finalize. The lengths render in
+turns (the one with the fewest stage seconds per minute of film goes next), so that both meet
+the same load over the same stretch of time (`--one-after-another`: each whole, in turn).
+`--same-mix` makes every film of the shortest one's shots repeated, so that each minute holds
+the same content (and faces) at every length, with reuse off (else later units would reuse the
+repeats); `--profile DIR` keeps a cProfile of every stage process (slower: for finding what
+grows, not for the figures).
 Per stage it prints the wall and CPU seconds, the peak RSS of its process (the largest of a
 mapped stage's processes), and the bytes of its JSON result (what the DAG hands through XCom);
 per film the shots, units and the objects written under the run's prefix. Then, between the
@@ -48,6 +53,7 @@ from recast.s3server import embedded_s3  # noqa: E402
 from tasks import storage  # noqa: E402
 
 BUCKET = "recast"
+PROFILE: Path | None = None  # --profile DIR
 
 
 @dataclass
@@ -65,24 +71,52 @@ class Film:
     frames: int = 0
     shots: int = 0
     units: int = 0
+    faces_swapped: int = 0  # the content's share of work: films of other lengths differ in it
     objects: int = 0
     object_bytes: int = 0
     stages: dict[str, Stage] = field(default_factory=dict)
 
 
-def _film(folder: Path, minutes: float, fps: str, size: tuple[int, int]) -> Path:
+def _film(
+    folder: Path, minutes: float, fps: str, size: tuple[int, int], block: float | None = None
+) -> Path:
+    """`minutes` of mixed shots; with `block`, that many minutes' shots repeated (`--same-mix`)."""
     from recast.samples import make_film, mixed_shots
 
-    count = int(minutes * 60 * float(Fraction(fps)) / 34) + 1  # mixed_shots: 34 frames a shot
+    count = lambda m: int(m * 60 * float(Fraction(fps)) / 34) + 1  # noqa: E731  34 frames a shot
     folder.mkdir(parents=True, exist_ok=True)
-    return make_film(folder / "film.mp4", mixed_shots(count, seed=18), fps=fps, size=size)
+    if block is None:
+        shots = mixed_shots(count(minutes), seed=18)
+    else:
+        shots = mixed_shots(count(block), seed=18) * round(minutes / block)
+    return make_film(folder / "film.mp4", shots, fps=fps, size=size)
+
+
+# A process's peak RSS (ru_maxrss) keeps the high-water mark of the memory it was started
+# from: exec'd straight from this bench, every stage would read at least the bench's own RSS
+# (the 340-546 MiB every stage showed before). So each stage is the child of a small launcher
+# (a bare interpreter) that reports the stage's own figure, its own floor included.
+_LAUNCH = """import os, sys
+pid = os.fork()
+if pid == 0:
+    os.execv(sys.argv[2], sys.argv[2:])
+_, status, usage = os.wait4(pid, 0)
+open(sys.argv[1], "w").write(str(usage.ru_maxrss))
+sys.exit(os.waitstatus_to_exitcode(status))
+"""
 
 
 def _stage(env: dict[str, str], record: Stage, folder: Path, *argv: str) -> dict[str, Any]:
-    """Run `python -m tasks ARGV` as the local backend does; its result. Wall time, the
-    process's own peak RSS (wait4) and the result's size go to `record`."""
+    """Run `python -m tasks ARGV` as the local backend does; its result. Wall and CPU time,
+    the stage process's own peak RSS (`_LAUNCH`) and the result's size go to `record`."""
     result = folder / f"result-{time.monotonic_ns()}.json"
-    cmd = [sys.executable, "-m", "tasks", "--result", str(result), *argv]
+    rss = result.with_suffix(".rss")
+    cmd = [sys.executable, "-c", _LAUNCH, str(rss)]
+    cmd += [sys.executable, "-m", "tasks", "--result", str(result), *argv]
+    if PROFILE is not None:  # --profile: each stage process under cProfile (slower; not timed)
+        PROFILE.mkdir(parents=True, exist_ok=True)
+        name = f"{env['RECAST_BENCH_FILM']}-{argv[0]}-{record.runs:03d}.prof"
+        cmd[5:6] = ["-m", "cProfile", "-o", str(PROFILE / name), "-m"]
     started = time.perf_counter()
     proc = subprocess.Popen(cmd, env=env, cwd=ROOT, stderr=subprocess.PIPE, text=True)
     assert proc.stderr is not None
@@ -92,7 +126,7 @@ def _stage(env: dict[str, str], record: Stage, folder: Path, *argv: str) -> dict
     if proc.returncode:
         raise RuntimeError(f"{' '.join(argv[:1])} failed: {log[-2000:]}")
     record.seconds += time.perf_counter() - started
-    record.peak_rss = max(record.peak_rss, usage.ru_maxrss * 1024)
+    record.peak_rss = max(record.peak_rss, int(rss.read_text()) * 1024)
     record.cpu += usage.ru_utime + usage.ru_stime
     text = result.read_text()
     record.xcom += len(text.encode())
@@ -111,12 +145,16 @@ def _faces(folder: Path) -> tuple[str, str]:
     )
 
 
-def render_stages(film: Path, found: Film, unit_frames: int, env: dict[str, str]) -> Iterator[None]:
+def render_stages(
+    film: Path, found: Film, unit_frames: int, env: dict[str, str], reuse: bool = True
+) -> Iterator[None]:
     """Every stage of one render, each in its own process, the figures into `found`; yields
     after each process, so that two lengths can take turns (`interleave`)."""
     from tasks.layout import RunLayout
+    from tasks.spec import RenderSpec
 
     minutes = found.minutes
+    env = {**env, "RECAST_BENCH_FILM": f"{minutes:g}min"}
     with tempfile.TemporaryDirectory(prefix="recast-feature-") as tmp:
         folder = Path(tmp)
         source, reference = _faces(folder)
@@ -126,8 +164,9 @@ def render_stages(film: Path, found: Film, unit_frames: int, env: dict[str, str]
         layout = RunLayout(f"s3://{BUCKET}/runs/{run}")
         spec = {"asset": asset, "faces": [{"source": source, "reference": reference}],
                 "consent_reference": "BENCH-SYNTHETIC", "unit_frames": unit_frames,
-                "max_units": 1000}  # fmt: skip
+                "max_units": 1000, "reuse": reuse}  # fmt: skip
         storage.write_json(layout.spec, spec)
+        restores = RenderSpec.model_validate(spec).restores()
         stage = lambda name: found.stages.setdefault(name, Stage())  # noqa: E731
         results: dict[str, Any] = {"run_id": run, "stages": {}, "swaps": [], "restores": []}
         results["stages"]["probe"] = _stage(env, stage("probe"), folder, "probe", asset,
@@ -149,7 +188,10 @@ def render_stages(film: Path, found: Film, unit_frames: int, env: dict[str, str]
         for unit in units:
             results["swaps"].append(_stage(env, stage("swap"), folder, "swap", "--run",
                                            layout.prefix, "--unit", unit))  # fmt: skip
+            found.faces_swapped += int(results["swaps"][-1]["faces_swapped"])
             yield
+            if not restores:  # as the DAG: no restore task runs (RenderSpec.restores)
+                continue
             results["restores"].append(_stage(env, stage("restore"), folder, "restore", "--run",
                                               layout.prefix, "--unit", unit))  # fmt: skip
             yield
@@ -253,14 +295,15 @@ def airflow_breakdown(run_id: str, started: float, wall: float, units: int) -> N
 def _print(film: Film) -> None:
     total = sum(s.seconds for s in film.stages.values())
     print(f"\n{film.minutes:g} min film: {film.frames} frames, {film.shots} shots, "
-          f"{film.units} units, "
+          f"{film.units} units, {film.faces_swapped} faces swapped "
+          f"({film.faces_swapped / max(film.frames, 1):.3f} a frame), "
           f"{film.objects} objects ({film.object_bytes / 2**20:.0f} MiB) under the run prefix, "
           f"{total:.0f} s of stages")  # fmt: skip
-    print(f"    {'stage':<14}{'wall s':>9}{'CPU s':>9}{'procs':>7}{'peak RSS MiB':>14}"
-          f"{'XCom bytes':>12}")  # fmt: skip
+    print(f"    {'stage':<14}{'wall s':>9}{'CPU s':>9}{'CPU ms/frame':>13}{'procs':>7}"
+          f"{'peak RSS MiB':>14}{'XCom bytes':>12}")  # fmt: skip
     for name, s in film.stages.items():
-        print(f"    {name:<14}{s.seconds:9.1f}{s.cpu:9.1f}{s.runs:7d}"
-              f"{s.peak_rss / 2**20:14.0f}{s.xcom:12d}")  # fmt: skip
+        print(f"    {name:<14}{s.seconds:9.1f}{s.cpu:9.1f}{1000 * s.cpu / film.frames:13.2f}"
+              f"{s.runs:7d}{s.peak_rss / 2**20:14.0f}{s.xcom:12d}")  # fmt: skip
 
 
 def _growth(short: Film, long: Film) -> None:
@@ -288,9 +331,15 @@ def main() -> None:
     parser.add_argument("--one-after-another", action="store_true",
                         help="each length's render whole, not the lengths in turns")  # fmt: skip
     parser.add_argument("--airflow", action="store_true", help="also the Airflow overhead")
+    parser.add_argument("--same-mix", action="store_true",
+                        help="each film the shortest one's shots repeated (lengths multiples of "
+                        "it), reuse off: the same content per minute at every length")  # fmt: skip
+    parser.add_argument("--profile", type=Path, help="write each stage process's cProfile here")
     parser.add_argument("--airflow-only", action="store_true", help="only the Airflow overhead")
     args = parser.parse_args()
     width, height = (int(v) for v in args.size.split("x"))
+    global PROFILE
+    PROFILE = args.profile
     with tempfile.TemporaryDirectory(prefix="recast-bench-feature-") as tmp, embedded_s3() as s3:
         folder = Path(tmp)
         os.environ.update(s3.env())
@@ -303,11 +352,12 @@ def main() -> None:
         films, runs = [], []
         for minutes in [] if args.airflow_only else sorted(args.minutes):
             started = time.perf_counter()
-            path = _film(folder / f"{minutes:g}", minutes, args.fps, (width, height))
+            block = min(args.minutes) if args.same_mix else None
+            path = _film(folder / f"{minutes:g}", minutes, args.fps, (width, height), block)
             print(f"{minutes:g} min film generated in {time.perf_counter() - started:.0f} s; "
                   f"load average {os.getloadavg()}", flush=True)  # fmt: skip
             films.append(Film(minutes))
-            runs.append(render_stages(path, films[-1], args.unit_frames, env))
+            runs.append(render_stages(path, films[-1], args.unit_frames, env, not args.same_mix))
         if films:
             started = time.perf_counter()
             print(f"rendering; load average {os.getloadavg()}", flush=True)

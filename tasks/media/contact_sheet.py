@@ -21,6 +21,7 @@ log = logging.getLogger(__name__)
 
 LABEL_HEIGHT = 22
 PER_PAGE = 40  # shots (rows) per page
+THUMB_WIDTH = 320  # the sheet's and the QC page's thumbnails (tasks.qc.thumbs)
 JPEG_QUALITY = 85
 GAP = 4
 _FONT = cv2.FONT_HERSHEY_SIMPLEX
@@ -35,13 +36,19 @@ def middle_frame(start: int, end: int) -> int:
 
 
 def shot_pairs(
-    before: Path, after: Path, shots: ShotList, before_info: Probe | None = None
+    before: Path,
+    after: Path,
+    shots: ShotList,
+    before_info: Probe | None = None,
+    width: int = THUMB_WIDTH,
 ) -> ShotPairs:
-    """Each shot's middle frame before and after, each film decoded once up to the last one;
-    `before_info`, the source's probe, numbers a variable-rate source's frames as split did."""
+    """Each shot's middle frame before and after, each film decoded once up to the last one,
+    kept `width` wide (what the sheet and the QC thumbnails show: full frames of every shot
+    would hold the film's length in memory, 4 GB for 3,000 shots at 640x360); `before_info`,
+    the source's probe, numbers a variable-rate source's frames as split did."""
     wanted = {s.index: middle_frame(s.start_frame, s.end_frame) for s in shots.shots}
-    before_frames = frames_at(before, set(wanted.values()), before_info)
-    after_frames = frames_at(after, set(wanted.values()))
+    before_frames = frames_at(before, set(wanted.values()), before_info, width)
+    after_frames = frames_at(after, set(wanted.values()), width=width)
     return {shot: (i, before_frames[i], after_frames[i]) for shot, i in wanted.items()}
 
 
@@ -50,13 +57,13 @@ def contact_sheet(
     after: Path,
     shots: ShotList,
     out_png: Path,
-    thumb_width: int = 320,
+    thumb_width: int = THUMB_WIDTH,
     pairs: ShotPairs | None = None,
 ) -> Path:
     """Write one row per shot (label, before, after) to `out_png`; `pairs` if already decoded."""
     if thumb_width < 16:
         raise SpecError(f"thumb_width {thumb_width} is too small")
-    pairs = pairs if pairs is not None else shot_pairs(before, after, shots)
+    pairs = pairs if pairs is not None else shot_pairs(before, after, shots, width=thumb_width)
     rows = [_shot_row(shot, pairs, thumb_width) for shot in shots.shots]
     sheet = _stack(rows)
     out_png.parent.mkdir(parents=True, exist_ok=True)
@@ -71,7 +78,7 @@ def contact_sheets(
     after: Path,
     shots: ShotList,
     out_dir: Path,
-    thumb_width: int = 320,
+    thumb_width: int = THUMB_WIDTH,
     pairs: ShotPairs | None = None,
     per_page: int = PER_PAGE,
 ) -> list[Path]:
@@ -79,7 +86,7 @@ def contact_sheets(
     in order. `pairs` if already decoded."""
     if thumb_width < 16 or per_page < 1:
         raise SpecError(f"thumb_width {thumb_width} or per_page {per_page} is too small")
-    pairs = pairs if pairs is not None else shot_pairs(before, after, shots)
+    pairs = pairs if pairs is not None else shot_pairs(before, after, shots, width=thumb_width)
     out_dir.mkdir(parents=True, exist_ok=True)
     pages = []
     for number, first in enumerate(range(0, len(shots.shots), per_page), start=1):
@@ -102,16 +109,19 @@ def _shot_row(shot: Shot, pairs: ShotPairs, thumb_width: int) -> np.ndarray:
     return _row(label, [thumb(first, thumb_width), thumb(second, thumb_width)])
 
 
-def frames_at(path: Path, indices: set[int], info: Probe | None = None) -> dict[int, np.ndarray]:
-    """The frames at `indices` (RGB), in one pass that stops after the last one; only those
-    are converted from the decoder's pictures. `info`: the film's probe, for a variable-rate
-    film (retimed as every stage reads it)."""
+def frames_at(
+    path: Path, indices: set[int], info: Probe | None = None, width: int | None = None
+) -> dict[int, np.ndarray]:
+    """The frames at `indices` (RGB; `width` wide, `thumb`, when given), in one pass that stops
+    after the last one; only those are converted from the decoder's pictures. `info`: the
+    film's probe, for a variable-rate film (retimed as every stage reads it)."""
     found: dict[int, np.ndarray] = {}
     last = max(indices)
     with closing(_pictures(path, info)) as frames:
         for index, frame in enumerate(frames):
             if index in indices:
-                found[index] = to_rgb(frame)
+                rgb = to_rgb(frame)
+                found[index] = rgb if width is None else thumb(rgb, width)
             if index >= last:
                 break
     missing = sorted(indices - found.keys())

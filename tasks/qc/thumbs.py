@@ -13,10 +13,10 @@ import cv2
 import numpy as np
 
 from tasks import storage
-from tasks.media.contact_sheet import ShotPairs, thumb
+from tasks.media.contact_sheet import THUMB_WIDTH, ShotPairs, thumb
 
 Side = Literal["before", "after"]
-WIDTH = 320
+WIDTH = THUMB_WIDTH
 
 
 @dataclass(frozen=True)
