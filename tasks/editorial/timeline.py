@@ -65,7 +65,11 @@ def build_timeline(
             metadata=metadata,
         )
         if shot.transition != "cut":
-            clip.markers.append(_transition_marker(shot.transition, shot.transition_frames, rate))
+            clip.markers.append(
+                _transition_marker(
+                    shot.transition, shot.transition_frames, clip.source_range.start_time
+                )
+            )
         track.append(clip)
     timeline.tracks.append(track)
     timeline.metadata["recast"] = {"fps": shots.fps, "detector": shots.detector}
@@ -112,13 +116,15 @@ def _shot_metadata(shots: ShotList, index: int) -> dict[str, object]:
     }
 
 
-def _transition_marker(kind: str, frames: int, rate: float) -> otio.schema.Marker:
-    # The marker sits on the clip's first frames: the half of the transition after the cut.
+def _transition_marker(
+    kind: str, frames: int, first: otio.opentime.RationalTime
+) -> otio.schema.Marker:
+    # The marker sits on the clip's first frames (the half of the transition after the cut),
+    # in the clip's own time, as OTIO reads a marked range: its source timecode, not zero
+    # (at zero the EDL's LOC line read 00:00:00:00 for every transition).
     half = max(1, frames // 2)
     return otio.schema.Marker(
         name=f"{kind} {frames} frames (baked in)",
-        marked_range=otio.opentime.TimeRange(
-            otio.opentime.RationalTime(0, rate), otio.opentime.RationalTime(half, rate)
-        ),
+        marked_range=otio.opentime.TimeRange(first, otio.opentime.RationalTime(half, first.rate)),
         color=otio.schema.MarkerColor.YELLOW,
     )

@@ -45,6 +45,10 @@ def test_timeline_has_one_clip_per_shot(shots: ShotList, tmp_path: Path) -> None
         assert round(source.duration.to_frames()) == shot.frames
         assert clip.metadata["recast"]["transition"] == shot.transition
     assert [m.name for m in clips[1].markers] == ["dissolve 12 frames (baked in)"]
+    # A marker lies in its clip's own time: on the clip's first frame, inside its range.
+    marker = clips[1].markers[0].marked_range
+    assert marker.start_time == clips[1].source_range.start_time
+    assert clips[1].source_range.contains(marker.start_time)
     assert round(timeline.duration().to_frames()) == shots.frame_count
 
 
@@ -63,6 +67,9 @@ def test_edl_lists_every_shot_with_source_timecodes(shots: ShotList, tmp_path: P
     # Record timecodes run from the film's start too.
     assert events[1][2] == "01:00:01:16" and events[1][4] == "01:00:01:16"
     assert "DISSOLVE 12 FRAMES" in text and "FADE 16 FRAMES" in text
+    # Each LOC line points at its event: the source timecode of the shot it opens.
+    locs = re.findall(r"^\* LOC: (\S+) \w+\s+(DISSOLVE|FADE) ", text, re.M)
+    assert [loc[0] for loc in locs] == [events[1][2], events[2][2]]
 
 
 def test_drop_frame_timecode_reaches_the_edl(tmp_path: Path) -> None:
