@@ -21,6 +21,7 @@ entries are never changed, so concurrent renders read and write them safely.
 from __future__ import annotations
 
 import atexit
+import bisect
 import json
 import logging
 import os
@@ -594,6 +595,7 @@ def plan_unit(records: list[Record], new: list[Piece], min_psnr: float) -> Reuse
     plan = ReusePlan(min_psnr=min_psnr)
     slots: dict[int, int | None] = {}
     warm = _history(new)
+    earlier = {r: _history(record.pieces) for r, record in enumerate(records)}
     for frame, (r, old) in sorted(candidates.items()):
         if r not in slots:
             got = fetch(records[r])
@@ -603,9 +605,7 @@ def plan_unit(records: list[Record], new: list[Piece], min_psnr: float) -> Reuse
         slot = slots[r]
         if slot is None:
             continue
-        if warm(frame) != _history(records[r].pieces)(old) and near_turn(
-            plan.fetched[slot].faces, old
-        ):
+        if warm(frame) != earlier[r](old) and near_turn(plan.fetched[slot].faces, old):
             plan.turning += 1  # this render may decide the face otherwise: computed
             continue
         plan.frames[frame] = (slot, old)
@@ -624,8 +624,8 @@ def _history(pieces: list[Piece]) -> Callable[[int], int]:
     starts = sorted(p.start for p in pieces)
 
     def seen(frame: int) -> int:
-        before = [s for s in starts if s <= frame]
-        return min(frame - (before[-1] if before else 0), WARM_FRAMES)
+        at = bisect.bisect_right(starts, frame)
+        return min(frame - (starts[at - 1] if at else 0), WARM_FRAMES)
 
     return seen
 
